@@ -1,0 +1,20 @@
+package main
+
+import (
+	"github.com/sluicehq/sluice/pipeline"
+	filesinks "github.com/sluicehq/sluice/sinks/file"
+	filesource "github.com/sluicehq/sluice/sources/file"
+	"github.com/sluicehq/sluice/sources/generate"
+	"github.com/sluicehq/sluice/transforms/decode"
+)
+
+// registry links every component into the CLI: the one place that names
+// them all.
+func registry() *pipeline.Registry {
+	r := pipeline.NewRegistry()
+	generate.Register(r)
+	filesource.Register(r)
+	decode.Register(r)
+	filesinks.Register(r)
+	return r
+}

@@ -1,0 +1,73 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+)
+
+// Paths address fields of Body with dots between object keys and array
+// indexes ("data.email", "attributes.tags.0"), as gjson and sjson read them.
+
+// Get returns the value at path in the event's body; the result's Exists
+// is false when the body has no such field or was not decoded yet. It does
+// not allocate for scalar values.
+func (e *Event) Get(path string) gjson.Result {
+	if e.Body == nil {
+		return gjson.Result{}
+	}
+	return gjson.GetBytes(e.Body, path)
+}
+
+// Set stores value (any JSON-marshalable value) at path, creating objects
+// on the way. It fails if the body was not decoded yet.
+func (e *Event) Set(path string, value any) error {
+	if e.Body == nil {
+		return fmt.Errorf("set %q: event %s has no decoded body (add a decode step first)", path, e.ID)
+	}
+	b, err := sjson.SetBytesOptions(e.ownBody(), path, value, &sjson.Options{ReplaceInPlace: true})
+	if err != nil {
+		return fmt.Errorf("set %q on event %s: %w", path, e.ID, err)
+	}
+	e.Body = b
+	return nil
+}
+
+// SetRaw stores raw JSON at path.
+func (e *Event) SetRaw(path string, raw []byte) error {
+	if e.Body == nil {
+		return fmt.Errorf("set %q: event %s has no decoded body (add a decode step first)", path, e.ID)
+	}
+	b, err := sjson.SetRawBytesOptions(e.ownBody(), path, raw, &sjson.Options{ReplaceInPlace: true})
+	if err != nil {
+		return fmt.Errorf("set %q on event %s: %w", path, e.ID, err)
+	}
+	e.Body = b
+	return nil
+}
+
+// Delete removes the field at path; a missing field is not an error.
+func (e *Event) Delete(path string) error {
+	if e.Body == nil {
+		return nil
+	}
+	b, err := sjson.DeleteBytes(e.ownBody(), path)
+	if err != nil {
+		return fmt.Errorf("delete %q on event %s: %w", path, e.ID, err)
+	}
+	e.Body = b
+	return nil
+}
+
+// ownBody makes sure edits never write through to Payload, which a decode
+// step may have shared with Body to save a copy: Payload must stay what
+// arrived. The copy gets headroom so the edits that follow append in place.
+func (e *Event) ownBody() []byte {
+	if sameBacking(e.Body, e.Payload) {
+		b := make([]byte, len(e.Body), len(e.Body)+len(e.Body)/4+64)
+		copy(b, e.Body)
+		e.Body = b
+	}
+	return e.Body
+}

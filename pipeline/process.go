@@ -1,0 +1,298 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ErrNoDeadLetter wraps the failure that stopped a pipeline because an
+// event failed permanently and no dead_letter sink was configured: rather
+// than drop the event, the pipeline stops with its batch unacked.
+var ErrNoDeadLetter = errors.New("event failed permanently and no dead_letter sink is configured")
+
+// process takes one batch through the transforms, every sink and, for the
+// events that failed permanently, the dead-letter sink. It returns nil only
+// when every event of the batch is settled: written everywhere, dropped by
+// a transform, or dead-lettered.
+func (p *Pipeline) process(ctx context.Context, b *batch) (Stats, error) {
+	events := b.events
+	var failures []failure
+	for i := range p.transforms {
+		t := &p.transforms[i]
+		out, failed, err := p.applyTransform(ctx, t, events)
+		if err != nil {
+			return Stats{}, err
+		}
+		failures = append(failures, failed...)
+		events = out
+		if len(events) == 0 {
+			break
+		}
+	}
+	transformFailures := len(failures)
+	if len(events) > 0 {
+		failed, err := p.writeAll(ctx, events)
+		if err != nil {
+			return Stats{}, err
+		}
+		failures = append(failures, failed...)
+	}
+	if len(failures) > 0 {
+		if err := p.writeDeadLetters(ctx, failures); err != nil {
+			return Stats{}, err
+		}
+	}
+	return Stats{
+		Read:         int64(len(b.events)),
+		Written:      int64(len(events) - (len(failures) - transformFailures)),
+		Dropped:      int64(len(b.events) - len(events) - transformFailures),
+		DeadLettered: int64(len(failures)),
+	}, nil
+}
+
+// applyTransform runs t over events, retrying the events that failed
+// retryably. It returns the events to pass on in their original order and
+// the ones that failed permanently.
+func (p *Pipeline) applyTransform(ctx context.Context, t *stage[Transform], events []*Event) ([]*Event, []failure, error) {
+	t.m.in.Add(float64(len(events)))
+	start := time.Now()
+	defer func() { t.m.seconds.Add(time.Since(start).Seconds()) }()
+
+	out, err := t.c.Apply(ctx, events)
+	if err == nil {
+		t.m.out.Add(float64(len(out)))
+		t.m.dropped.Add(float64(len(events) - len(out)))
+		return out, nil, nil
+	}
+	// The slow path: some or all events failed. Survivors of every attempt
+	// are merged back in input order, so a retried event does not jump
+	// behind a later event of the same key.
+	position := make(map[*Event]int, len(events))
+	for i, ev := range events {
+		position[ev] = i
+	}
+	var kept []*Event
+	var failures []failure
+	pending := events
+	retry := newRetrier(p.cfg.Retry)
+	for {
+		var retryable []*Event
+		var lastErr error
+		var be *BatchError
+		switch {
+		case err == nil:
+			kept = append(kept, out...)
+		case errors.As(err, &be):
+			kept = append(kept, out...)
+			for _, f := range be.Failures {
+				if f.Index < 0 || f.Index >= len(pending) {
+					return nil, nil, fmt.Errorf("%s reported a failure for event %d of a batch of %d", t.label, f.Index, len(pending))
+				}
+				ev := pending[f.Index]
+				if IsPermanent(f.Err) {
+					failures = append(failures, failure{event: ev, component: t.label, err: f.Err, attempts: retry.tries + 1})
+				} else {
+					retryable = append(retryable, ev)
+					lastErr = f.Err
+				}
+			}
+		case IsPermanent(err):
+			for _, ev := range pending {
+				failures = append(failures, failure{event: ev, component: t.label, err: err, attempts: retry.tries + 1})
+			}
+		default:
+			retryable, lastErr = pending, err
+		}
+		if len(retryable) == 0 {
+			break
+		}
+		t.m.retried(lastErr, len(retryable))
+		if !retry.failed() {
+			for _, ev := range retryable {
+				failures = append(failures, failure{event: ev, component: t.label, err: fmt.Errorf("giving up after %d attempts: %w", retry.tries, lastErr), attempts: retry.tries})
+			}
+			break
+		}
+		p.log.Warn("transform failed, retrying", "component", t.label, "events", len(retryable), "err", lastErr)
+		if err := retry.wait(ctx); err != nil {
+			return nil, nil, err
+		}
+		pending = retryable
+		out, err = t.c.Apply(ctx, pending)
+	}
+	slices.SortFunc(kept, func(a, b *Event) int { return position[a] - position[b] })
+	t.m.out.Add(float64(len(kept)))
+	t.m.dead.Add(float64(len(failures)))
+	t.m.dropped.Add(float64(len(events) - len(kept) - len(failures)))
+	return kept, failures, nil
+}
+
+// writeAll writes events to every sink at once and returns the events that
+// failed permanently in any of them (once per event).
+func (p *Pipeline) writeAll(ctx context.Context, events []*Event) ([]failure, error) {
+	if len(p.sinks) == 1 {
+		return p.writeSink(ctx, &p.sinks[0], events)
+	}
+	results := make([][]failure, len(p.sinks))
+	errs := make([]error, len(p.sinks))
+	var wg sync.WaitGroup
+	for i := range p.sinks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = p.writeSink(ctx, &p.sinks[i], events)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var failures []failure
+	seen := map[*Event]bool{}
+	for _, fs := range results {
+		for _, f := range fs {
+			if !seen[f.event] {
+				seen[f.event] = true
+				failures = append(failures, f)
+			}
+		}
+	}
+	return failures, nil
+}
+
+// writeSink writes events to one sink, retrying what failed retryably.
+//
+// A retry resends the failed events together with every later event of the
+// same key, even those already written: writes are idempotent, and so the
+// last write of each key is still its latest event.
+func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Event) ([]failure, error) {
+	s.m.in.Add(float64(len(events)))
+	var failures []failure
+	pending := events
+	retry := newRetrier(p.cfg.Retry)
+	for {
+		start := time.Now()
+		err := s.c.Write(ctx, pending)
+		d := time.Since(start)
+		s.m.write.Observe(d.Seconds())
+		s.m.seconds.Add(d.Seconds())
+		if err == nil {
+			s.m.out.Add(float64(len(pending)))
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("write %s: %w", s.label, err)
+		}
+		var retryable []int
+		var be *BatchError
+		switch {
+		case errors.As(err, &be):
+			for _, f := range be.Failures {
+				if f.Index < 0 || f.Index >= len(pending) {
+					return nil, fmt.Errorf("%s reported a failure for event %d of a batch of %d", s.label, f.Index, len(pending))
+				}
+				if IsPermanent(f.Err) {
+					failures = append(failures, failure{event: pending[f.Index], component: s.label, err: f.Err, attempts: retry.tries + 1})
+				} else {
+					retryable = append(retryable, f.Index)
+				}
+			}
+			s.m.out.Add(float64(len(pending) - len(be.Failures)))
+		case IsPermanent(err):
+			for _, ev := range pending {
+				failures = append(failures, failure{event: ev, component: s.label, err: err, attempts: retry.tries + 1})
+			}
+		default:
+			retryable = make([]int, len(pending))
+			for i := range retryable {
+				retryable[i] = i
+			}
+		}
+		if len(retryable) == 0 {
+			break
+		}
+		s.m.retried(err, len(retryable))
+		if !retry.failed() {
+			for _, i := range retryable {
+				failures = append(failures, failure{event: pending[i], component: s.label, err: fmt.Errorf("giving up after %d attempts: %w", retry.tries, errorFor(err, i)), attempts: retry.tries})
+			}
+			break
+		}
+		p.log.Warn("sink write failed, retrying", "component", s.label, "events", len(retryable), "of", len(pending), "err", err)
+		if err := retry.wait(ctx); err != nil {
+			return nil, fmt.Errorf("write %s: %w", s.label, err)
+		}
+		pending = withKeySuccessors(pending, retryable)
+	}
+	s.m.dead.Add(float64(len(failures)))
+	return failures, nil
+}
+
+// errorFor returns the error of event i in err, or err itself.
+func errorFor(err error, i int) error {
+	var be *BatchError
+	if errors.As(err, &be) {
+		for _, f := range be.Failures {
+			if f.Index == i {
+				return f.Err
+			}
+		}
+	}
+	return err
+}
+
+// withKeySuccessors returns the events at the failed indexes plus every
+// later event sharing a key with one of them, in batch order.
+func withKeySuccessors(events []*Event, failed []int) []*Event {
+	if len(failed) == len(events) {
+		return events
+	}
+	isFailed := make([]bool, len(events))
+	for _, i := range failed {
+		isFailed[i] = true
+	}
+	keys := map[string]bool{}
+	out := make([]*Event, 0, len(failed))
+	for i, ev := range events {
+		switch {
+		case isFailed[i]:
+			out = append(out, ev)
+			if len(ev.Key) > 0 {
+				keys[string(ev.Key)] = true
+			}
+		case len(ev.Key) > 0 && keys[string(ev.Key)]:
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// writeDeadLetters stores the failed events in the dead-letter sink,
+// retrying outages until the context ends. Without a dead-letter sink, or
+// when it refuses an event for good, the batch cannot be settled and the
+// pipeline must stop.
+func (p *Pipeline) writeDeadLetters(ctx context.Context, failures []failure) error {
+	if p.deadLetter == nil {
+		f := failures[0]
+		return fmt.Errorf("%w: event %s in %s: %w (and %d more)", ErrNoDeadLetter, f.event.ID, f.component, f.err, len(failures)-1)
+	}
+	now := time.Now()
+	dead := make([]*Event, len(failures))
+	for i, f := range failures {
+		dead[i] = newDeadLetterEvent(p.name, f, now)
+		p.log.Warn("event dead-lettered", "event", f.event.ID, "component", f.component, "reason", f.err)
+	}
+	s := p.deadLetter
+	refused, err := p.writeSink(ctx, s, dead)
+	if err != nil {
+		return err
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("dead-letter sink %s refused event %s: %w", s.label, refused[0].event.ID, refused[0].err)
+	}
+	return nil
+}

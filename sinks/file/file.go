@@ -1,0 +1,198 @@
+// Package file holds the `file` and `stdout` sinks: JSON lines appended to
+// a file (fsynced per batch) or written to standard output.
+package file
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/pipeline"
+)
+
+// Format is what one line holds.
+type Format string
+
+// The formats a line can take.
+const (
+	// FormatBody writes the decoded body, or the payload if nothing
+	// decoded it.
+	FormatBody Format = "body"
+	// FormatPayload writes the payload exactly as received.
+	FormatPayload Format = "payload"
+	// FormatEvent writes an envelope: id, key, time, meta and body.
+	FormatEvent Format = "event"
+)
+
+func (f Format) valid() bool { return f == FormatBody || f == FormatPayload || f == FormatEvent }
+
+// Config is the `file` sink's YAML.
+type Config struct {
+	Path   string `yaml:"path" required:"true"`
+	Format Format `yaml:"format"`
+	// Fsync makes a write durable before it returns (default true): the
+	// runner acks the source once Write returns.
+	Fsync bool `yaml:"fsync"`
+}
+
+// SetDefaults fills the documented defaults.
+func (c *Config) SetDefaults() { c.Format, c.Fsync = FormatBody, true }
+
+// Validate checks the format.
+func (c *Config) Validate() error { return validFormat(c.Format) }
+
+// StdoutConfig is the `stdout` sink's YAML.
+type StdoutConfig struct {
+	Format Format `yaml:"format"`
+}
+
+// SetDefaults fills the documented defaults.
+func (c *StdoutConfig) SetDefaults() { c.Format = FormatBody }
+
+// Validate checks the format.
+func (c *StdoutConfig) Validate() error { return validFormat(c.Format) }
+
+func validFormat(f Format) error {
+	if !f.valid() {
+		return pipeline.FieldErrorf("format", "must be one of body, payload, event; got %q", f)
+	}
+	return nil
+}
+
+// Register adds the file and stdout sinks to r.
+func Register(r *pipeline.Registry) {
+	pipeline.RegisterSink(r, "file", "JSON lines appended to a file, fsynced per batch", func(bc pipeline.BuildContext, c *Config) (pipeline.Sink, error) {
+		return OpenFile(*c)
+	})
+	pipeline.RegisterSink(r, "stdout", "JSON lines on standard output", func(bc pipeline.BuildContext, c *StdoutConfig) (pipeline.Sink, error) {
+		return NewWriter(os.Stdout, c.Format, nil), nil
+	})
+}
+
+// Sink writes lines to an io.Writer, one Write call per batch.
+type Sink struct {
+	mu     sync.Mutex
+	w      io.Writer
+	format Format
+	sync   func() error
+	close  func() error
+	buf    []byte
+}
+
+// OpenFile opens (creating or appending to) the file of c.
+func OpenFile(c Config) (*Sink, error) {
+	f, err := os.OpenFile(c.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open file sink: %w", err)
+	}
+	s := NewWriter(f, c.Format, f.Close)
+	if c.Fsync {
+		s.sync = f.Sync
+	}
+	return s, nil
+}
+
+// NewWriter returns a sink writing to w; closeFn (may be nil) runs on Close.
+func NewWriter(w io.Writer, format Format, closeFn func() error) *Sink {
+	return &Sink{w: w, format: format, close: closeFn}
+}
+
+// Write appends one line per event. A failed write or fsync is retryable:
+// the runner rewrites the batch, and readers of the file must tolerate the
+// repeated lines that a partial write leaves (ids are stable).
+func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	buf := s.buf[:0]
+	var err error
+	for _, ev := range batch {
+		if buf, err = s.appendLine(buf, ev); err != nil {
+			return err
+		}
+	}
+	s.buf = buf
+	if _, err := s.w.Write(buf); err != nil {
+		return fmt.Errorf("write %d events: %w", len(batch), err)
+	}
+	if s.sync != nil {
+		if err := s.sync(); err != nil {
+			return fmt.Errorf("fsync after %d events: %w", len(batch), err)
+		}
+	}
+	if cap(s.buf) > 64<<20 {
+		s.buf = nil // one huge batch must not pin its memory forever
+	}
+	return nil
+}
+
+type envelope struct {
+	ID   string            `json:"id"`
+	Key  string            `json:"key,omitempty"`
+	Time *time.Time        `json:"time,omitempty"`
+	Meta map[string]string `json:"meta,omitempty"`
+	Body json.RawMessage   `json:"body,omitempty"`
+	Raw  string            `json:"payload,omitempty"`
+}
+
+func (s *Sink) appendLine(buf []byte, ev *pipeline.Event) ([]byte, error) {
+	switch s.format {
+	case FormatPayload:
+		buf = append(buf, ev.Payload...)
+	case FormatEvent:
+		e := envelope{ID: ev.ID, Key: string(ev.Key), Body: ev.Body}
+		if !ev.Time.IsZero() {
+			e.Time = &ev.Time
+		}
+		if ev.Body == nil {
+			e.Raw = string(ev.Payload)
+		}
+		if len(ev.Meta) > 0 {
+			e.Meta = make(map[string]string, len(ev.Meta))
+			for _, p := range ev.Meta {
+				e.Meta[p.Key] = p.Value
+			}
+		}
+		b, err := json.Marshal(&e)
+		if err != nil {
+			return buf, pipeline.Permanent(fmt.Errorf("encode event %s: %w", ev.ID, err))
+		}
+		buf = append(buf, b...)
+	default:
+		line := ev.Body
+		if line == nil {
+			line = ev.Payload
+		}
+		if bytes.IndexByte(line, '\n') < 0 {
+			buf = append(buf, line...)
+		} else if compact := new(bytes.Buffer); json.Compact(compact, line) == nil {
+			buf = append(buf, compact.Bytes()...)
+		} else {
+			// Not JSON: a raw payload with line breaks. Keep it on one
+			// line as a JSON string rather than split it.
+			q, _ := json.Marshal(string(line))
+			buf = append(buf, q...)
+		}
+	}
+	return append(buf, '\n'), nil
+}
+
+// Close closes the file (stdout is left open).
+func (s *Sink) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.close == nil {
+		return nil
+	}
+	err := s.close()
+	s.close = nil
+	if errors.Is(err, os.ErrClosed) {
+		return nil
+	}
+	return err
+}

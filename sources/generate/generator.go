@@ -1,0 +1,247 @@
+// Package generate is a source of realistic synthetic CRM, ATS and email
+// events: the demo's input and the bench's workload.
+package generate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/sluicehq/sluice/pipeline"
+)
+
+// Mix is the share of each event family; it need not sum to 1.
+type Mix struct {
+	CRM   float64 `yaml:"crm"`
+	ATS   float64 `yaml:"ats"`
+	Email float64 `yaml:"email"`
+}
+
+// Workload describes what a Generator produces.
+type Workload struct {
+	Mix Mix
+	// Duplicates is the share of events that repeat an earlier event with
+	// the same ID and payload, as a redelivering source would.
+	Duplicates float64
+	// Poison is the share of events whose payload is malformed JSON: they
+	// must end in the dead-letter sink.
+	Poison float64
+	// Entities is how many distinct records (contacts, candidates,
+	// recipients) events are about; events of one entity share a key.
+	Entities int
+	// Accounts is how many customer accounts the entities belong to.
+	Accounts int
+	Seed     uint64
+	// MinSize and MaxSize bound payload sizes in bytes.
+	MinSize, MaxSize int
+}
+
+// Generator produces a deterministic sequence of events for a Workload.
+// It is not safe for concurrent use.
+type Generator struct {
+	w       Workload
+	rng     *rand.Rand
+	n       uint64
+	recent  []recentEvent // ring of emitted events, for duplicates
+	recentI int
+	cum     [3]float64
+	now     func() time.Time
+}
+
+type recentEvent struct {
+	id      string
+	key     []byte
+	payload []byte
+	time    time.Time
+}
+
+const recentSize = 4096
+
+// NewGenerator returns a generator for w; now stamps event times.
+func NewGenerator(w Workload, now func() time.Time) *Generator {
+	if w.Entities <= 0 {
+		w.Entities = 10000
+	}
+	if w.Accounts <= 0 {
+		w.Accounts = 200
+	}
+	if w.MinSize <= 0 {
+		w.MinSize = 512
+	}
+	if w.MaxSize < w.MinSize {
+		w.MaxSize = 5 * 1024
+	}
+	total := w.Mix.CRM + w.Mix.ATS + w.Mix.Email
+	if total <= 0 {
+		w.Mix, total = Mix{CRM: 0.5, ATS: 0.2, Email: 0.3}, 1
+	}
+	g := &Generator{w: w, rng: rand.New(rand.NewPCG(w.Seed, w.Seed^0x9e3779b97f4a7c15)), now: now}
+	g.cum = [3]float64{w.Mix.CRM / total, (w.Mix.CRM + w.Mix.ATS) / total, 1}
+	return g
+}
+
+// Emitted is how many events Next produced, duplicates included.
+func (g *Generator) Emitted() uint64 { return g.n }
+
+// Next fills ev with the next event, appending its payload to buf, and
+// returns buf. The event's Payload and Key point into buf, capped so that
+// later appends never write through them.
+func (g *Generator) Next(ev *pipeline.Event, buf []byte) []byte {
+	g.n++
+	if len(g.recent) > 0 && g.w.Duplicates > 0 && g.rng.Float64() < g.w.Duplicates {
+		r := &g.recent[g.rng.IntN(len(g.recent))]
+		ev.ID, ev.Key, ev.Payload, ev.Time = r.id, r.key, r.payload, r.time
+		ev.Body, ev.Meta = nil, nil
+		return buf
+	}
+	now := g.now().UTC()
+	entity := g.rng.IntN(g.w.Entities)
+	family := g.pickFamily()
+	target := g.pickSize()
+	start := len(buf)
+	id := g.eventID()
+	buf, keyStart := g.appendEvent(buf, id, family, entity, now, target)
+	payload := buf[start:len(buf):len(buf)]
+	if g.w.Poison > 0 && g.rng.Float64() < g.w.Poison {
+		payload = payload[: len(payload)/2 : len(payload)/2]
+	}
+	keyEnd := keyStart
+	for keyEnd < len(buf) && buf[keyEnd] != '"' {
+		keyEnd++
+	}
+	ev.ID = id
+	ev.Key = buf[keyStart:keyEnd:keyEnd]
+	ev.Payload = payload
+	ev.Time = now
+	ev.Body, ev.Meta = nil, nil
+	g.remember(ev)
+	return buf
+}
+
+func (g *Generator) remember(ev *pipeline.Event) {
+	r := recentEvent{id: ev.ID, key: ev.Key, payload: ev.Payload, time: ev.Time}
+	if len(g.recent) < recentSize {
+		g.recent = append(g.recent, r)
+		return
+	}
+	g.recent[g.recentI] = r
+	g.recentI = (g.recentI + 1) % recentSize
+}
+
+func (g *Generator) pickFamily() int {
+	x := g.rng.Float64()
+	switch {
+	case x < g.cum[0]:
+		return 0
+	case x < g.cum[1]:
+		return 1
+	}
+	return 2
+}
+
+// pickSize skews towards small payloads, as real traffic does: most events
+// are around 1 KB, a few carry long notes or email bodies.
+func (g *Generator) pickSize() int {
+	span := float64(g.w.MaxSize - g.w.MinSize)
+	x := g.rng.Float64()
+	return g.w.MinSize + int(span*x*x*x)
+}
+
+func (g *Generator) eventID() string {
+	var b [20]byte
+	out := append(b[:0], "evt_"...)
+	out = strconv.AppendUint(out, g.w.Seed%1000, 36)
+	out = append(out, '_')
+	out = strconv.AppendUint(out, g.n, 36)
+	return string(out)
+}
+
+// Source names per family, in the order the vendor is picked.
+var (
+	crmVendors   = [...]string{"salesforce", "hubspot"}
+	atsVendors   = [...]string{"greenhouse", "lever"}
+	emailVendors = [...]string{"sendgrid", "mailgun", "ses"}
+)
+
+// appendEvent writes the envelope and the vendor record. It returns the
+// index in buf where the partition key's text starts.
+func (g *Generator) appendEvent(buf []byte, id string, family, entity int, now time.Time, target int) ([]byte, int) {
+	start := len(buf)
+	var vendor string
+	var vendorIdx int
+	switch family {
+	case 0:
+		vendorIdx = entity % len(crmVendors)
+		vendor = crmVendors[vendorIdx]
+	case 1:
+		vendorIdx = entity % len(atsVendors)
+		vendor = atsVendors[vendorIdx]
+	default:
+		vendorIdx = entity % len(emailVendors)
+		vendor = emailVendors[vendorIdx]
+	}
+	p := person(entity, g.w.Accounts)
+	buf = append(buf, `{"id":"`...)
+	buf = append(buf, id...)
+	buf = append(buf, `","source":"`...)
+	buf = append(buf, vendor...)
+	buf = append(buf, `","type":"`...)
+	buf = append(buf, eventType(family, g.rng)...)
+	buf = append(buf, `","account_id":"acct_`...)
+	buf = strconv.AppendInt(buf, int64(p.account), 10)
+	buf = append(buf, `","occurred_at":"`...)
+	buf = now.AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","key":"`...)
+	keyStart := len(buf)
+	buf = append(buf, vendor...)
+	buf = append(buf, ':')
+	buf = strconv.AppendInt(buf, int64(entity), 10)
+	buf = append(buf, `","data":`...)
+	switch vendor {
+	case "salesforce":
+		buf = appendSalesforce(buf, p, entity, now)
+	case "hubspot":
+		buf = appendHubSpot(buf, p, entity, now)
+	case "greenhouse":
+		buf = appendGreenhouse(buf, p, entity, now, g.rng)
+	case "lever":
+		buf = appendLever(buf, p, entity, now, g.rng)
+	case "sendgrid":
+		buf = appendSendGrid(buf, p, g.n, now, g.rng)
+	case "mailgun":
+		buf = appendMailgun(buf, p, g.n, now, g.rng)
+	default:
+		buf = appendSES(buf, p, g.n, now, g.rng)
+	}
+	// Pad with free text (notes, email bodies) up to the target size, then
+	// close the envelope.
+	if pad := target - (len(buf) - start) - len(`,"notes":""}`); pad > 0 {
+		buf = append(buf, `,"notes":"`...)
+		buf = appendText(buf, pad, g.rng.IntN(len(loremText)))
+		buf = append(buf, '"')
+	}
+	buf = append(buf, '}')
+	return buf, keyStart
+}
+
+func eventType(family int, rng *rand.Rand) string {
+	switch family {
+	case 0:
+		return crmTypes[rng.IntN(len(crmTypes))]
+	case 1:
+		return atsTypes[rng.IntN(len(atsTypes))]
+	}
+	return emailTypes[rng.IntN(len(emailTypes))]
+}
+
+var (
+	crmTypes   = [...]string{"contact.created", "contact.updated", "contact.updated", "contact.updated", "lead.converted", "opportunity.stage_changed", "task.completed"}
+	atsTypes   = [...]string{"candidate.created", "candidate.updated", "application.stage_changed", "application.rejected", "interview.scheduled"}
+	emailTypes = [...]string{"delivered", "delivered", "open", "open", "click", "bounce", "spamreport", "unsubscribe"}
+)
+
+// String describes the workload for logs.
+func (w Workload) String() string {
+	return fmt.Sprintf("mix crm=%.2f ats=%.2f email=%.2f, duplicates=%.3f, poison=%.4f, %d entities", w.Mix.CRM, w.Mix.ATS, w.Mix.Email, w.Duplicates, w.Poison, w.Entities)
+}

@@ -1,0 +1,154 @@
+// Package decode turns an event's raw payload into its body.
+package decode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/sluicehq/sluice/pipeline"
+	"github.com/tidwall/gjson"
+)
+
+// Config is the `decode` transform's YAML.
+type Config struct {
+	// Format of the payload. json today; avro arrives with the schema
+	// registry support.
+	Format string `yaml:"format" required:"true"`
+	// ID, if set, is the path of the event's stable id in the body; an
+	// event without it keeps the id its source gave it.
+	ID string `yaml:"id"`
+	// Time, if set, is the path of the event time in the body: an RFC 3339
+	// string, or a number of Unix seconds (milliseconds when above 1e12).
+	Time string `yaml:"time"`
+	// RequireTime fails events whose time field is missing or unreadable
+	// (default: they keep the time their source gave them).
+	RequireTime bool `yaml:"require_time"`
+}
+
+// Validate checks the format.
+func (c *Config) Validate() error {
+	switch c.Format {
+	case "json":
+	case "avro":
+		return pipeline.FieldErrorf("format", "avro is not available yet; use json")
+	default:
+		return pipeline.FieldErrorf("format", "must be json; got %q", c.Format)
+	}
+	if c.RequireTime && c.Time == "" {
+		return pipeline.FieldErrorf("require_time", "needs time: the path of the event time")
+	}
+	return nil
+}
+
+// Register adds the decode transform to r.
+func Register(r *pipeline.Registry) {
+	pipeline.RegisterTransform(r, "decode", "parse payloads (json) into the event body; set id and event time from it", func(bc pipeline.BuildContext, c *Config) (pipeline.Transform, error) {
+		return NewJSON(*c), nil
+	})
+}
+
+// JSON decodes JSON object payloads.
+type JSON struct{ cfg Config }
+
+// NewJSON returns a JSON decoder for c.
+func NewJSON(c Config) *JSON { return &JSON{cfg: c} }
+
+// ErrNotObject is the reason for a payload that is valid JSON but not an
+// object: the body of an event is always an object.
+var ErrNotObject = errors.New("payload is JSON but not an object")
+
+// Apply validates each payload and shares it as the body: decoding copies
+// nothing until a transform edits the body. A malformed payload fails its
+// event permanently (it goes to the dead letter with the reason).
+func (d *JSON) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
+	out := in[:0:0]
+	var be *pipeline.BatchError
+	for i, ev := range in {
+		if err := d.decode(ev); err != nil {
+			if be == nil {
+				be = pipeline.NewBatchError()
+				out = make([]*pipeline.Event, 0, len(in))
+				out = append(out, in[:i]...)
+			}
+			be.Fail(i, pipeline.Permanent(err))
+			continue
+		}
+		if be != nil {
+			out = append(out, ev)
+		}
+	}
+	if be == nil {
+		return in, nil
+	}
+	return out, be
+}
+
+func (d *JSON) decode(ev *pipeline.Event) error {
+	p := ev.Payload
+	if !gjson.ValidBytes(p) {
+		return fmt.Errorf("decode json: payload of %d bytes is not valid JSON (starts %q)", len(p), preview(p))
+	}
+	if first := firstNonSpace(p); first != '{' {
+		return fmt.Errorf("decode json: %w (starts %q)", ErrNotObject, preview(p))
+	}
+	ev.Body = p
+	if d.cfg.ID != "" {
+		if v := gjson.GetBytes(p, d.cfg.ID); v.Exists() && v.Type != gjson.Null && v.String() != "" {
+			ev.ID = v.String()
+		}
+	}
+	if d.cfg.Time != "" {
+		t, err := eventTime(gjson.GetBytes(p, d.cfg.Time))
+		switch {
+		case err == nil:
+			ev.Time = t
+		case d.cfg.RequireTime:
+			return fmt.Errorf("decode json: event time at %q: %w", d.cfg.Time, err)
+		}
+	}
+	return nil
+}
+
+func eventTime(v gjson.Result) (time.Time, error) {
+	switch v.Type {
+	case gjson.String:
+		t, err := time.Parse(time.RFC3339Nano, v.Str)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", v.Str)
+		}
+		return t, nil
+	case gjson.Number:
+		f := v.Float()
+		if f > 1e12 {
+			return time.UnixMilli(int64(f)), nil
+		}
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	case gjson.Null:
+		if !v.Exists() {
+			return time.Time{}, errors.New("missing")
+		}
+	}
+	return time.Time{}, fmt.Errorf("%s is not a time", strconv.Quote(v.Raw))
+}
+
+func firstNonSpace(b []byte) byte {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c
+	}
+	return 0
+}
+
+func preview(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "…"
+	}
+	return string(b)
+}
