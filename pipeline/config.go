@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"runtime"
+	"sort"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -133,6 +134,7 @@ func Load(file string, data []byte, reg *Registry, getenv func(string) (string, 
 	cfg.SetDefaults()
 	d.decode(root.Content[0], reflect.ValueOf(cfg).Elem(), "")
 	if len(d.errs) > 0 {
+		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
 		return nil, d.errs
 	}
 	return cfg, nil

@@ -251,7 +251,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 	}
 	if v.CanAddr() {
-		if val, ok := v.Addr().Interface().(Validator); ok && len(d.errs) == 0 {
+		if val, ok := v.Addr().Interface().(Validator); ok {
 			d.validate(n, val, path)
 		}
 	}
@@ -274,6 +274,9 @@ func (d *decoder) validate(n *yaml.Node, val Validator, path string) {
 		var fe *FieldError
 		if errors.As(e, &fe) {
 			p := joinPath(path, fe.Field)
+			if d.failedAt(p) {
+				continue // already reported as undecodable
+			}
 			line, ok := d.lines[p]
 			if !ok {
 				line = n.Line
@@ -283,6 +286,17 @@ func (d *decoder) validate(n *yaml.Node, val Validator, path string) {
 		}
 		d.fail(n, path, "%v", e)
 	}
+}
+
+// failedAt reports whether an error was already recorded at path or below
+// or above it, so Validate does not repeat a decoding error in other words.
+func (d *decoder) failedAt(path string) bool {
+	for _, e := range d.errs {
+		if e.Path == path || strings.HasPrefix(e.Path, path+".") || strings.HasPrefix(path, e.Path+".") {
+			return true
+		}
+	}
+	return false
 }
 
 func findField(fields []fieldInfo, name string) (fieldInfo, bool) {

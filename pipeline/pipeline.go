@@ -23,7 +23,6 @@ type Pipeline struct {
 	metrics    *metrics
 	ready      atomic.Bool
 	stats      stats
-
 }
 
 type stage[T any] struct {
