@@ -1,0 +1,528 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
+)
+
+// fastRetry keeps retry waits short so the tests spend their time on
+// behaviour, not sleeping.
+const fastRetry = "retry: {initial_interval: 1ms, max_interval: 5ms}\n"
+
+func events(prefix string, n int, key func(i int) string) []*pipeline.Event {
+	out := make([]*pipeline.Event, n)
+	for i := range out {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		out[i] = &pipeline.Event{
+			ID: id, Key: []byte(key(i)), Time: time.Now(),
+			Payload: []byte(fmt.Sprintf(`{"id":%q,"seq":%d}`, id, i)),
+		}
+		out[i].Body = out[i].Payload
+	}
+	return out
+}
+
+func oneKey(int) string { return "k" }
+
+type harness struct {
+	t      *testing.T
+	src    *pipelinetest.Source
+	sinks  []*pipelinetest.Sink
+	dead   *pipelinetest.Sink
+	p      *pipeline.Pipeline
+	done   chan error
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// start builds (but does not run) the YAML pipeline around src, n memory sinks (index 0..n-1)
+// and, when withDead, a dead-letter memory sink (index n), and runs it.
+func start(t *testing.T, yaml string, src *pipelinetest.Source, n int, withDead bool, extra func(*pipeline.Registry)) *harness {
+	t.Helper()
+	h := &harness{t: t, src: src, done: make(chan error, 1)}
+	var sinks []pipeline.Sink
+	for range n {
+		s := &pipelinetest.Sink{}
+		h.sinks = append(h.sinks, s)
+		sinks = append(sinks, s)
+	}
+	h.dead = &pipelinetest.Sink{}
+	sinks = append(sinks, h.dead)
+	reg := pipeline.NewRegistry()
+	pipelinetest.Register(reg, src, sinks...)
+	if extra != nil {
+		extra(reg)
+	}
+	doc := "name: test\nsource: {mem: {}}\nsinks:\n"
+	for i := range n {
+		doc += fmt.Sprintf("  - mem: {index: %d}\n", i)
+	}
+	if withDead {
+		doc += fmt.Sprintf("dead_letter: {mem: {index: %d}}\n", n)
+	}
+	doc += yaml
+	cfg, err := pipeline.Load("test.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("load:\n%s\n%v", doc, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.ctx, h.cancel = ctx, cancel
+	h.p, err = pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// run starts the pipeline; set sink hooks before calling it.
+func (h *harness) run() {
+	t := h.t
+	go func() { h.done <- h.p.Run(h.ctx) }()
+	cancel := h.cancel
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-h.done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+}
+
+func (h *harness) wait() error {
+	h.t.Helper()
+	select {
+	case err := <-h.done:
+		h.done <- err // let Cleanup see it too
+		return err
+	case <-time.After(20 * time.Second):
+		h.t.Fatal("Run did not return")
+		return nil
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestAckOnlyAfterEverySinkWrote(t *testing.T) {
+	release := make(chan struct{})
+	src := pipelinetest.NewSource(events("e", 10, oneKey))
+	h := start(t, "batch: {max_events: 10, max_wait: 5ms}\n", src, 2, false, nil)
+	h.sinks[1].WriteFunc = func(ctx context.Context, _ int, _ []*pipeline.Event) error {
+		<-release
+		return nil
+	}
+	h.run()
+	waitFor(t, "sink 0 to write", func() bool { return len(h.sinks[0].Writes()) == 10 })
+	waitFor(t, "sink 1 to be called", func() bool { return h.sinks[1].Calls() == 1 })
+	if a := src.Acks()[0]; a.Acked {
+		t.Fatalf("batch acked while sink 1 was still writing: %+v", a)
+	}
+	close(release)
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+	a := src.Acks()[0]
+	if !a.Acked || a.Err != nil || a.Calls != 1 {
+		t.Fatalf("ack = %+v, want one ack without error", a)
+	}
+	for i, s := range h.sinks {
+		if got := len(s.IDs()); got != 10 {
+			t.Errorf("sink %d stored %d events, want 10", i, got)
+		}
+	}
+}
+
+func TestFailingSinkIsRetriedAndNothingAckedMeanwhile(t *testing.T) {
+	src := pipelinetest.NewSource(events("e", 20, oneKey))
+	var mu sync.Mutex
+	var ackedDuringFailure []bool
+	h := start(t, "batch: {max_events: 20, max_wait: 5ms}\n"+fastRetry, src, 1, false, nil)
+	h.sinks[0].WriteFunc = func(ctx context.Context, call int, _ []*pipeline.Event) error {
+		if call <= 4 {
+			mu.Lock()
+			ackedDuringFailure = append(ackedDuringFailure, src.Acks()[0].Acked)
+			mu.Unlock()
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+	h.run()
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if h.sinks[0].Calls() != 5 {
+		t.Fatalf("sink called %d times, want 4 failures and 1 success", h.sinks[0].Calls())
+	}
+	for i, acked := range ackedDuringFailure {
+		if acked {
+			t.Fatalf("batch was acked during failed attempt %d", i+1)
+		}
+	}
+	if a := src.Acks()[0]; !a.Acked || a.Err != nil {
+		t.Fatalf("ack = %+v, want acked without error", a)
+	}
+	if got := len(h.sinks[0].IDs()); got != 20 {
+		t.Fatalf("stored %d events, want 20", got)
+	}
+}
+
+func TestPermanentEventErrorGoesToDeadLetterAndTheRestIsWritten(t *testing.T) {
+	evs := events("e", 10, func(i int) string { return "k" + strconv.Itoa(i) })
+	evs[3].Payload = []byte("not json \xff")
+	src := pipelinetest.NewSource(evs)
+	h := start(t, "batch: {max_events: 10, max_wait: 5ms}\ndelivery: {lanes: 1, max_in_flight: 1}\n"+fastRetry, src, 1, true, nil)
+	h.sinks[0].WriteFunc = func(ctx context.Context, call int, batch []*pipeline.Event) error {
+		be := pipeline.NewBatchError()
+		for i, ev := range batch {
+			switch {
+			case ev.ID == "e-3":
+				be.Fail(i, pipeline.Permanent(errors.New("mapper_parsing_exception: field [seq] of type long")))
+			case ev.ID == "e-5" && call == 1:
+				be.Fail(i, errors.New("es_rejected_execution_exception (429)"))
+			}
+		}
+		return be.Err()
+	}
+	h.run()
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+	ids := h.sinks[0].IDs()
+	if len(ids) != 9 || ids["e-3"] {
+		t.Fatalf("sink stored %v, want the 9 events other than e-3", ids)
+	}
+	dead := h.dead.Writes()
+	if len(dead) != 1 {
+		t.Fatalf("dead letters = %d, want 1", len(dead))
+	}
+	var dl pipeline.DeadLetter
+	if err := json.Unmarshal([]byte(dead[0].Body), &dl); err != nil {
+		t.Fatal(err)
+	}
+	if dl.ID != "e-3" || dl.Component != "sinks[0].mem" || !strings.Contains(dl.Reason, "mapper_parsing_exception") || dl.Pipeline != "test" {
+		t.Fatalf("dead letter = %+v", dl)
+	}
+	orig, err := dl.Original()
+	if err != nil || string(orig) != "not json \xff" {
+		t.Fatalf("original payload = %q, %v; want it byte for byte", orig, err)
+	}
+	if a := src.Acks()[0]; !a.Acked || a.Err != nil {
+		t.Fatalf("ack = %+v", a)
+	}
+	st := h.p.Stats()
+	if st.Written != 9 || st.DeadLettered != 1 || st.Read != 10 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestPermanentErrorWithoutDeadLetterStopsUnacked(t *testing.T) {
+	src := pipelinetest.NewSource(events("e", 5, oneKey))
+	src.BlockWhenDone = true
+	h := start(t, "batch: {max_events: 5, max_wait: 5ms}\n", src, 1, false, nil)
+	h.sinks[0].WriteFunc = func(ctx context.Context, _ int, batch []*pipeline.Event) error {
+		return pipeline.NewBatchError().Fail(2, pipeline.Permanent(errors.New("document too large"))).Err()
+	}
+	h.run()
+	err := h.wait()
+	if !errors.Is(err, pipeline.ErrNoDeadLetter) || !strings.Contains(err.Error(), "document too large") {
+		t.Fatalf("Run error = %v, want ErrNoDeadLetter naming the reason", err)
+	}
+	a := src.Acks()[0]
+	if !a.Acked || a.Err == nil {
+		t.Fatalf("ack = %+v, want an error ack so the source redelivers", a)
+	}
+}
+
+func TestRetriesExhaustedDeadLetter(t *testing.T) {
+	src := pipelinetest.NewSource(events("e", 3, oneKey))
+	h := start(t, "batch: {max_events: 3, max_wait: 5ms}\nretry: {initial_interval: 1ms, max_interval: 2ms, max_attempts: 3}\n", src, 1, true, nil)
+	h.sinks[0].WriteFunc = func(ctx context.Context, _ int, batch []*pipeline.Event) error {
+		for i, ev := range batch {
+			if ev.ID == "e-1" {
+				return pipeline.NewBatchError().Fail(i, errors.New("timeout")).Err()
+			}
+		}
+		return nil
+	}
+	h.run()
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+	dead := h.dead.Writes()
+	if len(dead) != 1 || dead[0].ID != "e-1" || !strings.Contains(dead[0].Body, "giving up after 3 attempts") {
+		t.Fatalf("dead letters = %+v", dead)
+	}
+	if h.sinks[0].Calls() != 3 {
+		t.Fatalf("sink calls = %d, want 3 attempts", h.sinks[0].Calls())
+	}
+}
+
+// TestPerKeyOrderWithConcurrency sends interleaved events of many keys
+// through several lanes with slow, sometimes failing writes, and checks
+// that each key's events are stored in source order.
+func TestPerKeyOrderWithConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fails bool
+	}{{"clean", false}, {"with retried failures", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const keys, perBatch, batches = 16, 100, 40
+			seq := map[string]int{}
+			var all [][]*pipeline.Event
+			for b := range batches {
+				evs := make([]*pipeline.Event, perBatch)
+				for i := range evs {
+					k := fmt.Sprintf("key-%d", (b*perBatch+i*7)%keys)
+					n := seq[k]
+					seq[k]++
+					body := fmt.Sprintf(`{"seq":%d}`, n)
+					evs[i] = &pipeline.Event{ID: fmt.Sprintf("%s/%d", k, n), Key: []byte(k), Payload: []byte(body), Body: []byte(body)}
+				}
+				all = append(all, evs)
+			}
+			src := pipelinetest.NewSource(all...)
+			h := start(t, "batch: {max_events: 50, max_wait: 2ms}\ndelivery: {lanes: 8, max_in_flight: 16}\n"+fastRetry, src, 1, false, nil)
+			var rmu sync.Mutex
+			rng := rand.New(rand.NewPCG(1, 2))
+			failedOnce := map[string]bool{}
+			h.sinks[0].WriteFunc = func(ctx context.Context, _ int, batch []*pipeline.Event) error {
+				rmu.Lock()
+				d := time.Duration(rng.IntN(500)) * time.Microsecond
+				be := pipeline.NewBatchError()
+				if tc.fails {
+					for i, ev := range batch {
+						if !failedOnce[ev.ID] && rng.IntN(20) == 0 {
+							failedOnce[ev.ID] = true
+							be.Fail(i, errors.New("write conflict"))
+						}
+					}
+				}
+				rmu.Unlock()
+				time.Sleep(d)
+				return be.Err()
+			}
+			h.run()
+			if err := h.wait(); err != nil {
+				t.Fatal(err)
+			}
+			writes := h.sinks[0].Writes()
+			// The position of each event's last write: retries rewrite the
+			// later events of a failed key, so last writes must be in order.
+			last := map[string]int{}
+			for pos, w := range writes {
+				last[w.ID] = pos
+			}
+			for k, n := range seq {
+				prev := -1
+				for i := range n {
+					pos, ok := last[fmt.Sprintf("%s/%d", k, i)]
+					if !ok {
+						t.Fatalf("%s/%d never written", k, i)
+					}
+					if pos < prev {
+						t.Fatalf("%s: event %d last written at %d, before event %d (at %d)", k, i, pos, i-1, prev)
+					}
+					prev = pos
+				}
+			}
+			if !tc.fails && len(writes) != keys*0+batches*perBatch {
+				t.Fatalf("clean run wrote %d times, want exactly %d", len(writes), batches*perBatch)
+			}
+			if h.sinks[0].MaxConcurrent() < 2 {
+				t.Fatalf("writes never ran concurrently (max %d): lanes are not parallel", h.sinks[0].MaxConcurrent())
+			}
+			for i, a := range src.Acks() {
+				if !a.Acked || a.Err != nil || a.Calls != 1 {
+					t.Fatalf("batch %d ack = %+v", i, a)
+				}
+			}
+		})
+	}
+}
+
+func TestBoundedMemoryWithBlockedSink(t *testing.T) {
+	const perRead, maxEvents, lanes, inFlight = 100, 100, 4, 4
+	src := pipelinetest.NewFuncSource(func(i int) []*pipeline.Event {
+		return events(fmt.Sprintf("b%d", i), perRead, func(j int) string { return strconv.Itoa(j) })
+	})
+	h := start(t, fmt.Sprintf("batch: {max_events: %d, max_wait: 1ms}\ndelivery: {lanes: %d, max_in_flight: %d, shutdown_timeout: 50ms}\n", maxEvents, lanes, inFlight), src, 1, false, nil)
+	h.sinks[0].WriteFunc = func(ctx context.Context, _ int, _ []*pipeline.Event) error {
+		<-ctx.Done() // a sink that never answers
+		return ctx.Err()
+	}
+	h.run()
+	// Wait until the source stops being read: backpressure reached it.
+	var read int64
+	waitFor(t, "the source to be held back", func() bool {
+		before := src.EventsRead()
+		time.Sleep(100 * time.Millisecond)
+		read = src.EventsRead()
+		return read == before && read > 0
+	})
+	// In flight, being assembled per lane, queued to the dispatcher and
+	// held by the reader: a fixed bound, however long the sink blocks.
+	bound := int64(inFlight*maxEvents + lanes*maxEvents + 3*perRead)
+	if read > bound {
+		t.Fatalf("read %d events with a blocked sink, want at most %d", read, bound)
+	}
+	h.cancel()
+	if err := h.wait(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	for i, a := range src.Acks() {
+		if !a.Acked || a.Err == nil || a.Calls != 1 {
+			t.Fatalf("batch %d ack = %+v, want one error ack (nothing was written)", i, a)
+		}
+	}
+	if !src.Closed() || !h.sinks[0].Closed() {
+		t.Fatal("components not closed after shutdown")
+	}
+}
+
+func TestShutdownLosesNothingAcked(t *testing.T) {
+	src := pipelinetest.NewFuncSource(func(i int) []*pipeline.Event {
+		return events(fmt.Sprintf("b%d", i), 50, func(j int) string { return strconv.Itoa(j % 13) })
+	})
+	h := start(t, "batch: {max_events: 64, max_wait: 2ms}\ndelivery: {lanes: 4, max_in_flight: 8, shutdown_timeout: 5s}\n", src, 1, false, nil)
+	h.sinks[0].WriteFunc = func(ctx context.Context, _ int, _ []*pipeline.Event) error {
+		time.Sleep(time.Millisecond)
+		return nil
+	}
+	h.run()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if !src.WaitAcked(ctx, 20) {
+		t.Fatal("fewer than 20 batches acked")
+	}
+	h.cancel()
+	if err := h.wait(); err != nil {
+		t.Fatalf("Run after shutdown = %v, want nil", err)
+	}
+	stored := h.sinks[0].IDs()
+	acks := src.Acks()
+	okBatches := 0
+	for i, a := range acks {
+		if a.Calls != 1 {
+			t.Fatalf("batch %d acked %d times", i, a.Calls)
+		}
+		if a.Err != nil {
+			continue
+		}
+		okBatches++
+		for _, ev := range src.Batch(i) {
+			if !stored[ev.ID] {
+				t.Fatalf("batch %d was acked but event %s was never stored", i, ev.ID)
+			}
+		}
+	}
+	// The deadline was generous: everything read should have finished.
+	if okBatches != len(acks) {
+		t.Fatalf("%d of %d batches acked with an error despite a 5s deadline", len(acks)-okBatches, len(acks))
+	}
+}
+
+func TestShutdownDeadlineAbandonsUnacked(t *testing.T) {
+	src := pipelinetest.NewSource(events("e", 10, oneKey))
+	src.BlockWhenDone = true
+	h := start(t, "batch: {max_events: 10, max_wait: 1ms}\ndelivery: {lanes: 1, max_in_flight: 1, shutdown_timeout: 20ms}\n", src, 1, false, nil)
+	h.sinks[0].WriteFunc = func(ctx context.Context, _ int, _ []*pipeline.Event) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	h.run()
+	waitFor(t, "the write to start", func() bool { return h.sinks[0].Calls() > 0 })
+	h.cancel()
+	if err := h.wait(); err != nil {
+		t.Fatalf("Run = %v, want nil after a shutdown", err)
+	}
+	a := src.Acks()[0]
+	if !a.Acked || !errors.Is(a.Err, pipeline.ErrAbandoned) {
+		t.Fatalf("ack = %+v, want ErrAbandoned", a)
+	}
+	if st := h.p.Stats(); st.Abandoned != 10 || st.Written != 0 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestTransformsRetryFailedEventsInOrderAndDrop(t *testing.T) {
+	src := pipelinetest.NewSource(events("e", 10, oneKey))
+	attempts := map[string]int{}
+	var mu sync.Mutex
+	flaky := pipelinetest.TransformFunc(func(ctx context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		be := pipeline.NewBatchError()
+		var out []*pipeline.Event
+		for i, ev := range in {
+			attempts[ev.ID]++
+			switch {
+			case ev.ID == "e-2" && attempts[ev.ID] == 1:
+				be.Fail(i, errors.New("schema registry unavailable"))
+			case ev.ID == "e-7":
+				be.Fail(i, pipeline.Permanent(errors.New("unknown schema id 42")))
+			case ev.ID == "e-4":
+				// dropped on purpose, like a filter
+			default:
+				out = append(out, ev)
+			}
+		}
+		return out, be.Err()
+	})
+	h := start(t, "transforms:\n  - flaky: {}\nbatch: {max_events: 10, max_wait: 5ms}\n"+fastRetry, src, 1, true, func(r *pipeline.Registry) {
+		pipeline.RegisterTransform(r, "flaky", "test", func(pipeline.BuildContext, *struct{}) (pipeline.Transform, error) { return flaky, nil })
+	})
+	h.run()
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range h.sinks[0].Writes() {
+		got = append(got, w.ID)
+	}
+	want := "e-0 e-1 e-2 e-3 e-5 e-6 e-8 e-9"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("written %v, want %s (retried e-2 back in its place)", got, want)
+	}
+	if d := h.dead.Writes(); len(d) != 1 || d[0].ID != "e-7" || !strings.Contains(d[0].Body, `"component":"transforms[0].flaky"`) {
+		t.Fatalf("dead letters = %+v", d)
+	}
+	if st := h.p.Stats(); st.Dropped != 1 || st.DeadLettered != 1 || st.Written != 8 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestSourceExhaustedDrainsAndAcksEverything(t *testing.T) {
+	src := pipelinetest.NewSource(events("a", 7, oneKey), []*pipeline.Event{}, events("b", 300, func(i int) string { return strconv.Itoa(i) }), []*pipeline.Event{})
+	h := start(t, "batch: {max_events: 64, max_wait: 1h}\n", src, 1, false, nil)
+	h.run()
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(h.sinks[0].IDs()); got != 307 {
+		t.Fatalf("stored %d events, want 307 (max_wait must not hold the last partial batches)", got)
+	}
+	if !src.Closed() || !h.sinks[0].Closed() {
+		t.Fatal("components not closed")
+	}
+}
