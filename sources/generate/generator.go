@@ -187,7 +187,15 @@ func (g *Generator) appendEvent(buf []byte, id string, family, entity int, now t
 	buf = append(buf, `","source":"`...)
 	buf = append(buf, vendor...)
 	buf = append(buf, `","type":"`...)
-	buf = append(buf, eventType(family, g.rng)...)
+	kind := g.rng.IntN(len(emailKinds))
+	switch family {
+	case 0:
+		buf = append(buf, crmTypes[g.rng.IntN(len(crmTypes))]...)
+	case 1:
+		buf = append(buf, atsTypes[g.rng.IntN(len(atsTypes))]...)
+	default:
+		buf = append(buf, emailKinds[kind]...)
+	}
 	buf = append(buf, `","account_id":"acct_`...)
 	buf = strconv.AppendInt(buf, int64(p.account), 10)
 	buf = append(buf, `","occurred_at":"`...)
@@ -208,11 +216,11 @@ func (g *Generator) appendEvent(buf []byte, id string, family, entity int, now t
 	case "lever":
 		buf = appendLever(buf, p, entity, now, g.rng)
 	case "sendgrid":
-		buf = appendSendGrid(buf, p, g.n, now, g.rng)
+		buf = appendSendGrid(buf, p, g.n, now, kind)
 	case "mailgun":
-		buf = appendMailgun(buf, p, g.n, now, g.rng)
+		buf = appendMailgun(buf, p, g.n, now, kind)
 	default:
-		buf = appendSES(buf, p, g.n, now, g.rng)
+		buf = appendSES(buf, p, g.n, now, kind, g.rng)
 	}
 	// Pad with free text (notes, email bodies) up to the target size, then
 	// close the envelope.
@@ -225,20 +233,15 @@ func (g *Generator) appendEvent(buf []byte, id string, family, entity int, now t
 	return buf, keyStart
 }
 
-func eventType(family int, rng *rand.Rand) string {
-	switch family {
-	case 0:
-		return crmTypes[rng.IntN(len(crmTypes))]
-	case 1:
-		return atsTypes[rng.IntN(len(atsTypes))]
-	}
-	return emailTypes[rng.IntN(len(emailTypes))]
-}
-
 var (
-	crmTypes   = [...]string{"contact.created", "contact.updated", "contact.updated", "contact.updated", "lead.converted", "opportunity.stage_changed", "task.completed"}
-	atsTypes   = [...]string{"candidate.created", "candidate.updated", "application.stage_changed", "application.rejected", "interview.scheduled"}
-	emailTypes = [...]string{"delivered", "delivered", "open", "open", "click", "bounce", "spamreport", "unsubscribe"}
+	crmTypes = [...]string{"contact.created", "contact.updated", "contact.updated", "contact.updated", "lead.converted", "opportunity.stage_changed", "task.completed"}
+	atsTypes = [...]string{"candidate.created", "candidate.updated", "application.stage_changed", "application.rejected", "interview.scheduled"}
+	// emailKinds are the canonical email event types; each vendor names
+	// them its own way (sendgridEvents, mailgunEvents, sesEvents).
+	emailKinds     = [...]string{"delivered", "delivered", "delivered", "open", "open", "click", "bounce", "complaint", "unsubscribe"}
+	sendgridEvents = [...]string{"delivered", "delivered", "delivered", "open", "open", "click", "bounce", "spamreport", "unsubscribe"}
+	mailgunEvents  = [...]string{"delivered", "delivered", "delivered", "opened", "opened", "clicked", "failed", "complained", "unsubscribed"}
+	sesEvents      = [...]string{"Delivery", "Delivery", "Delivery", "Open", "Open", "Click", "Bounce", "Complaint", "Subscription"}
 )
 
 // String describes the workload for logs.

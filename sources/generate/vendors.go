@@ -202,13 +202,13 @@ func appendUUID(buf []byte, n uint64) []byte {
 	return buf
 }
 
-func appendSendGrid(buf []byte, p profile, n uint64, now time.Time, rng *rand.Rand) []byte {
+func appendSendGrid(buf []byte, p profile, n uint64, now time.Time, kind int) []byte {
 	buf = append(buf, `{"email":"`...)
 	buf = appendEmail(buf, p, int(n%100000))
 	buf = append(buf, `","timestamp":`...)
 	buf = strconv.AppendInt(buf, now.Unix(), 10)
 	buf = append(buf, `,"event":"`...)
-	buf = append(buf, emailTypes[rng.IntN(len(emailTypes))]...)
+	buf = append(buf, sendgridEvents[kind]...)
 	buf = append(buf, `","sg_event_id":"`...)
 	buf = appendUUID(buf, n)
 	buf = append(buf, `","sg_message_id":"`...)
@@ -220,7 +220,7 @@ func appendSendGrid(buf []byte, p profile, n uint64, now time.Time, rng *rand.Ra
 	return append(buf, `","useragent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5)"}`...)
 }
 
-func appendMailgun(buf []byte, p profile, n uint64, now time.Time, rng *rand.Rand) []byte {
+func appendMailgun(buf []byte, p profile, n uint64, now time.Time, kind int) []byte {
 	buf = append(buf, `{"signature":{"timestamp":"`...)
 	buf = strconv.AppendInt(buf, now.Unix(), 10)
 	buf = append(buf, `","token":"`...)
@@ -228,7 +228,7 @@ func appendMailgun(buf []byte, p profile, n uint64, now time.Time, rng *rand.Ran
 	buf = append(buf, `","signature":"`...)
 	buf = appendUUID(buf, n^0xabcdef)
 	buf = append(buf, `"},"event-data":{"event":"`...)
-	buf = append(buf, [...]string{"delivered", "opened", "clicked", "failed", "complained"}[rng.IntN(5)]...)
+	buf = append(buf, mailgunEvents[kind]...)
 	buf = append(buf, `","timestamp":`...)
 	buf = strconv.AppendFloat(buf, float64(now.UnixMicro())/1e6, 'f', 6, 64)
 	buf = append(buf, `,"id":"`...)
@@ -241,9 +241,9 @@ func appendMailgun(buf []byte, p profile, n uint64, now time.Time, rng *rand.Ran
 	return buf
 }
 
-func appendSES(buf []byte, p profile, n uint64, now time.Time, rng *rand.Rand) []byte {
+func appendSES(buf []byte, p profile, n uint64, now time.Time, kind int, rng *rand.Rand) []byte {
 	buf = append(buf, `{"eventType":"`...)
-	buf = append(buf, [...]string{"Delivery", "Open", "Click", "Bounce", "Complaint"}[rng.IntN(5)]...)
+	buf = append(buf, sesEvents[kind]...)
 	buf = append(buf, `","mail":{"timestamp":"`...)
 	buf = now.AppendFormat(buf, time.RFC3339Nano)
 	buf = append(buf, `","messageId":"`...)
