@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestValidateExamples(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := execute([]string{"validate", "-c", f}, &out, &errOut); code != 0 {
+				t.Fatalf("validate %s exit %d:\n%s", f, code, errOut.String())
+			}
+			if !strings.Contains(out.String(), f+": ok") {
+				t.Fatalf("output %q", out.String())
+			}
+		})
+	}
+}
+
+func TestValidateBrokenConfigs(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "name: x\nsource: {generate: {}}\nsinks:\n  - file: {path: a, fsinc: true}\n", "bad.yaml:4: sinks[0].file.fsinc: unknown field (did you mean fsync?)"},
+		{"wrong type", "name: x\nsource: {generate: {count: lots}}\nsinks: [{stdout: {}}]\n", `bad.yaml:2: source.generate.count: expected a whole number, got "lots"`},
+		{"unknown component", "name: x\nsource: {generate: {}}\ntransforms:\n  - decodee: {format: json}\nsinks: [{stdout: {}}]\n", "bad.yaml:4: transforms[0].decodee: unknown transform (did you mean decode?)"},
+		{"bad duration", "name: x\nsource: {generate: {}}\nsinks: [{stdout: {}}]\nbatch:\n  max_wait: 100 ms\n", `bad.yaml:5: batch.max_wait: "100 ms" is not a duration`},
+		{"bad rate", "name: x\nsource: {generate: {rate: fast}}\nsinks: [{stdout: {}}]\n", `bad.yaml:2: source.generate.rate: "fast" is not a rate`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := filepath.Join(dir, "bad.yaml")
+			if err := os.WriteFile(f, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut bytes.Buffer
+			code := execute([]string{"validate", "-c", f}, &out, &errOut)
+			if code == 0 {
+				t.Fatal("validate exited 0 for a broken file")
+			}
+			if want := filepath.Join(dir, tc.want); !strings.Contains(errOut.String(), want) {
+				t.Fatalf("stderr:\n%s\nwant %q", errOut.String(), want)
+			}
+		})
+	}
+}
+
+func TestRunFileToFile(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	var lines []string
+	for i := range 1200 {
+		lines = append(lines, `{"id":"e`+strconv.Itoa(i)+`","key":"k`+strconv.Itoa(i%7)+`","n":`+strconv.Itoa(i)+`}`)
+	}
+	lines = append(lines, `{"id":"broken"`) // poison: must be dead-lettered
+	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "p.yaml")
+	yaml := "name: f2f\nsource: {file: {path: " + in + ", key_field: key}}\ntransforms: [{decode: {format: json}}]\n" +
+		"sinks: [{file: {path: " + filepath.Join(dir, "out.jsonl") + "}}]\ndead_letter: {file: {path: " + filepath.Join(dir, "dead.jsonl") + "}}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := execute([]string{"run", "-c", cfg, "--log-format", "json"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if got := countLines(t, filepath.Join(dir, "out.jsonl")); got != 1200 {
+		t.Fatalf("out.jsonl has %d lines, want 1200", got)
+	}
+	if got := countLines(t, filepath.Join(dir, "dead.jsonl")); got != 1 {
+		t.Fatalf("dead.jsonl has %d lines, want 1", got)
+	}
+	if !strings.Contains(out.String(), "1201 events settled") || !strings.Contains(out.String(), "1200 written") {
+		t.Fatalf("summary = %q", out.String())
+	}
+}
+
+// TestSIGTERMShutdownLosesNothing runs the real binary on an endless
+// generated stream, stops it with SIGTERM, and checks it exits 0 with every
+// event it reported as settled present in the output.
+func TestSIGTERMShutdownLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "sluice")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "p.yaml")
+	yaml := "name: endless\nsource: {generate: {rate: 5000/s, poison: 0.01}}\ntransforms: [{decode: {format: json}}]\n" +
+		"sinks: [{file: {path: " + filepath.Join(dir, "out.jsonl") + "}}]\ndead_letter: {file: {path: " + filepath.Join(dir, "dead.jsonl") + "}}\n" +
+		"delivery: {shutdown_timeout: 10s}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "run", "-c", cfg)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for countLines(t, filepath.Join(dir, "out.jsonl")) < 2000 {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no output after 20s; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("did not exit after SIGTERM")
+	}
+	m := regexp.MustCompile(`(\d+) events settled .*: (\d+) written, (\d+) dropped, (\d+) dead-lettered, (\d+) abandoned`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no summary in %q", stdout.String())
+	}
+	written, _ := strconv.Atoi(m[2])
+	dead, _ := strconv.Atoi(m[4])
+	if got := countLines(t, filepath.Join(dir, "out.jsonl")); got != written {
+		t.Fatalf("out.jsonl has %d lines, summary says %d written", got, written)
+	}
+	if got := countLines(t, filepath.Join(dir, "dead.jsonl")); got != dead {
+		t.Fatalf("dead.jsonl has %d lines, summary says %d dead-lettered", got, dead)
+	}
+	if m[5] != "0" {
+		t.Fatalf("%s events abandoned despite a 10s shutdown deadline", m[5])
+	}
+}
+
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+	}
+	return n
+}
