@@ -61,3 +61,16 @@ type Closer interface {
 type Starter interface {
 	Start(ctx context.Context) error
 }
+
+// Settler is implemented by transforms that must learn how the events they
+// passed on ended, such as a dedupe step that may only remember an event as
+// seen once it is stored: otherwise a write that fails and is redelivered
+// would be dropped as a duplicate of itself.
+//
+// After a batch is settled, the runner calls Settle once per transform that
+// ran on it, with the events that transform returned (err nil: every one is
+// written, dead-lettered or dropped downstream) or with the error the batch
+// was acked with (the source will redeliver them). Settle must not block.
+type Settler interface {
+	Settle(events []*Event, err error)
+}

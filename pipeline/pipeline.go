@@ -26,9 +26,10 @@ type Pipeline struct {
 }
 
 type stage[T any] struct {
-	label string
-	c     T
-	m     *stageMetrics
+	label   string
+	c       T
+	m       *stageMetrics
+	settler Settler // set for transforms that implement it
 }
 
 // Option adjusts how a pipeline is built.
@@ -94,7 +95,9 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 		if err != nil {
 			return nil, err
 		}
-		p.transforms = append(p.transforms, stage[Transform]{label: label, c: c.(Transform), m: m.stage(label)})
+		st := stage[Transform]{label: label, c: c.(Transform), m: m.stage(label)}
+		st.settler, _ = c.(Settler)
+		p.transforms = append(p.transforms, st)
 	}
 	for i := range cfg.Sinks {
 		c, label, err := build(&cfg.Sinks[i].Spec, KindSink)

@@ -27,6 +27,9 @@ func (p *Pipeline) process(ctx context.Context, b *batch) (Stats, error) {
 		if err != nil {
 			return Stats{}, err
 		}
+		if t.settler != nil {
+			b.passed = append(b.passed, passedOn{settler: t.settler, events: out})
+		}
 		failures = append(failures, failed...)
 		events = out
 		if len(events) == 0 {

@@ -52,6 +52,12 @@ type batch struct {
 	shares  []share
 	bytes   int
 	started time.Time
+	passed  []passedOn // what each Settler transform passed on
+}
+
+type passedOn struct {
+	settler Settler
+	events  []*Event
 }
 
 func (b *batch) add(ev *Event, t *tracker) {
@@ -68,6 +74,9 @@ func (b *batch) add(ev *Event, t *tracker) {
 }
 
 func (b *batch) settle(err error) {
+	for _, p := range b.passed {
+		p.settler.Settle(p.events, err)
+	}
 	for _, s := range b.shares {
 		s.t.done(s.n, err)
 	}

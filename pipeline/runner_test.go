@@ -526,3 +526,67 @@ func TestSourceExhaustedDrainsAndAcksEverything(t *testing.T) {
 		t.Fatal("components not closed")
 	}
 }
+
+type settleRecorder struct {
+	mu      sync.Mutex
+	settled map[string]error
+}
+
+func (s *settleRecorder) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
+	var out []*pipeline.Event
+	for _, ev := range in {
+		if ev.ID != "e-0" { // drops e-0: a dropped event is not settled by this step
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+func (s *settleRecorder) Settle(events []*pipeline.Event, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ev := range events {
+		s.settled[ev.ID] = err
+	}
+}
+
+func TestSettlerLearnsTheOutcomeOfWhatItPassedOn(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		sinkFail bool
+	}{{"written", false}, {"abandoned", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &settleRecorder{settled: map[string]error{}}
+			src := pipelinetest.NewSource(events("e", 4, oneKey))
+			src.BlockWhenDone = true
+			h := start(t, "transforms: [{rec: {}}]\nbatch: {max_events: 4, max_wait: 1ms}\ndelivery: {lanes: 1, max_in_flight: 1, shutdown_timeout: 10ms}\n"+fastRetry, src, 1, false, func(r *pipeline.Registry) {
+				pipeline.RegisterTransform(r, "rec", "test", func(pipeline.BuildContext, *struct{}) (pipeline.Transform, error) { return rec, nil })
+			})
+			if tc.sinkFail {
+				h.sinks[0].WriteFunc = func(ctx context.Context, _ int, _ []*pipeline.Event) error { return errors.New("down") }
+			}
+			h.run()
+			if tc.sinkFail {
+				waitFor(t, "a failed write", func() bool { return h.sinks[0].Calls() > 0 })
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				src.WaitAcked(ctx, 1)
+			}
+			h.cancel()
+			if err := h.wait(); err != nil {
+				t.Fatal(err)
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if len(rec.settled) != 3 {
+				t.Fatalf("settled %v, want e-1..e-3 (e-0 was dropped by the step)", rec.settled)
+			}
+			for id, err := range rec.settled {
+				if tc.sinkFail != (err != nil) {
+					t.Errorf("%s settled with %v", id, err)
+				}
+			}
+		})
+	}
+}
