@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -80,7 +81,7 @@ func ParseRate(s string) (Rate, error) {
 		return Rate{}, fmt.Errorf("%q is not a rate (write events per unit: 3333/s, 200000/min)", s)
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err != nil || f <= 0 {
+	if err != nil || !(f > 0) || math.IsInf(f, 1) {
 		return Rate{}, fmt.Errorf("%q is not a rate: %q is not a positive number", s, num)
 	}
 	switch strings.TrimSpace(unit) {
