@@ -94,7 +94,7 @@ func TestGeneratorEnvelope(t *testing.T) {
 		"greenhouse": "ats", "lever": "ats",
 		"sendgrid": "email", "mailgun": "email", "ses": "email",
 	}
-	typesOf := map[string][]string{"crm": crmTypes[:], "ats": atsTypes[:], "email": emailTypes[:]}
+	typesOf := map[string][]string{"crm": crmTypes[:], "ats": atsTypes[:], "email": emailKinds[:]}
 	keyRE := regexp.MustCompile(`^([a-z]+):([0-9]+)$`)
 	const accounts = 37
 	for _, seed := range []uint64{1, 7, 1234567} {
@@ -488,5 +488,32 @@ func TestNewGeneratorDefaults(t *testing.T) {
 		if entity >= 10000 {
 			t.Errorf("event %d: entity %d beyond the default 10000", i, entity)
 		}
+	}
+}
+
+// TestEmailTypeAgreesWithVendorEvent checks the envelope's canonical type
+// against the vendor's own event field, which enrich will map from.
+func TestEmailTypeAgreesWithVendorEvent(t *testing.T) {
+	evs := generate(t, Workload{Seed: 3, Entities: 300, Mix: Mix{Email: 1}}, 3000)
+	vendorField := map[string]string{"sendgrid": "data.event", "mailgun": "data.event-data.event", "ses": "data.eventType"}
+	vendorWords := map[string][9]string{"sendgrid": sendgridEvents, "mailgun": mailgunEvents, "ses": sesEvents}
+	seen := map[string]int{}
+	for _, ev := range evs {
+		r := gjson.ParseBytes(ev.payload)
+		src, typ := r.Get("source").String(), r.Get("type").String()
+		word := r.Get(vendorField[src]).String()
+		ok := false
+		for i, k := range emailKinds {
+			if k == typ && vendorWords[src][i] == word {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Fatalf("%s event with type %q has vendor event %q", src, typ, word)
+		}
+		seen[src]++
+	}
+	if len(seen) != 3 {
+		t.Fatalf("vendors seen: %v, want sendgrid, mailgun and ses", seen)
 	}
 }

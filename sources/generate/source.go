@@ -131,7 +131,9 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 				n = min(n, due)
 				break
 			}
-			wait := time.Duration(float64(want-due) / perSec * float64(time.Second))
+			// Capped so that a tiny rate (1e-9/s) sleeps in steps instead
+			// of overflowing the duration.
+			wait := time.Duration(min(float64(want-due)/perSec, 1) * float64(time.Second))
 			if err := s.sleep(ctx, wait); err != nil {
 				return nil, nil, err
 			}
