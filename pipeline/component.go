@@ -74,3 +74,11 @@ type Starter interface {
 type Settler interface {
 	Settle(events []*Event, err error)
 }
+
+// ReadinessReporter is implemented by components whose readiness depends on
+// something outside the process (brokers reachable, a group joined). /readyz
+// answers 503 with the first component's error while any reports one, so a
+// deployment waits for it rather than the process crash-looping.
+type ReadinessReporter interface {
+	Ready() error
+}

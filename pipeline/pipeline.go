@@ -123,6 +123,39 @@ func (p *Pipeline) Name() string { return p.name }
 // processing; /readyz answers from it.
 func (p *Pipeline) Ready() bool { return p.ready.Load() }
 
+// Readiness is nil when the pipeline runs and every component that reports
+// readiness is ready; otherwise it says what is not.
+func (p *Pipeline) Readiness() error {
+	if !p.Ready() {
+		return errors.New("pipeline not running")
+	}
+	check := func(label string, c any) error {
+		if r, ok := c.(ReadinessReporter); ok {
+			if err := r.Ready(); err != nil {
+				return fmt.Errorf("%s: %w", label, err)
+			}
+		}
+		return nil
+	}
+	if err := check(p.source.label, p.source.c); err != nil {
+		return err
+	}
+	for _, t := range p.transforms {
+		if err := check(t.label, t.c); err != nil {
+			return err
+		}
+	}
+	for _, s := range p.sinks {
+		if err := check(s.label, s.c); err != nil {
+			return err
+		}
+	}
+	if p.deadLetter != nil {
+		return check(p.deadLetter.label, p.deadLetter.c)
+	}
+	return nil
+}
+
 func (p *Pipeline) start(ctx context.Context) error {
 	try := func(label string, c any) error {
 		if s, ok := c.(Starter); ok {
