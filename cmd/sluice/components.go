@@ -3,8 +3,10 @@ package main
 import (
 	"github.com/sluicehq/sluice/pipeline"
 	filesinks "github.com/sluicehq/sluice/sinks/file"
+	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 	filesource "github.com/sluicehq/sluice/sources/file"
 	"github.com/sluicehq/sluice/sources/generate"
+	kafkasource "github.com/sluicehq/sluice/sources/kafka"
 	"github.com/sluicehq/sluice/transforms/decode"
 )
 
@@ -14,7 +16,9 @@ func registry() *pipeline.Registry {
 	r := pipeline.NewRegistry()
 	generate.Register(r)
 	filesource.Register(r)
+	kafkasource.Register(r)
 	decode.Register(r)
 	filesinks.Register(r)
+	kafkasink.Register(r)
 	return r
 }

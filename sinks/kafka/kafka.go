@@ -1,0 +1,283 @@
+// Package kafka is the Kafka sink: keyed, murmur2-partitioned writes
+// acknowledged by all in-sync replicas.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+
+	"github.com/sluicehq/sluice/internal/kafkaconn"
+	"github.com/sluicehq/sluice/pipeline"
+)
+
+// Config is the `kafka` sink's YAML.
+type Config struct {
+	Brokers []string `yaml:"brokers" required:"true"`
+	// Topic may be a template: "crm.{{source}}".
+	Topic pipeline.Template `yaml:"topic" required:"true"`
+	// Key is a body field path ("data.Id") or a template
+	// ("{{source}}:{{data.Id}}"); default the event's key.
+	Key string `yaml:"key"`
+	// Compression: none, gzip, snappy, lz4 or zstd.
+	Compression string      `yaml:"compression"`
+	Batch       BatchConfig `yaml:"batch"`
+	// RequiredAcks: all (default), one or none.
+	RequiredAcks string `yaml:"required_acks"`
+	// MaxMessageBytes bounds one record; a larger event is dead-lettered.
+	MaxMessageBytes pipeline.ByteSize `yaml:"max_message_bytes"`
+	WriteTimeout    pipeline.Duration `yaml:"write_timeout"`
+	// AutoCreateTopics lets the broker create missing topics (off: a
+	// missing topic is retried until someone creates it).
+	AutoCreateTopics bool                `yaml:"auto_create_topics"`
+	TLS              *pipeline.TLSConfig `yaml:"tls"`
+	SASL             *kafkaconn.SASL     `yaml:"sasl"`
+}
+
+// BatchConfig is kafka-go's per-partition batching inside one Write.
+type BatchConfig struct {
+	MaxEvents int               `yaml:"max_events"`
+	MaxWait   pipeline.Duration `yaml:"max_wait"`
+}
+
+// SetDefaults fills the documented defaults.
+func (c *Config) SetDefaults() {
+	c.Compression = "none"
+	c.RequiredAcks = "all"
+	// A write waits max_wait for every partition batch that is not full,
+	// so it must be short: the runner has already batched.
+	c.Batch = BatchConfig{MaxEvents: 1000, MaxWait: pipeline.Duration(5 * time.Millisecond)}
+	c.MaxMessageBytes = 1 << 20
+	c.WriteTimeout = pipeline.Duration(10 * time.Second)
+}
+
+// Validate checks the values decoding cannot.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := kafkaconn.ValidateBrokers(c.Brokers); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := codec(c.Compression); err != nil {
+		errs = append(errs, pipeline.FieldErrorf("compression", "%v", err))
+	}
+	if _, err := acks(c.RequiredAcks); err != nil {
+		errs = append(errs, pipeline.FieldErrorf("required_acks", "%v", err))
+	}
+	if c.Key != "" {
+		if _, err := keyTemplate(c.Key); err != nil {
+			errs = append(errs, pipeline.FieldErrorf("key", "%v", err))
+		}
+	}
+	if c.Batch.MaxEvents < 1 {
+		errs = append(errs, pipeline.FieldErrorf("batch.max_events", "must be at least 1"))
+	}
+	if c.Batch.MaxWait <= 0 {
+		errs = append(errs, pipeline.FieldErrorf("batch.max_wait", "must be more than 0"))
+	}
+	if c.MaxMessageBytes < 1024 {
+		errs = append(errs, pipeline.FieldErrorf("max_message_bytes", "must be at least 1KiB"))
+	}
+	return errors.Join(errs...)
+}
+
+func codec(name string) (compress.Compression, error) {
+	switch name {
+	case "", "none":
+		return 0, nil
+	case "gzip":
+		return kafkago.Gzip, nil
+	case "snappy":
+		return kafkago.Snappy, nil
+	case "lz4":
+		return kafkago.Lz4, nil
+	case "zstd":
+		return kafkago.Zstd, nil
+	}
+	return 0, fmt.Errorf("must be none, gzip, snappy, lz4 or zstd; got %q", name)
+}
+
+func acks(name string) (kafkago.RequiredAcks, error) {
+	switch name {
+	case "all":
+		return kafkago.RequireAll, nil
+	case "one":
+		return kafkago.RequireOne, nil
+	case "none":
+		return kafkago.RequireNone, nil
+	}
+	return 0, fmt.Errorf("must be all, one or none; got %q", name)
+}
+
+func keyTemplate(key string) (*pipeline.Template, error) {
+	if !strings.Contains(key, "{") {
+		key = "{{" + key + "}}"
+	}
+	return pipeline.ParseTemplate(key)
+}
+
+// Register adds the kafka sink to r.
+func Register(r *pipeline.Registry) {
+	pipeline.RegisterSink(r, "kafka", "keyed records to a Kafka topic (murmur2 partitioning, acks=all)", func(bc pipeline.BuildContext, c *Config) (pipeline.Sink, error) {
+		return New(*c, bc.Logger)
+	})
+}
+
+// Sink writes events as records.
+type Sink struct {
+	cfg   Config
+	w     *kafkago.Writer
+	key   *pipeline.Template
+	topic *pipeline.Template
+	log   *slog.Logger
+}
+
+// New builds the sink's writer; it connects on the first write.
+func New(c Config, log *slog.Logger) (*Sink, error) {
+	conn, err := kafkaconn.New(c.Brokers, c.TLS, c.SASL)
+	if err != nil {
+		return nil, fmt.Errorf("kafka sink: %w", err)
+	}
+	comp, _ := codec(c.Compression)
+	ack, _ := acks(c.RequiredAcks)
+	s := &Sink{cfg: c, log: log, topic: &c.Topic}
+	if c.Key != "" {
+		if s.key, err = keyTemplate(c.Key); err != nil {
+			return nil, err
+		}
+	}
+	s.w = &kafkago.Writer{
+		Addr: kafkago.TCP(conn.Brokers...),
+		// The Java client's partitioner, so every client agrees on which
+		// partition a key lives in.
+		Balancer:               &kafkago.Murmur2Balancer{},
+		RequiredAcks:           ack,
+		BatchSize:              c.Batch.MaxEvents,
+		BatchTimeout:           c.Batch.MaxWait.D(),
+		BatchBytes:             int64(c.MaxMessageBytes),
+		WriteTimeout:           c.WriteTimeout.D(),
+		Compression:            comp,
+		AllowAutoTopicCreation: c.AutoCreateTopics,
+		// The runner retries with backoff and per-event classification;
+		// retrying here as well would multiply the attempts.
+		MaxAttempts: 1,
+		Transport:   conn.Transport(),
+	}
+	if c.Topic.Static() {
+		s.w.Topic = c.Topic.String()
+	}
+	return s, nil
+}
+
+// Write produces one record per event and waits for the broker's acks.
+func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
+	msgs := make([]kafkago.Message, 0, len(batch))
+	index := make([]int, 0, len(batch)) // msgs[i] is batch[index[i]]
+	be := pipeline.NewBatchError()
+	for i, ev := range batch {
+		m, err := s.message(ev)
+		if err != nil {
+			be.Fail(i, pipeline.Permanent(err))
+			continue
+		}
+		msgs = append(msgs, m)
+		index = append(index, i)
+	}
+	if len(msgs) > 0 {
+		err := s.w.WriteMessages(ctx, msgs...)
+		var werrs kafkago.WriteErrors
+		switch {
+		case err == nil:
+		case errors.As(err, &werrs):
+			for j, werr := range werrs {
+				if werr != nil {
+					be.Fail(index[j], classify(fmt.Errorf("produce to %s: %w", msgs[j].Topic+s.w.Topic, werr)))
+				}
+			}
+		case be.Len() == 0:
+			return classify(fmt.Errorf("produce %d records: %w", len(msgs), err))
+		default:
+			for j := range msgs {
+				be.Fail(index[j], classify(fmt.Errorf("produce: %w", err)))
+			}
+		}
+	}
+	return be.Err()
+}
+
+func (s *Sink) message(ev *pipeline.Event) (kafkago.Message, error) {
+	var m kafkago.Message
+	if s.w.Topic == "" {
+		topic, err := s.topic.RenderString(ev)
+		if err != nil {
+			return m, err
+		}
+		m.Topic = topic
+	}
+	m.Key = ev.Key
+	if s.key != nil {
+		k, err := s.key.Render(nil, ev)
+		if err != nil {
+			return m, fmt.Errorf("record key: %w", err)
+		}
+		m.Key = k
+	}
+	m.Value = ev.Body
+	if m.Value == nil {
+		m.Value = ev.Payload
+	}
+	if size := len(m.Value) + len(m.Key); size > int(s.cfg.MaxMessageBytes) {
+		return m, fmt.Errorf("event %s is %d bytes, over max_message_bytes (%d)", ev.ID, size, s.cfg.MaxMessageBytes)
+	}
+	m.Headers = headers(ev)
+	if !ev.Time.IsZero() {
+		m.Time = ev.Time
+	}
+	return m, nil
+}
+
+// headers carry the event id, the sluice.* facts (dead-letter reasons) and
+// the Kafka headers the event arrived with.
+func headers(ev *pipeline.Event) []kafkago.Header {
+	hs := make([]kafkago.Header, 0, 1+len(ev.Meta))
+	hs = append(hs, kafkago.Header{Key: "sluice.id", Value: []byte(ev.ID)})
+	for _, p := range ev.Meta {
+		switch {
+		case strings.HasPrefix(p.Key, "sluice."):
+			hs = append(hs, kafkago.Header{Key: p.Key, Value: []byte(p.Value)})
+		case strings.HasPrefix(p.Key, "kafka.header."):
+			hs = append(hs, kafkago.Header{Key: strings.TrimPrefix(p.Key, "kafka.header."), Value: []byte(p.Value)})
+		}
+	}
+	return hs
+}
+
+// classify marks the broker errors that a retry cannot fix.
+func classify(err error) error {
+	var kerr kafkago.Error
+	var tooLarge kafkago.MessageTooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return pipeline.Permanent(err)
+	case errors.As(err, &kerr):
+		switch kerr {
+		case kafkago.MessageSizeTooLarge, kafkago.RecordListTooLarge, kafkago.InvalidRecord,
+			kafkago.InvalidMessage, kafkago.InvalidTopic, kafkago.TopicAuthorizationFailed:
+			return pipeline.Permanent(err)
+		}
+	}
+	return err
+}
+
+// Close flushes and closes the writer.
+func (s *Sink) Close(context.Context) error {
+	if err := s.w.Close(); err != nil {
+		return fmt.Errorf("kafka sink: close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+package kafka
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	lag        *prometheus.GaugeVec
+	commits    *prometheus.CounterVec
+	rebalances prometheus.Counter
+	assigned   prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		lag:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_kafka_consumer_lag", Help: "Records between the partition's high watermark and the group's committed offset."}, []string{"topic", "partition"}),
+		commits:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_kafka_commits_total", Help: "Offset commit requests by result."}, []string{"result"}),
+		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_kafka_rebalances_total", Help: "Group generations joined (each rebalance starts one)."}),
+		assigned:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kafka_assigned_partitions", Help: "Partitions assigned to this member."}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.lag, m.commits, m.rebalances, m.assigned} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

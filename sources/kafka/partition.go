@@ -1,0 +1,183 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/sluicehq/sluice/pipeline"
+)
+
+// partition is one assigned partition in one generation.
+type partition struct {
+	topic         string
+	id            int
+	start         int64
+	idPrefix      string // "topic/partition/", the prefix of event ids
+	tracker       *offsetTracker
+	lag           prometheus.Gauge
+	highWatermark atomic.Int64
+	freed         chan struct{} // signaled when acks free capacity
+}
+
+// consume fetches the partition in order and hands batches to Read until
+// ctx ends (revocation or shutdown), then waits up to rebalance_drain for
+// what it handed out to be acked.
+func (s *Source) consume(ctx context.Context, p *partition) {
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:       s.conn.Brokers,
+		Dialer:        s.conn.Dialer(),
+		Topic:         p.topic,
+		Partition:     p.id,
+		MinBytes:      int(s.cfg.Fetch.MinBytes),
+		MaxBytes:      int(s.cfg.Fetch.MaxBytes),
+		MaxWait:       s.cfg.Fetch.MaxWait.D(),
+		QueueCapacity: s.cfg.BatchSize,
+		ErrorLogger:   kafkago.LoggerFunc(func(msg string, args ...any) { s.log.Warn("kafka reader: "+msg, "args", args) }),
+	})
+	defer func() {
+		// Close can block for fetch.max_wait; it must not hold up the
+		// generation's end, which waits for this function.
+		go r.Close() //nolint:errcheck // nothing to do with a close error of a reader we abandon
+	}()
+	if err := r.SetOffset(p.start); err != nil {
+		s.log.Error("kafka partition: set offset", "topic", p.topic, "partition", p.id, "offset", p.start, "err", err)
+		<-ctx.Done()
+		return
+	}
+	retry := time.Duration(0)
+	for ctx.Err() == nil {
+		if !s.waitForCapacity(ctx, p) {
+			break
+		}
+		msgs, err := s.fetch(ctx, r)
+		if len(msgs) > 0 {
+			retry = 0
+			s.handOver(ctx, p, msgs)
+		}
+		if err != nil && ctx.Err() == nil {
+			retry = min(max(2*retry, 100*time.Millisecond), 10*time.Second)
+			s.log.Warn("kafka fetch failed, retrying", "topic", p.topic, "partition", p.id, "err", err, "in", retry)
+			select {
+			case <-ctx.Done():
+			case <-time.After(retry):
+			}
+		}
+	}
+	s.drain(p)
+}
+
+// waitForCapacity blocks while the partition has max_in_flight records
+// out: the pipeline is behind, so fetching more would only grow memory.
+func (s *Source) waitForCapacity(ctx context.Context, p *partition) bool {
+	for p.tracker.inFlight() >= s.cfg.MaxInFlightPerPartition {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-p.freed:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// fetch returns up to batch_size records: it waits for the first, then takes
+// what arrives within a few milliseconds, mostly what the reader prefetched.
+func (s *Source) fetch(ctx context.Context, r *kafkago.Reader) ([]kafkago.Message, error) {
+	first, err := r.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]kafkago.Message, 1, s.cfg.BatchSize)
+	msgs[0] = first
+	more, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
+	defer cancel()
+	for len(msgs) < s.cfg.BatchSize {
+		m, err := r.FetchMessage(more)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				return msgs, nil
+			}
+			return msgs, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+func (s *Source) handOver(ctx context.Context, p *partition, msgs []kafkago.Message) {
+	last := msgs[len(msgs)-1]
+	p.highWatermark.Store(last.HighWaterMark)
+	committed := p.tracker.committedOffset()
+	if committed < 0 {
+		committed = msgs[0].Offset
+	}
+	p.lag.Set(float64(max(0, last.HighWaterMark-committed)))
+
+	events := toEvents(p, msgs)
+	sp := p.tracker.add(msgs[0].Offset, last.Offset+1, len(msgs))
+	ack := func(err error) {
+		p.tracker.ack(sp, err)
+		select {
+		case p.freed <- struct{}{}:
+		default:
+		}
+	}
+	select {
+	case s.batches <- sourceBatch{events: events, ack: ack, revoked: func() bool { return ctx.Err() != nil }}:
+	case <-ctx.Done():
+		ack(ErrRevoked)
+	}
+}
+
+// drain waits for the records handed out to be acked, so the final commit
+// covers them; after rebalance_drain it gives up and lets them be
+// redelivered to the next owner.
+func (s *Source) drain(p *partition) {
+	deadline := time.NewTimer(s.cfg.RebalanceDrain.D())
+	defer deadline.Stop()
+	for p.tracker.inFlight() > 0 {
+		select {
+		case <-p.freed:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline.C:
+			s.log.Info("kafka partition revoked with records in flight; they will be redelivered", "topic", p.topic, "partition", p.id, "records", p.tracker.inFlight())
+			return
+		}
+	}
+}
+
+// toEvents converts records to events, allocating the events and their
+// metadata in one slab each.
+func toEvents(p *partition, msgs []kafkago.Message) []*pipeline.Event {
+	evs := make([]pipeline.Event, len(msgs))
+	out := make([]*pipeline.Event, len(msgs))
+	const fixed = 3
+	meta := make([]pipeline.MetaPair, 0, len(msgs)*fixed)
+	partitionStr := p.idPrefix[len(p.topic)+1 : len(p.idPrefix)-1]
+	for i := range msgs {
+		m := &msgs[i]
+		ev := &evs[i]
+		ev.ID = p.idPrefix + strconv.FormatInt(m.Offset, 10)
+		ev.Key = m.Key
+		ev.Payload = m.Value
+		ev.Time = m.Time
+		start := len(meta)
+		meta = append(meta,
+			pipeline.MetaPair{Key: MetaTopic, Value: p.topic},
+			pipeline.MetaPair{Key: MetaPartition, Value: partitionStr},
+			pipeline.MetaPair{Key: MetaOffset, Value: ev.ID[len(p.idPrefix):]},
+		)
+		ev.Meta = meta[start:len(meta):len(meta)]
+		for _, h := range m.Headers {
+			ev.Meta = append(ev.Meta, pipeline.MetaPair{Key: MetaHeaderPrefix + h.Key, Value: string(h.Value)})
+		}
+		out[i] = ev
+	}
+	return out
+}

@@ -1,0 +1,261 @@
+// Package kafka is the Kafka source: a consumer group member that reads
+// each assigned partition in order and commits, per partition, only the
+// offset below which every record is acked.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/sluicehq/sluice/internal/kafkaconn"
+	"github.com/sluicehq/sluice/pipeline"
+)
+
+// Meta keys the source sets on every event.
+const (
+	MetaTopic        = "kafka.topic"
+	MetaPartition    = "kafka.partition"
+	MetaOffset       = "kafka.offset"
+	MetaHeaderPrefix = "kafka.header."
+)
+
+// ErrRevoked acks records whose partition was revoked before the pipeline
+// took them: they were never processed, and the new owner reads them.
+var ErrRevoked = errors.New("partition revoked before the records were processed")
+
+// Register adds the kafka source to r.
+func Register(r *pipeline.Registry) {
+	pipeline.RegisterSource(r, "kafka", "a Kafka consumer group member with contiguous per-partition commits", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
+		return New(*c, bc.Logger, bc.Metrics)
+	})
+}
+
+type sourceBatch struct {
+	events  []*pipeline.Event
+	ack     pipeline.AckFunc
+	revoked func() bool
+}
+
+// Source is a consumer group member.
+type Source struct {
+	cfg     Config
+	conn    *kafkaconn.Conn
+	log     *slog.Logger
+	metrics *metrics
+
+	batches chan sourceBatch
+	group   *kafkago.ConsumerGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	notReady atomic.Pointer[error]
+}
+
+// New builds a source; nothing connects until Start.
+func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Source, error) {
+	conn, err := kafkaconn.New(c.Brokers, c.TLS, c.SASL)
+	if err != nil {
+		return nil, fmt.Errorf("kafka source: %w", err)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{cfg: c, conn: conn, log: log, metrics: m, batches: make(chan sourceBatch, 4)}
+	notYet := errors.New("not yet a member of group " + c.Group)
+	s.notReady.Store(&notYet)
+	return s, nil
+}
+
+// Start joins the group in the background. Unreachable brokers are not an
+// error here: joining is retried with backoff and /readyz reports it.
+func (s *Source) Start(context.Context) error {
+	start := kafkago.FirstOffset
+	if s.cfg.Start == "latest" {
+		start = kafkago.LastOffset
+	}
+	group, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
+		ID:                s.cfg.Group,
+		Brokers:           s.conn.Brokers,
+		Dialer:            s.conn.Dialer(),
+		Topics:            s.cfg.topics(),
+		StartOffset:       start,
+		SessionTimeout:    s.cfg.SessionTimeout.D(),
+		HeartbeatInterval: s.cfg.HeartbeatInterval.D(),
+		RebalanceTimeout:  s.cfg.RebalanceTimeout.D(),
+		JoinGroupBackoff:  time.Second,
+		// Partitions added to a topic trigger a rebalance that picks them up.
+		WatchPartitionChanges: true,
+		ErrorLogger:           kafkago.LoggerFunc(func(msg string, args ...any) { s.log.Warn("kafka group: " + fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("kafka source group %s: %w", s.cfg.Group, err)
+	}
+	s.group = group
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.run()
+	}()
+	return nil
+}
+
+// run takes one generation after another until the source closes.
+func (s *Source) run() {
+	for {
+		gen, err := s.group.Next(s.ctx)
+		if s.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			err = fmt.Errorf("joining group %s: %w", s.cfg.Group, err)
+			s.notReady.Store(&err)
+			s.log.Warn("kafka source not in its group, retrying", "err", err)
+			continue
+		}
+		s.notReady.Store(nil)
+		s.metrics.rebalances.Inc()
+		s.startGeneration(gen)
+	}
+}
+
+// startGeneration starts a fetcher per assigned partition and the
+// committer. kafka-go ends the generation on a rebalance by canceling their
+// contexts, and joins the next one only after all of them returned.
+func (s *Source) startGeneration(gen *kafkago.Generation) {
+	var parts []*partition
+	for topic, assigned := range gen.Assignments {
+		for _, pa := range assigned {
+			parts = append(parts, &partition{
+				topic: topic, id: pa.ID, start: pa.Offset,
+				tracker:  newOffsetTracker(pa.Offset),
+				lag:      s.metrics.lag.WithLabelValues(topic, strconv.Itoa(pa.ID)),
+				freed:    make(chan struct{}, 1),
+				idPrefix: topic + "/" + strconv.Itoa(pa.ID) + "/",
+			})
+		}
+	}
+	s.metrics.assigned.Set(float64(len(parts)))
+	s.log.Info("kafka partitions assigned", "group", s.cfg.Group, "generation", gen.ID, "partitions", len(parts))
+	var drained sync.WaitGroup
+	for _, p := range parts {
+		drained.Add(1)
+		gen.Start(func(ctx context.Context) {
+			defer drained.Done()
+			s.consume(ctx, p)
+		})
+	}
+	gen.Start(func(ctx context.Context) {
+		s.commitLoop(ctx, gen, parts, &drained)
+	})
+}
+
+// commitLoop commits every partition's watermark on commit_interval, and a
+// last time once the generation ends and its partitions have drained. All
+// commits of a generation go through here, one request at a time.
+func (s *Source) commitLoop(ctx context.Context, gen *kafkago.Generation, parts []*partition, drained *sync.WaitGroup) {
+	tick := time.NewTicker(s.cfg.CommitInterval.D())
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			s.commit(gen, parts)
+		case <-ctx.Done():
+			drained.Wait()
+			s.commit(gen, parts)
+			for _, p := range parts {
+				s.metrics.lag.DeleteLabelValues(p.topic, strconv.Itoa(p.id))
+			}
+			return
+		}
+	}
+}
+
+func (s *Source) commit(gen *kafkago.Generation, parts []*partition) {
+	offsets := map[string]map[int]int64{}
+	for _, p := range parts {
+		if off, ok := p.tracker.toCommit(); ok {
+			if offsets[p.topic] == nil {
+				offsets[p.topic] = map[int]int64{}
+			}
+			offsets[p.topic][p.id] = off
+		}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	if err := gen.CommitOffsets(offsets); err != nil {
+		s.metrics.commits.WithLabelValues("error").Inc()
+		s.log.Warn("kafka commit failed; acked offsets will be committed on the next try", "group", s.cfg.Group, "generation", gen.ID, "err", err)
+		return
+	}
+	s.metrics.commits.WithLabelValues("ok").Inc()
+	for _, p := range parts {
+		if off, ok := offsets[p.topic][p.id]; ok {
+			p.tracker.committedAt(off)
+			if hwm := p.highWatermark.Load(); hwm > 0 {
+				p.lag.Set(float64(max(0, hwm-off)))
+			}
+		}
+	}
+}
+
+// Read returns the next batch of one partition's records.
+func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case b := <-s.batches:
+			if b.revoked() {
+				// Its partition moved to another member while the batch
+				// waited here: leave it to the new owner.
+				b.ack(ErrRevoked)
+				continue
+			}
+			return b.events, b.ack, nil
+		}
+	}
+}
+
+// Ready reports whether the source is a member of its group.
+func (s *Source) Ready() error {
+	if e := s.notReady.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// Close leaves the group after committing what was acked.
+func (s *Source) Close(ctx context.Context) error {
+	if s.group == nil {
+		return nil
+	}
+	s.cancel()
+	done := make(chan error, 1)
+	go func() {
+		err := s.group.Close()
+		s.wg.Wait()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("kafka source: leave group %s: %w", s.cfg.Group, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("kafka source: leaving group %s: %w", s.cfg.Group, ctx.Err())
+	}
+}
