@@ -1,0 +1,34 @@
+// Starts kinesalite (an in-memory Kinesis API emulator) on 127.0.0.1 only.
+// kinesalite's own CLI listens on every interface, so we use its JS API.
+//
+// Usage: node server.js [port]   (default: $SLUICE_TESTENV_KINESIS_PORT or 14567)
+'use strict'
+
+const kinesalite = require('kinesalite')
+
+const port = Number(process.argv[2] || process.env.SLUICE_TESTENV_KINESIS_PORT || 14567)
+const delayMs = Number(process.env.SLUICE_TESTENV_KINESIS_DELAY_MS || 50)
+
+const server = kinesalite({
+  createStreamMs: delayMs,
+  deleteStreamMs: delayMs,
+  updateStreamMs: delayMs,
+  shardLimit: 100,
+})
+
+server.on('error', (err) => {
+  console.error(`kinesalite: ${err.message}`)
+  process.exit(1)
+})
+
+server.listen(port, '127.0.0.1', () => {
+  console.log(`kinesalite listening on 127.0.0.1:${port}`)
+})
+
+function shutdown (sig) {
+  console.log(`kinesalite: got ${sig}, shutting down`)
+  server.close(() => process.exit(0))
+  setTimeout(() => process.exit(0), 2000).unref()
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'))
+process.on('SIGINT', () => shutdown('SIGINT'))

@@ -1,0 +1,21 @@
+# Local test stack for sluice: Kafka (kfake), Kinesis (kinesalite),
+# MongoDB wire protocol (FerretDB/SQLite), Elasticsearch API (ZincSearch)
+# and Redis, all on 127.0.0.1. See internal/testenv/README.md.
+#
+# Included from the top-level Makefile; also usable on its own:
+#   make -f internal/testenv/testenv.mk testenv
+SLUICE_TESTENV_MK_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+
+.PHONY: testenv testenv-down testenv-build
+
+## testenv: build/install (cached) and start every test server; writes .testenv/env
+testenv:
+	@bash $(SLUICE_TESTENV_MK_DIR)/up.sh
+
+## testenv-down: stop every server started by `make testenv`
+testenv-down:
+	@bash $(SLUICE_TESTENV_MK_DIR)/down.sh
+
+## testenv-build: only build/install the servers (fills the cache)
+testenv-build:
+	@bash $(SLUICE_TESTENV_MK_DIR)/build.sh all

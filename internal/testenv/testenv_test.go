@@ -1,0 +1,329 @@
+package testenv_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/sluicehq/sluice/internal/testenv"
+)
+
+// unique returns a name that differs between runs against the same servers.
+func unique(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), time.Now().UnixNano())
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestKafka(t *testing.T) {
+	tests := []struct {
+		name    string
+		brokers func(t *testing.T) []string
+		nb      int
+	}{
+		{"shared server", func(t *testing.T) []string { return testenv.KafkaBrokers(t) }, 3},
+		{"in-process", func(t *testing.T) []string {
+			return testenv.StartKafka(t, kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond))
+		}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			brokers := tc.brokers(t)
+			if len(brokers) != tc.nb {
+				t.Fatalf("got %d brokers %v, want %d", len(brokers), brokers, tc.nb)
+			}
+			kafkaRoundTrip(t, brokers)
+		})
+	}
+}
+
+func kafkaRoundTrip(t *testing.T, brokers []string) {
+	ctx := ctxFor(t, 30*time.Second)
+	topic := unique("smoke")
+
+	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		t.Fatalf("dial %s: %v", brokers[0], err)
+	}
+	defer conn.Close()
+	got, err := conn.Brokers()
+	if err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	if len(got) != len(brokers) {
+		t.Fatalf("metadata lists %d brokers, want %d", len(got), len(brokers))
+	}
+	ctrl, err := conn.Controller()
+	if err != nil {
+		t.Fatalf("controller: %v", err)
+	}
+	cconn, err := kafka.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		t.Fatalf("dial controller: %v", err)
+	}
+	defer cconn.Close()
+	if err := cconn.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Topic:        topic,
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 10 * time.Millisecond,
+	}
+	defer w.Close()
+	want := kafka.Message{Key: []byte("k1"), Value: []byte("hello sluice")}
+	if err := w.WriteMessages(ctx, want); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	m, err := r.ReadMessage(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if string(m.Key) != "k1" || string(m.Value) != "hello sluice" || m.Offset != 0 {
+		t.Fatalf("read key=%q value=%q offset=%d, want k1/hello sluice/0", m.Key, m.Value, m.Offset)
+	}
+}
+
+func TestKinesis(t *testing.T) {
+	endpoint := testenv.KinesisEndpoint(t)
+	ctx := ctxFor(t, 60*time.Second)
+	client := kinesis.New(kinesis.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "testenv"}, nil
+		}),
+	})
+	stream := unique("smoke")
+
+	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatalf("CreateStream: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String(stream)})
+	})
+	waiter := kinesis.NewStreamExistsWaiter(client, func(o *kinesis.StreamExistsWaiterOptions) {
+		o.MinDelay = 50 * time.Millisecond
+		o.MaxDelay = 500 * time.Millisecond
+	})
+	desc, err := waiter.WaitForOutput(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(stream)}, 30*time.Second)
+	if err != nil {
+		t.Fatalf("waiting for stream to become active: %v", err)
+	}
+	if got := desc.StreamDescription.StreamStatus; got != kinesistypes.StreamStatusActive {
+		t.Fatalf("stream status %s, want ACTIVE", got)
+	}
+	if n := len(desc.StreamDescription.Shards); n != 1 {
+		t.Fatalf("stream has %d shards, want 1", n)
+	}
+
+	put, err := client.PutRecord(ctx, &kinesis.PutRecordInput{
+		StreamName:   aws.String(stream),
+		PartitionKey: aws.String("pk"),
+		Data:         []byte("hello sluice"),
+	})
+	if err != nil {
+		t.Fatalf("PutRecord: %v", err)
+	}
+
+	it, err := client.GetShardIterator(ctx, &kinesis.GetShardIteratorInput{
+		StreamName:        aws.String(stream),
+		ShardId:           put.ShardId,
+		ShardIteratorType: kinesistypes.ShardIteratorTypeTrimHorizon,
+	})
+	if err != nil {
+		t.Fatalf("GetShardIterator: %v", err)
+	}
+	recs, err := client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: it.ShardIterator})
+	if err != nil {
+		t.Fatalf("GetRecords: %v", err)
+	}
+	if len(recs.Records) != 1 {
+		t.Fatalf("GetRecords returned %d records, want 1", len(recs.Records))
+	}
+	rec := recs.Records[0]
+	if string(rec.Data) != "hello sluice" || aws.ToString(rec.PartitionKey) != "pk" ||
+		aws.ToString(rec.SequenceNumber) != aws.ToString(put.SequenceNumber) {
+		t.Fatalf("got record data=%q key=%q seq=%s, want %q/pk/%s", rec.Data, aws.ToString(rec.PartitionKey),
+			aws.ToString(rec.SequenceNumber), "hello sluice", aws.ToString(put.SequenceNumber))
+	}
+}
+
+func TestMongo(t *testing.T) {
+	uri := testenv.MongoURI(t)
+	ctx := ctxFor(t, 30*time.Second)
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(5 * time.Second))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer func() { _ = client.Disconnect(context.Background()) }()
+	if err := client.Ping(ctx, nil); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+
+	coll := client.Database("sluice_testenv").Collection(strings.ReplaceAll(unique("smoke"), "-", "_"))
+	defer func() { _ = coll.Drop(context.Background()) }()
+
+	docs := []any{
+		bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: int32(1)}, {Key: "msg", Value: "hello"}},
+		bson.D{{Key: "_id", Value: "b"}, {Key: "n", Value: int32(2)}, {Key: "msg", Value: "sluice"}},
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+
+	tests := []struct {
+		name    string
+		filter  bson.D
+		wantID  string
+		wantMsg string
+	}{
+		{"by _id", bson.D{{Key: "_id", Value: "b"}}, "b", "sluice"},
+		{"by field", bson.D{{Key: "n", Value: int32(1)}}, "a", "hello"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got struct {
+				ID  string `bson:"_id"`
+				Msg string `bson:"msg"`
+			}
+			if err := coll.FindOne(ctx, tc.filter).Decode(&got); err != nil {
+				t.Fatalf("find %v: %v", tc.filter, err)
+			}
+			if got.ID != tc.wantID || got.Msg != tc.wantMsg {
+				t.Fatalf("find %v = %+v, want _id=%s msg=%s", tc.filter, got, tc.wantID, tc.wantMsg)
+			}
+		})
+	}
+	n, err := coll.CountDocuments(ctx, bson.D{})
+	if err != nil || n != 2 {
+		t.Fatalf("CountDocuments = %d, %v; want 2", n, err)
+	}
+}
+
+func TestElasticsearch(t *testing.T) {
+	esURL, user, pass := testenv.ElasticsearchURL(t)
+	ctx := ctxFor(t, 60*time.Second)
+	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{esURL}, Username: user, Password: pass})
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+
+	info, err := es.Info(es.Info.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("info: %v", err)
+	}
+	var infoBody struct {
+		Version struct {
+			Number string `json:"number"`
+		} `json:"version"`
+	}
+	decode(t, info.Body, info.IsError(), info.String(), &infoBody)
+	if !strings.HasPrefix(infoBody.Version.Number, "8.") {
+		t.Fatalf("server reports version %q, want 8.x", infoBody.Version.Number)
+	}
+
+	index := unique("smoke")
+	t.Cleanup(func() { _, _ = es.Indices.Delete([]string{index}) })
+	res, err := es.Index(index, strings.NewReader(`{"msg":"hello sluice","n":7}`),
+		es.Index.WithDocumentID("doc-1"), es.Index.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("index: %v", err)
+	}
+	var indexed struct {
+		ID string `json:"_id"`
+	}
+	decode(t, res.Body, res.IsError(), res.String(), &indexed)
+	if indexed.ID != "doc-1" {
+		t.Fatalf("indexed _id %q, want doc-1", indexed.ID)
+	}
+
+	// ZincSearch indexes asynchronously: poll until the document is searchable.
+	type hit struct {
+		ID     string `json:"_id"`
+		Source struct {
+			Msg string `json:"msg"`
+			N   int    `json:"n"`
+		} `json:"_source"`
+	}
+	var hits []hit
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		res, err := es.Search(es.Search.WithContext(ctx), es.Search.WithIndex(index),
+			es.Search.WithBody(strings.NewReader(`{"query":{"match":{"msg":"sluice"}}}`)))
+		if err != nil {
+			t.Fatalf("search: %v", err)
+		}
+		var body struct {
+			Hits struct {
+				Hits []hit `json:"hits"`
+			} `json:"hits"`
+		}
+		decode(t, res.Body, res.IsError(), res.String(), &body)
+		if hits = body.Hits.Hits; len(hits) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(hits) != 1 || hits[0].ID != "doc-1" || hits[0].Source.Msg != "hello sluice" || hits[0].Source.N != 7 {
+		t.Fatalf("search hits = %+v, want one doc-1 {hello sluice 7}", hits)
+	}
+}
+
+func decode(t *testing.T, body interface{ Read([]byte) (int, error) }, isErr bool, status string, v any) {
+	t.Helper()
+	if isErr {
+		t.Fatalf("elasticsearch error: %s", status)
+	}
+	if err := json.NewDecoder(body).Decode(v); err != nil {
+		t.Fatalf("decoding response: %v", err)
+	}
+}
+
+func TestRedis(t *testing.T) {
+	addr := testenv.RedisAddr(t)
+	ctx := ctxFor(t, 10*time.Second)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+
+	if got, err := rdb.Ping(ctx).Result(); err != nil || got != "PONG" {
+		t.Fatalf("PING = %q, %v; want PONG", got, err)
+	}
+	key := unique("smoke")
+	if err := rdb.Set(ctx, key, "hello sluice", time.Minute).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+	got, err := rdb.Get(ctx, key).Result()
+	if err != nil || got != "hello sluice" {
+		t.Fatalf("GET = %q, %v; want hello sluice", got, err)
+	}
+	if _, err := rdb.Get(ctx, key+"-missing").Result(); err != redis.Nil {
+		t.Fatalf("GET missing key: err = %v, want redis.Nil", err)
+	}
+}
