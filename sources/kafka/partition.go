@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,7 @@ func (s *Source) consume(ctx context.Context, p *partition) {
 		MaxBytes:      int(s.cfg.Fetch.MaxBytes),
 		MaxWait:       s.cfg.Fetch.MaxWait.D(),
 		QueueCapacity: s.cfg.BatchSize,
-		ErrorLogger:   kafkago.LoggerFunc(func(msg string, args ...any) { s.log.Warn("kafka reader: "+msg, "args", args) }),
+		ErrorLogger:   kafkago.LoggerFunc(func(msg string, args ...any) { s.log.Warn("kafka reader: " + fmt.Sprintf(msg, args...)) }),
 	})
 	defer func() {
 		// Close can block for fetch.max_wait; it must not hold up the
@@ -55,7 +56,7 @@ func (s *Source) consume(ctx context.Context, p *partition) {
 		if !s.waitForCapacity(ctx, p) {
 			break
 		}
-		msgs, err := s.fetch(ctx, r)
+		msgs, err := s.fetch(ctx, r, min(s.cfg.BatchSize, s.cfg.MaxInFlightPerPartition-p.tracker.inFlight()))
 		if len(msgs) > 0 {
 			retry = 0
 			s.handOver(ctx, p, msgs)
@@ -86,18 +87,19 @@ func (s *Source) waitForCapacity(ctx context.Context, p *partition) bool {
 	return true
 }
 
-// fetch returns up to batch_size records: it waits for the first, then takes
-// what arrives within a few milliseconds, mostly what the reader prefetched.
-func (s *Source) fetch(ctx context.Context, r *kafkago.Reader) ([]kafkago.Message, error) {
+// fetch returns up to limit records (batch_size, or less to stay within
+// max_in_flight_per_partition): it waits for the first, then takes what
+// arrives within a few milliseconds, mostly what the reader prefetched.
+func (s *Source) fetch(ctx context.Context, r *kafkago.Reader, limit int) ([]kafkago.Message, error) {
 	first, err := r.FetchMessage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	msgs := make([]kafkago.Message, 1, s.cfg.BatchSize)
+	msgs := make([]kafkago.Message, 1, limit)
 	msgs[0] = first
 	more, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
 	defer cancel()
-	for len(msgs) < s.cfg.BatchSize {
+	for len(msgs) < limit {
 		m, err := r.FetchMessage(more)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {

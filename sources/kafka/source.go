@@ -195,7 +195,10 @@ func (s *Source) commit(gen *kafkago.Generation, parts []*partition) {
 	if len(offsets) == 0 {
 		return
 	}
-	if err := gen.CommitOffsets(offsets); err != nil {
+	began := time.Now()
+	err := gen.CommitOffsets(offsets)
+	s.log.Debug("kafka commit", "generation", gen.ID, "partitions", len(offsets), "took", time.Since(began), "err", err)
+	if err != nil {
 		s.metrics.commits.WithLabelValues("error").Inc()
 		s.log.Warn("kafka commit failed; acked offsets will be committed on the next try", "group", s.cfg.Group, "generation", gen.ID, "err", err)
 		return
