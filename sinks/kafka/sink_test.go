@@ -123,7 +123,7 @@ func TestTopicTemplateAndPerRecordFailures(t *testing.T) {
 	batch := []*pipeline.Event{
 		event(0, "a", "salesforce", 10),
 		event(1, "b", "hubspot", 10),
-		event(2, "c", "salesforce", 8000), // over max_message_bytes
+		event(2, "c", "salesforce", 8000),                         // over max_message_bytes
 		{ID: "e3", Key: []byte("d"), Body: []byte(`{"id":"e3"}`)}, // no source field for the topic
 		event(4, "e", "hubspot", 10),
 	}
