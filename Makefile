@@ -21,8 +21,10 @@ help: ## list the targets
 build: ## build bin/sluice
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sluice
 
-demo: build ## run the embedded demo pipeline and print a summary
-	./$(BIN) demo --out out/demo --log-level warn
+demo: build ## start the local stack, then run the embedded demo (generate → Kafka → consumer → stores)
+	@if [ -f internal/testenv/testenv.mk ]; then $(MAKE) --no-print-directory testenv; fi
+	@set -a; [ -f .testenv/env ] && source .testenv/env; set +a; \
+	  ./$(BIN) demo --out out/demo --log-level warn
 
 validate-examples: build ## every file in examples/ must validate
 	./$(BIN) validate examples/*.yaml

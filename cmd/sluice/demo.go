@@ -4,40 +4,71 @@ import (
 	"bufio"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 	"github.com/tidwall/gjson"
 
 	"github.com/sluicehq/sluice/pipeline"
 )
 
-//go:embed demo.yaml
-var demoPipeline []byte
+//go:embed demo/files.yaml
+var demoFiles []byte
+
+//go:embed demo/producer.yaml
+var demoProducer []byte
+
+//go:embed demo/consumer.yaml
+var demoConsumer []byte
 
 func demoCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
-	var outDir string
+	var outDir, mode string
 	var printConfig bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the embedded demo pipeline: generated CRM/ATS/email events into files",
-		Long: `Run an embedded pipeline that generates realistic CRM, ATS and email events
-(SLUICE_DEMO_RATE, default 5000/s; SLUICE_DEMO_COUNT, default 30000), decodes them,
-writes them to <out>/events.jsonl and poison events to <out>/dead-letter.jsonl,
-printing progress every second and a summary at the end.`,
+		Short: "Run the embedded demo: generated CRM/ATS/email events through Kafka into the stores",
+		Long: `Run the embedded demo pipelines.
+
+With Kafka (SLUICE_KAFKA_BROKERS set, as 'make demo' does after 'make testenv'):
+a producer pipeline writes generated CRM, ATS and email events to a fresh
+12-partition topic, and a consumer pipeline reads it in a consumer group,
+decodes, and writes <out>/events.jsonl, with malformed events in
+<out>/dead-letter.jsonl. Without Kafka, one pipeline does generate → decode → files.
+
+SLUICE_DEMO_RATE (default 5000/s) and SLUICE_DEMO_COUNT (default 30000) size it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			brokers, haveKafka := os.LookupEnv("SLUICE_KAFKA_BROKERS")
+			switch mode {
+			case "auto":
+				mode = map[bool]string{true: "kafka", false: "files"}[haveKafka && brokers != ""]
+			case "kafka":
+				if brokers == "" {
+					return errors.New("--mode kafka needs SLUICE_KAFKA_BROKERS (run 'make testenv' and source .testenv/env)")
+				}
+			case "files":
+			default:
+				return fmt.Errorf("--mode must be auto, files or kafka, not %q", mode)
+			}
 			if printConfig {
-				_, err := cmd.OutOrStdout().Write(demoPipeline)
-				return err
+				out := cmd.OutOrStdout()
+				if mode == "files" {
+					_, err := out.Write(demoFiles)
+					return err
+				}
+				fmt.Fprintf(out, "%s---\n%s", demoProducer, demoConsumer)
+				return nil
 			}
 			log, err := newLogger(g, stderr)
 			if err != nil {
@@ -51,62 +82,151 @@ printing progress every second and a summary at the end.`,
 					return err
 				}
 			}
+			run := fmt.Sprintf("%d", time.Now().Unix())
 			getenv := func(k string) (string, bool) {
-				if k == "SLUICE_OUT_DIR" {
+				switch k {
+				case "SLUICE_OUT_DIR":
 					return outDir, true
+				case "SLUICE_DEMO_TOPIC":
+					return "demo.events." + run, true
+				case "SLUICE_DEMO_GROUP":
+					return "demo-" + run, true
 				}
 				return os.LookupEnv(k)
 			}
-			cfg, err := pipeline.Load("demo.yaml (embedded)", demoPipeline, registry(), getenv)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if mode == "files" {
+				cfg, err := pipeline.Load("demo/files.yaml (embedded)", demoFiles, registry(), getenv)
+				if err != nil {
+					return err
+				}
+				return runDemo(ctx, []*pipeline.Config{cfg}, outDir, log, cmd.OutOrStdout())
+			}
+			producer, err := pipeline.Load("demo/producer.yaml (embedded)", demoProducer, registry(), getenv)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return runDemo(ctx, cfg, outDir, log, cmd.OutOrStdout())
+			consumer, err := pipeline.Load("demo/consumer.yaml (embedded)", demoConsumer, registry(), getenv)
+			if err != nil {
+				return err
+			}
+			topic, _ := getenv("SLUICE_DEMO_TOPIC")
+			if err := createTopic(ctx, brokers, topic, 12); err != nil {
+				return err
+			}
+			return runDemo(ctx, []*pipeline.Config{producer, consumer}, outDir, log, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&outDir, "out", "out/demo", "directory for events.jsonl and dead-letter.jsonl")
-	cmd.Flags().BoolVar(&printConfig, "print-config", false, "print the embedded pipeline and exit")
+	cmd.Flags().StringVar(&mode, "mode", "auto", "auto (kafka when SLUICE_KAFKA_BROKERS is set), files or kafka")
+	cmd.Flags().BoolVar(&printConfig, "print-config", false, "print the embedded pipelines and exit")
 	return cmd
 }
 
-func runDemo(ctx context.Context, cfg *pipeline.Config, outDir string, log *slog.Logger, out io.Writer) error {
-	promReg := prometheus.NewRegistry()
-	p, err := pipeline.Build(ctx, cfg, registry(), pipeline.WithMetricsRegisterer(promReg), pipeline.WithLogger(log))
+// createTopic makes the demo's topic, so the demo works on clusters that do
+// not create topics on first use.
+func createTopic(ctx context.Context, brokers, topic string, partitions int) error {
+	c := &kafkago.Client{Addr: kafkago.TCP(strings.Split(brokers, ",")...), Timeout: 10 * time.Second}
+	resp, err := c.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
 	if err != nil {
-		return err
+		return fmt.Errorf("create demo topic %s: %w", topic, err)
 	}
-	if cfg.Metrics.Listen != "" {
-		if stopServer, err := pipeline.Serve(ctx, cfg.Metrics.Listen, p.Handler(promReg), log); err == nil {
+	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
+		return fmt.Errorf("create demo topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// runDemo runs the pipelines together, printing progress every second. The
+// last pipeline is the one that writes the stores; the ones before it feed
+// it. When the feeders are done and the last one has settled as many events
+// as they wrote, the demo stops it.
+func runDemo(ctx context.Context, cfgs []*pipeline.Config, outDir string, log *slog.Logger, out io.Writer) error {
+	promReg := prometheus.NewRegistry()
+	var ps []*pipeline.Pipeline
+	for _, cfg := range cfgs {
+		p, err := pipeline.Build(ctx, cfg, registry(), pipeline.WithMetricsRegisterer(promReg), pipeline.WithLogger(log))
+		if err != nil {
+			return err
+		}
+		ps = append(ps, p)
+	}
+	last := cfgs[len(cfgs)-1]
+	if last.Metrics.Listen != "" {
+		if stopServer, err := pipeline.Serve(ctx, last.Metrics.Listen, ps[len(ps)-1].Handler(promReg), log); err == nil {
 			defer stopServer()
-			fmt.Fprintf(out, "metrics: http://%s/metrics\n", cfg.Metrics.Listen)
+			fmt.Fprintf(out, "metrics: http://%s/metrics\n", last.Metrics.Listen)
 		} else {
 			fmt.Fprintf(out, "metrics: not served (%v)\n", err)
 		}
 	}
-	fmt.Fprintf(out, "demo: %s → decode → %s (dead letters: %s)\n", "generate", filepath.Join(outDir, "events.jsonl"), filepath.Join(outDir, "dead-letter.jsonl"))
-	done := make(chan error, 1)
+	var names []string
+	for _, c := range cfgs {
+		names = append(names, c.Name)
+	}
+	fmt.Fprintf(out, "demo: %s → %s (dead letters: %s)\n", strings.Join(names, " → "), filepath.Join(outDir, "events.jsonl"), filepath.Join(outDir, "dead-letter.jsonl"))
+
 	start := time.Now()
-	go func() { done <- p.Run(ctx) }()
+	feedersDone := make(chan error, 1)
+	lastCtx, stopLast := context.WithCancel(ctx)
+	defer stopLast()
+	lastDone := make(chan error, 1)
+	go func() { lastDone <- ps[len(ps)-1].Run(lastCtx) }()
+	go func() {
+		var errs []error
+		for _, p := range ps[:len(ps)-1] {
+			if err := p.Run(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		feedersDone <- errors.Join(errs...)
+	}()
+	if len(ps) == 1 {
+		feedersDone <- nil
+	}
+	fed := int64(-1)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var runErr error
-loop:
 	for {
 		select {
-		case runErr = <-done:
-			break loop
+		case err := <-feedersDone:
+			if err != nil {
+				stopLast()
+				<-lastDone
+				return err
+			}
+			fed = 0
+			for _, p := range ps[:len(ps)-1] {
+				fed += p.Stats().Written + p.Stats().DeadLettered
+			}
+			if len(ps) == 1 {
+				fed = -1
+			}
+			continue
+		case runErr = <-lastDone:
 		case <-tick.C:
-			st := p.Stats()
-			fmt.Fprintf(out, "  %5.1fs  settled %7d  written %7d  dead-lettered %4d  (%.0f events/s)\n",
-				time.Since(start).Seconds(), st.Read, st.Written, st.DeadLettered, float64(st.Read)/time.Since(start).Seconds())
+			line := fmt.Sprintf("  %5.1fs", time.Since(start).Seconds())
+			for i, p := range ps {
+				st := p.Stats()
+				line += fmt.Sprintf("  %s: %d settled, %d written, %d dead-lettered", cfgs[i].Name, st.Read, st.Written, st.DeadLettered)
+			}
+			fmt.Fprintln(out, line)
+			if st := ps[len(ps)-1].Stats(); fed >= 0 && st.Read >= fed {
+				stopLast()
+			}
+			continue
 		}
+		break
 	}
-	st := p.Stats()
+	st := ps[len(ps)-1].Stats()
 	elapsed := time.Since(start)
-	fmt.Fprintf(out, "\nsummary: %d events in %s (%.0f/s): %d written, %d dead-lettered, %d dropped, %d abandoned\n",
-		st.Read, elapsed.Round(time.Millisecond), float64(st.Read)/elapsed.Seconds(), st.Written, st.DeadLettered, st.Dropped, st.Abandoned)
+	fmt.Fprintf(out, "\nsummary (%s): %d events in %s (%.0f/s): %d written, %d dead-lettered, %d dropped, %d abandoned\n",
+		last.Name, st.Read, elapsed.Round(time.Millisecond), float64(st.Read)/elapsed.Seconds(), st.Written, st.DeadLettered, st.Dropped, st.Abandoned)
+	if fed >= 0 && st.Read < fed {
+		fmt.Fprintf(out, "warning: the feeders wrote %d events but only %d were settled before the demo stopped\n", fed, st.Read)
+	}
 	printSamples(out, filepath.Join(outDir, "events.jsonl"), filepath.Join(outDir, "dead-letter.jsonl"))
 	return runErr
 }

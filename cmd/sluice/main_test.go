@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sluicehq/sluice/internal/testenv"
 )
 
 func TestValidateExamples(t *testing.T) {
@@ -174,4 +179,29 @@ func countLines(t *testing.T, path string) int {
 		n++
 	}
 	return n
+}
+
+func TestDemo(t *testing.T) {
+	for _, mode := range []string{"files", "kafka"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Setenv("SLUICE_DEMO_COUNT", "3000")
+			t.Setenv("SLUICE_DEMO_RATE", "20000/s")
+			t.Setenv("SLUICE_METRICS_ADDR", "127.0.0.1:0")
+			if mode == "kafka" {
+				t.Setenv("SLUICE_KAFKA_BROKERS", strings.Join(testenv.StartKafka(t, kfake.NumBrokers(3)), ","))
+			}
+			dir := t.TempDir()
+			var out, errOut bytes.Buffer
+			if code := execute([]string{"demo", "--mode", mode, "--out", dir, "--log-level", "error"}, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+			}
+			written, dead := countLines(t, filepath.Join(dir, "events.jsonl")), countLines(t, filepath.Join(dir, "dead-letter.jsonl"))
+			if written+dead != 3000 || dead == 0 {
+				t.Fatalf("%d written + %d dead-lettered, want 3000 with some poison dead-lettered\n%s", written, dead, out.String())
+			}
+			if !strings.Contains(out.String(), fmt.Sprintf("%d written, %d dead-lettered", written, dead)) {
+				t.Fatalf("summary does not match the files:\n%s", out.String())
+			}
+		})
+	}
 }
