@@ -1,0 +1,95 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/sources/generate"
+	kafkasource "github.com/sluicehq/sluice/sources/kafka"
+	"github.com/sluicehq/sluice/transforms/decode"
+)
+
+// BenchmarkKafkaConsume reads b.N generated events (1.7 KB mean) from a
+// 12-partition topic on the standalone kfake server (make testenv) through
+// kafka source → decode → a discarding sink. One op is one event; the
+// figures are this process's alone (the broker is another process).
+func BenchmarkKafkaConsume(b *testing.B) {
+	brokers := testenv.KafkaBrokers(b)
+	topic := fmt.Sprintf("bench.kafka.%d", time.Now().UnixNano())
+	ctx := context.Background()
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
+	if _, err := c.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: 12, ReplicationFactor: 1}}}); err != nil {
+		b.Fatal(err)
+	}
+	fillTopic(b, brokers, topic, b.N)
+
+	sink := &discard{}
+	reg := pipeline.NewRegistry()
+	kafkasource.Register(reg)
+	decode.Register(reg)
+	pipeline.RegisterSink(reg, "discard", "drops events", func(pipeline.BuildContext, *struct{}) (pipeline.Sink, error) { return sink, nil })
+	doc := fmt.Sprintf(`name: kafka-bench
+source: {kafka: {brokers: [%q], topic: %s, group: %s}}
+transforms: [{decode: {format: json, id: id, time: occurred_at}}]
+sinks: [{discard: {}}]
+`, strings.Join(brokers, ","), topic, topic)
+	cfg, err := pipeline.Load("bench.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	p, err := pipeline.Build(runCtx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpuBefore := processCPU()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	for sink.events.Load() < int64(b.N) {
+		select {
+		case err := <-done:
+			b.Fatalf("pipeline stopped early: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cpu := processCPU() - cpuBefore
+	b.StopTimer()
+	stop()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
+}
+
+// fillTopic writes n generated events to topic, outside the timed part.
+func fillTopic(b *testing.B, brokers []string, topic string, n int) {
+	b.Helper()
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, Balancer: &kafkago.Murmur2Balancer{}, RequiredAcks: kafkago.RequireAll, BatchSize: 1000, BatchTimeout: 5 * time.Millisecond}
+	defer w.Close()
+	gen := generate.NewGenerator(generate.Workload{Seed: 7}, time.Now)
+	var ev pipeline.Event
+	msgs := make([]kafkago.Message, 0, 5000)
+	var buf []byte
+	for i := 0; i < n; i++ {
+		buf = gen.Next(&ev, buf[:0])
+		msgs = append(msgs, kafkago.Message{Key: append([]byte(nil), ev.Key...), Value: append([]byte(nil), ev.Payload...)})
+		if len(msgs) == cap(msgs) || i == n-1 {
+			if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+				b.Fatal(err)
+			}
+			msgs = msgs[:0]
+		}
+	}
+}
