@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/sluicehq/sluice/internal/ackorder"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -19,10 +20,11 @@ type partition struct {
 	topic         string
 	id            int
 	start         int64
-	idPrefix      string // "topic/partition/", the prefix of event ids
-	tracker       *offsetTracker
+	idPrefix      string                   // "topic/partition/", the prefix of event ids
+	tracker       *ackorder.Tracker[int64] // positions are the next offset to read
 	lag           prometheus.Gauge
 	highWatermark atomic.Int64
+	committed     atomic.Int64  // last committed offset; -1 none
 	freed         chan struct{} // signaled when acks free capacity
 }
 
@@ -56,7 +58,7 @@ func (s *Source) consume(ctx context.Context, p *partition) {
 		if !s.waitForCapacity(ctx, p) {
 			break
 		}
-		msgs, err := s.fetch(ctx, r, min(s.cfg.BatchSize, s.cfg.MaxInFlightPerPartition-p.tracker.inFlight()))
+		msgs, err := s.fetch(ctx, r, min(s.cfg.BatchSize, s.cfg.MaxInFlightPerPartition-p.tracker.InFlight()))
 		if len(msgs) > 0 {
 			retry = 0
 			s.handOver(ctx, p, msgs)
@@ -76,7 +78,7 @@ func (s *Source) consume(ctx context.Context, p *partition) {
 // waitForCapacity blocks while the partition has max_in_flight records
 // out: the pipeline is behind, so fetching more would only grow memory.
 func (s *Source) waitForCapacity(ctx context.Context, p *partition) bool {
-	for p.tracker.inFlight() >= s.cfg.MaxInFlightPerPartition {
+	for p.tracker.InFlight() >= s.cfg.MaxInFlightPerPartition {
 		select {
 		case <-ctx.Done():
 			return false
@@ -115,16 +117,16 @@ func (s *Source) fetch(ctx context.Context, r *kafkago.Reader, limit int) ([]kaf
 func (s *Source) handOver(ctx context.Context, p *partition, msgs []kafkago.Message) {
 	last := msgs[len(msgs)-1]
 	p.highWatermark.Store(last.HighWaterMark)
-	committed := p.tracker.committedOffset()
+	committed := p.committed.Load()
 	if committed < 0 {
 		committed = msgs[0].Offset
 	}
 	p.lag.Set(float64(max(0, last.HighWaterMark-committed)))
 
 	events := toEvents(p, msgs)
-	sp := p.tracker.add(msgs[0].Offset, last.Offset+1, len(msgs))
+	sp := p.tracker.Add(last.Offset+1, len(msgs))
 	ack := func(err error) {
-		p.tracker.ack(sp, err)
+		p.tracker.Ack(sp, err)
 		select {
 		case p.freed <- struct{}{}:
 		default:
@@ -143,15 +145,21 @@ func (s *Source) handOver(ctx context.Context, p *partition, msgs []kafkago.Mess
 func (s *Source) drain(p *partition) {
 	deadline := time.NewTimer(s.cfg.RebalanceDrain.D())
 	defer deadline.Stop()
-	for p.tracker.inFlight() > 0 {
+	for p.tracker.InFlight() > 0 {
 		select {
 		case <-p.freed:
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline.C:
-			s.log.Info("kafka partition revoked with records in flight; they will be redelivered", "topic", p.topic, "partition", p.id, "records", p.tracker.inFlight())
+			s.log.Info("kafka partition revoked with records in flight; they will be redelivered", "topic", p.topic, "partition", p.id, "records", p.tracker.InFlight())
 			return
 		}
 	}
+}
+
+// newTracker starts at the group's committed offset, or with no position
+// when the partition has none (earliest/latest decide where reading starts).
+func newTracker(committed int64) *ackorder.Tracker[int64] {
+	return ackorder.New(committed, committed >= 0)
 }
 
 // toEvents converts records to events, allocating the events and their

@@ -137,13 +137,15 @@ func (s *Source) startGeneration(gen *kafkago.Generation) {
 	var parts []*partition
 	for topic, assigned := range gen.Assignments {
 		for _, pa := range assigned {
-			parts = append(parts, &partition{
+			p := &partition{
 				topic: topic, id: pa.ID, start: pa.Offset,
-				tracker:  newOffsetTracker(pa.Offset),
+				tracker:  newTracker(pa.Offset),
 				lag:      s.metrics.lag.WithLabelValues(topic, strconv.Itoa(pa.ID)),
 				freed:    make(chan struct{}, 1),
 				idPrefix: topic + "/" + strconv.Itoa(pa.ID) + "/",
-			})
+			}
+			p.committed.Store(max(-1, pa.Offset))
+			parts = append(parts, p)
 		}
 	}
 	s.metrics.assigned.Set(float64(len(parts)))
@@ -184,12 +186,14 @@ func (s *Source) commitLoop(ctx context.Context, gen *kafkago.Generation, parts 
 
 func (s *Source) commit(gen *kafkago.Generation, parts []*partition) {
 	offsets := map[string]map[int]int64{}
+	tokens := map[*partition]uint64{}
 	for _, p := range parts {
-		if off, ok := p.tracker.toCommit(); ok {
+		if off, token, ok := p.tracker.ToCommit(); ok {
 			if offsets[p.topic] == nil {
 				offsets[p.topic] = map[int]int64{}
 			}
 			offsets[p.topic][p.id] = off
+			tokens[p] = token
 		}
 	}
 	if len(offsets) == 0 {
@@ -205,8 +209,10 @@ func (s *Source) commit(gen *kafkago.Generation, parts []*partition) {
 	}
 	s.metrics.commits.WithLabelValues("ok").Inc()
 	for _, p := range parts {
-		if off, ok := offsets[p.topic][p.id]; ok {
-			p.tracker.committedAt(off)
+		if token, ok := tokens[p]; ok {
+			off := offsets[p.topic][p.id]
+			p.tracker.Committed(token)
+			p.committed.Store(off)
 			if hwm := p.highWatermark.Load(); hwm > 0 {
 				p.lag.Set(float64(max(0, hwm-off)))
 			}
