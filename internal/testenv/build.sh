@@ -55,7 +55,7 @@ build_ferretdb() {
 	printf '%s\n' "$FERRETDB_VERSION" >"$src/build/version/version.txt"
 	if [ -f "$TESTENV_DIR/ferretdb.patch" ]; then
 		log "applying ferretdb.patch"
-		patch -d "$src" -p1 --no-backup-if-mismatch <"$TESTENV_DIR/ferretdb.patch"
+		(cd "$src" && git apply --whitespace=nowarn "$TESTENV_DIR/ferretdb.patch")
 	fi
 	(cd "$src" && GOTOOLCHAIN=local GOFLAGS=-mod=mod "$GO" build -buildvcs=false -trimpath -o "$out.tmp" ./cmd/ferretdb)
 	mv "$out.tmp" "$out"
