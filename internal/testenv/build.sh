@@ -55,7 +55,7 @@ build_ferretdb() {
 	printf '%s\n' "$FERRETDB_VERSION" >"$src/build/version/version.txt"
 	if [ -f "$TESTENV_DIR/ferretdb.patch" ]; then
 		log "applying ferretdb.patch"
-		patch -d "$src" -p1 --no-backup-if-mismatch <"$TESTENV_DIR/ferretdb.patch"
+		(cd "$src" && git apply --whitespace=nowarn "$TESTENV_DIR/ferretdb.patch")
 	fi
 	(cd "$src" && GOTOOLCHAIN=local GOFLAGS=-mod=mod "$GO" build -buildvcs=false -trimpath -o "$out.tmp" ./cmd/ferretdb)
 	mv "$out.tmp" "$out"
@@ -88,8 +88,9 @@ build_zinc() {
 
 build_kinesalite() {
 	local dir="$TESTENV_DIR/kinesalite" stamp
-	command -v node >/dev/null 2>&1 || die "node is required for kinesalite (Node 20+)"
-	command -v npm >/dev/null 2>&1 || die "npm is required for kinesalite"
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		apt_install nodejs npm
+	fi
 	stamp="$dir/node_modules/.sluice-lock-$(sha_of "$dir/package-lock.json")"
 	if [ -f "$stamp" ]; then return; fi
 	log "installing kinesalite with npm ci"
@@ -97,13 +98,18 @@ build_kinesalite() {
 	touch "$stamp"
 }
 
-build_redis() {
-	if command -v redis-server >/dev/null 2>&1; then return; fi
-	command -v apt-get >/dev/null 2>&1 || die "redis-server is missing and apt-get is not available; install Redis"
-	log "installing redis-server with apt-get"
+# apt_install PKG...: installs Debian packages (used only when a tool is missing).
+apt_install() {
+	command -v apt-get >/dev/null 2>&1 || die "$* missing and apt-get is not available; install them by hand"
+	log "installing $* with apt-get"
 	export DEBIAN_FRONTEND=noninteractive
 	as_root apt-get update -qq >&2 || true
-	as_root apt-get install -y -qq redis-server >&2
+	as_root apt-get install -y -qq "$@" >&2
+}
+
+build_redis() {
+	if command -v redis-server >/dev/null 2>&1; then return; fi
+	apt_install redis-server
 	command -v redis-server >/dev/null 2>&1 || die "redis-server still missing after apt-get install"
 }
 

@@ -16,7 +16,7 @@ for f in "$PID_DIR"/*.pid; do
 		kill -TERM "$pid" 2>/dev/null || true
 		pids+=("$pid:$name")
 	fi
-	rm -f "$f"
+	rm -f "$f" "$PID_DIR/$name.ports"
 done
 
 deadline=$((SECONDS + ${SLUICE_TESTENV_STOP_TIMEOUT:-15}))

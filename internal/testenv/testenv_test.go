@@ -183,13 +183,13 @@ func TestMongo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
-	defer func() { _ = client.Disconnect(context.Background()) }()
+	defer disconnect(client)
 	if err := client.Ping(ctx, nil); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
 
 	coll := client.Database("sluice_testenv").Collection(strings.ReplaceAll(unique("smoke"), "-", "_"))
-	defer func() { _ = coll.Drop(context.Background()) }()
+	defer dropCollection(coll)
 
 	docs := []any{
 		bson.D{{Key: "_id", Value: "a"}, {Key: "n", Value: int32(1)}, {Key: "msg", Value: "hello"}},
@@ -226,6 +226,20 @@ func TestMongo(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("CountDocuments = %d, %v; want 2", n, err)
 	}
+}
+
+// dropCollection drops a test collection, bounded in time: a stuck server
+// must not hang the test binary.
+func dropCollection(coll *mongo.Collection) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = coll.Drop(ctx)
+}
+
+func disconnect(client *mongo.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = client.Disconnect(ctx)
 }
 
 func TestElasticsearch(t *testing.T) {
@@ -325,5 +339,53 @@ func TestRedis(t *testing.T) {
 	}
 	if _, err := rdb.Get(ctx, key+"-missing").Result(); err != redis.Nil {
 		t.Fatalf("GET missing key: err = %v, want redis.Nil", err)
+	}
+}
+
+// TestMongoManyUpdateStatements guards the FerretDB patch (ferretdb.patch):
+// unpatched FerretDB v1.24.0 hangs on one update command whose statements
+// match more than ~99 existing documents, and finds _id by a table scan.
+func TestMongoManyUpdateStatements(t *testing.T) {
+	uri := testenv.MongoURI(t)
+	ctx := ctxFor(t, 60*time.Second)
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(5 * time.Second))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer disconnect(client)
+	coll := client.Database("sluice_testenv").Collection(strings.ReplaceAll(unique("upserts"), "-", "_"))
+	defer dropCollection(coll)
+
+	const n = 300
+	docs := make([]any, n)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "_id", Value: fmt.Sprintf("id-%04d", i)}, {Key: "v", Value: int32(0)}}
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+
+	// The driver sends these as a single update command with n statements,
+	// every one matching an existing document, plus n new upserts.
+	models := make([]mongo.WriteModel, 0, 2*n)
+	for i := 0; i < 2*n; i++ {
+		models = append(models, mongo.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: fmt.Sprintf("id-%04d", i)}}).
+			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: int32(1)}}}}).
+			SetUpsert(true))
+	}
+	start := time.Now()
+	bctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	res, err := coll.BulkWrite(bctx, models)
+	if err != nil {
+		t.Fatalf("bulk upsert of %d statements: %v (unpatched FerretDB hangs here)", len(models), err)
+	}
+	t.Logf("%d upserts in one command took %v", len(models), time.Since(start))
+	if res.MatchedCount != n || res.ModifiedCount != n || res.UpsertedCount != n {
+		t.Fatalf("matched=%d modified=%d upserted=%d, want %d each", res.MatchedCount, res.ModifiedCount, res.UpsertedCount, n)
+	}
+	if got, err := coll.CountDocuments(ctx, bson.D{{Key: "v", Value: int32(1)}}); err != nil || got != 2*n {
+		t.Fatalf("documents with v=1: %d, %v; want %d", got, err, 2*n)
 	}
 }

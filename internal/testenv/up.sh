@@ -68,6 +68,9 @@ start() {
 	while [ "$1" != "--" ]; do ports+=("$1"); shift; done
 	shift
 	if pid="$(pid_of "$name")"; then
+		if [ "$(cat "$PID_DIR/$name.ports" 2>/dev/null)" != "${ports[*]}" ]; then
+			die "$name is already running (pid $pid) on other ports ($(cat "$PID_DIR/$name.ports" 2>/dev/null)); run 'make testenv-down' first"
+		fi
 		log "$name already running (pid $pid)"
 		return 0
 	fi
@@ -80,6 +83,7 @@ start() {
 	: >"$LOG_DIR/$name.log"
 	setsid "$@" </dev/null >>"$LOG_DIR/$name.log" 2>&1 &
 	echo $! >"$PID_DIR/$name.pid"
+	echo "${ports[*]}" >"$PID_DIR/$name.ports"
 }
 
 # wait_ready NAME CHECK...: polls CHECK until it succeeds, the process dies,
@@ -124,9 +128,30 @@ es_ready() {
 	[ "$(http_status "$ES_PORT" GET /es/ "$auth")" = 200 ]
 }
 
+# preflight NAME PORT...: fails early when a port of a service that is not
+# already running (by our pid file) is taken by something else.
+preflight() {
+	local name="$1" p
+	shift
+	pid_of "$name" >/dev/null && return 0
+	for p in "$@"; do
+		case "$p" in
+		'' | *[!0-9]*) die "$name: bad port '$p'" ;;
+		esac
+		if port_open "$p"; then
+			die "cannot start $name: 127.0.0.1:$p is already in use by another process (set the SLUICE_TESTENV_*_PORT variables to move it)"
+		fi
+	done
+}
+
 # --- servers -----------------------------------------------------------------
 
 IFS=, read -r -a kafka_ports <<<"$KAFKA_PORTS"
+preflight kafka "${kafka_ports[@]}"
+preflight kinesis "$KINESIS_PORT"
+preflight mongo "$MONGO_PORT"
+preflight elasticsearch "$ES_PORT"
+preflight redis "$REDIS_PORT"
 start kafka "${kafka_ports[@]}" -- "$(kfake_bin)" \
 	-ports "$KAFKA_PORTS" \
 	-min-session-timeout "${SLUICE_TESTENV_KAFKA_MIN_SESSION_TIMEOUT:-6s}"
