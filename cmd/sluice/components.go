@@ -4,9 +4,11 @@ import (
 	"github.com/sluicehq/sluice/pipeline"
 	filesinks "github.com/sluicehq/sluice/sinks/file"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
+	kinesissink "github.com/sluicehq/sluice/sinks/kinesis"
 	filesource "github.com/sluicehq/sluice/sources/file"
 	"github.com/sluicehq/sluice/sources/generate"
 	kafkasource "github.com/sluicehq/sluice/sources/kafka"
+	kinesissource "github.com/sluicehq/sluice/sources/kinesis"
 	"github.com/sluicehq/sluice/transforms/decode"
 )
 
@@ -17,8 +19,10 @@ func registry() *pipeline.Registry {
 	generate.Register(r)
 	filesource.Register(r)
 	kafkasource.Register(r)
+	kinesissource.Register(r)
 	decode.Register(r)
 	filesinks.Register(r)
 	kafkasink.Register(r)
+	kinesissink.Register(r)
 	return r
 }
