@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/sluicehq/sluice/internal/awskinesis"
+	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/pipeline"
+	filesink "github.com/sluicehq/sluice/sinks/file"
+	kinesissink "github.com/sluicehq/sluice/sinks/kinesis"
+	"github.com/sluicehq/sluice/sources/generate"
+	kinesissource "github.com/sluicehq/sluice/sources/kinesis"
+	"github.com/sluicehq/sluice/transforms/decode"
+)
+
+// TestKinesisSinkToSourceToFile: generate → kinesis sink → a 4-shard
+// stream → kinesis source → decode → file. Every event arrives, and each
+// key's events arrive in the order they were generated.
+func TestKinesisSinkToSourceToFile(t *testing.T) {
+	const total = 3000
+	endpoint, mongoURI := testenv.KinesisEndpoint(t), testenv.MongoURI(t)
+	stream := "e2e-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	client, err := awskinesis.Client(context.Background(), "us-east-1", endpoint, &awskinesis.Credentials{AccessKeyID: "test", SecretAccessKey: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(4)}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, err := client.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
+		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("stream not active")
+		}
+	}
+	reg := pipeline.NewRegistry()
+	generate.Register(reg)
+	decode.Register(reg)
+	filesink.Register(reg)
+	kinesissink.Register(reg)
+	kinesissource.Register(reg)
+	creds := "credentials: {access_key_id: test, secret_access_key: test}"
+	run := func(name, doc string, until func() bool) *pipeline.Pipeline {
+		t.Helper()
+		cfg, err := pipeline.Load(name, []byte(doc), reg, func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		if until != nil {
+			deadline := time.Now().Add(60 * time.Second)
+			for !until() {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: timed out (stats %+v)", name, p.Stats())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			cancel()
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return p
+	}
+	run("producer.yaml", fmt.Sprintf(`name: producer
+source: {generate: {count: %d, duplicates: 0, poison: 0, entities: 300}}
+sinks: [{kinesis: {stream: %s, endpoint: %s, %s}}]
+`, total, stream, endpoint, creds), nil)
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	run("consumer.yaml", fmt.Sprintf(`name: consumer
+source:
+  kinesis:
+    stream: %s
+    endpoint: %s
+    %s
+    consumer_group: e2e
+    checkpoint: {mongodb: {uri: %q, database: e2e_%s}}
+    poll: {idle_wait: 100ms}
+transforms: [{decode: {format: json, id: id}}]
+sinks: [{file: {path: %s}}]
+`, stream, endpoint, creds, mongoURI, stream[4:], out), func() bool {
+		ids, _ := outputIDs(t, out)
+		return len(ids) == total
+	})
+	ids, byKey := outputIDs(t, out)
+	if len(ids) != total {
+		t.Fatalf("%d distinct events arrived, want %d", len(ids), total)
+	}
+	for key, seq := range byKey {
+		for i := 1; i < len(seq); i++ {
+			if genIndex(seq[i]) < genIndex(seq[i-1]) && ids[seq[i]] == 1 {
+				t.Fatalf("key %s: %s arrived after %s", key, seq[i], seq[i-1])
+			}
+		}
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatal(err)
+	}
+}
