@@ -77,9 +77,9 @@ func TestPartialFailuresAndLimits(t *testing.T) {
 	s := newSink(t, srv.URL, "data.Id")
 	batch := []*pipeline.Event{
 		ev("e0", "k0", `{"data":{"Id":"003A"}}`),
-		ev("e1", "k1", `{"data":{"Id":"003B"}}`),                                  // throttled by the server
+		ev("e1", "k1", `{"data":{"Id":"003B"}}`),                                      // throttled by the server
 		ev("e2", "k2", `{"data":{"Id":"003C"},"x":"`+strings.Repeat("a", 1<<20)+`"}`), // over 1 MiB
-		ev("e3", "k3", `{"nodata":true}`),                                        // no partition key field
+		ev("e3", "k3", `{"nodata":true}`),                                             // no partition key field
 		ev("e4", "k4", `{"data":{"Id":"003E"}}`),
 	}
 	err := s.Write(context.Background(), batch)
