@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,25 +11,6 @@ import (
 	"github.com/sluicehq/sluice/sources/generate"
 	"github.com/sluicehq/sluice/transforms/decode"
 )
-
-// discard is a sink that stores nothing, so the benchmark measures the
-// engine and its transforms alone.
-type discard struct {
-	events atomic.Int64
-	bytes  atomic.Int64
-}
-
-func (d *discard) Write(_ context.Context, batch []*pipeline.Event) error {
-	n := 0
-	for _, ev := range batch {
-		n += len(ev.Body)
-	}
-	d.events.Add(int64(len(batch)))
-	d.bytes.Add(int64(n))
-	return nil
-}
-
-func (d *discard) Close(context.Context) error { return nil }
 
 // BenchmarkEngine runs generate → decode → discard through the real
 // runner: one op is one event. Reported: events/s and, with -benchmem,
@@ -78,9 +57,6 @@ batch: {max_events: 500, max_wait: 50ms}
 // processCPU is the user+system CPU time this process has used: the design
 // targets are CPU-seconds per million events, not wall time.
 func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	cpu, _ := rusage()
+	return cpu
 }

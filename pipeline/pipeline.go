@@ -23,6 +23,7 @@ type Pipeline struct {
 	metrics    *metrics
 	ready      atomic.Bool
 	stats      stats
+	observer   func(events []*Event, err error)
 }
 
 type stage[T any] struct {
@@ -38,6 +39,15 @@ type Option func(*buildOptions)
 type buildOptions struct {
 	logger   *slog.Logger
 	registry prometheus.Registerer
+	observer func(events []*Event, err error)
+}
+
+// WithSettleObserver calls fn after each batch is settled with its events
+// (written, dropped or dead-lettered when err is nil; abandoned otherwise),
+// from the lane goroutine: fn must be quick. The bench harness measures
+// end-to-end latency with it.
+func WithSettleObserver(fn func(events []*Event, err error)) Option {
+	return func(o *buildOptions) { o.observer = fn }
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -63,7 +73,7 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 	if err != nil {
 		return nil, fmt.Errorf("register metrics of pipeline %s: %w", cfg.Name, err)
 	}
-	p = &Pipeline{name: cfg.Name, cfg: cfg, log: o.logger.With("pipeline", cfg.Name), metrics: m}
+	p = &Pipeline{name: cfg.Name, cfg: cfg, log: o.logger.With("pipeline", cfg.Name), metrics: m, observer: o.observer}
 	defer func() {
 		if err != nil {
 			p.closeAll(ctx)

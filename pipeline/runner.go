@@ -345,6 +345,9 @@ func (r *run) work(in <-chan *batch) {
 			r.p.stats.abandoned.Add(int64(len(b.events)))
 		}
 		b.settle(err)
+		if r.p.observer != nil {
+			r.p.observer(b.events, err)
+		}
 		r.p.metrics.inFlight.Dec()
 		<-r.sem
 	}

@@ -223,10 +223,13 @@ func (g *Generator) appendEvent(buf []byte, id string, family, entity int, now t
 		buf = appendSES(buf, p, g.n, now, kind, g.rng)
 	}
 	// Pad with free text (notes, email bodies) up to the target size, then
-	// close the envelope.
+	// close the envelope. The text offset is drawn either way: the number
+	// of draws must not depend on the clock (timestamps vary in length), or
+	// the same seed would not give the same events.
+	off := g.rng.IntN(len(loremText))
 	if pad := target - (len(buf) - start) - len(`,"notes":""}`); pad > 0 {
 		buf = append(buf, `,"notes":"`...)
-		buf = appendText(buf, pad, g.rng.IntN(len(loremText)))
+		buf = appendText(buf, pad, off)
 		buf = append(buf, '"')
 	}
 	buf = append(buf, '}')

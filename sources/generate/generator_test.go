@@ -517,3 +517,25 @@ func TestEmailTypeAgreesWithVendorEvent(t *testing.T) {
 		t.Fatalf("vendors seen: %v, want sendgrid, mailgun and ses", seen)
 	}
 }
+
+// TestSameSeedSameEventsAtAnyTime: the bench regenerates a run's events to
+// audit it, later and on another clock, so the clock must not change them.
+func TestSameSeedSameEventsAtAnyTime(t *testing.T) {
+	w := Workload{Seed: 9, Duplicates: 0.05, Poison: 0.01}
+	clocks := []time.Time{
+		time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),         // formats short: no fraction
+		time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.UTC), // formats long
+	}
+	var ids [2][]string
+	for i, c := range clocks {
+		g := NewGenerator(w, func() time.Time { return c })
+		var ev pipeline.Event
+		for range 5000 {
+			g.Next(&ev, nil)
+			ids[i] = append(ids[i], ev.ID)
+		}
+	}
+	if !slices.Equal(ids[0], ids[1]) {
+		t.Fatal("the same seed produced different event ids under different clocks")
+	}
+}

@@ -96,14 +96,19 @@ type Source struct {
 	sleep   func(ctx context.Context, d time.Duration) error
 }
 
-// New returns a generate source for c.
-func New(c Config) *Source {
-	w := Workload{
+// Workload is the generator workload c describes: the bench regenerates
+// it to know exactly what a run sent.
+func (c Config) Workload() Workload {
+	return Workload{
 		Mix: c.Mix, Duplicates: c.Duplicates, Poison: c.Poison,
 		Entities: c.Entities, Accounts: c.Accounts, Seed: c.Seed,
 		MinSize: int(c.MinSize), MaxSize: int(c.MaxSize),
 	}
-	return &Source{cfg: c, gen: NewGenerator(w, time.Now), sleep: sleepCtx}
+}
+
+// New returns a generate source for c.
+func New(c Config) *Source {
+	return &Source{cfg: c, gen: NewGenerator(c.Workload(), time.Now), sleep: sleepCtx}
 }
 
 // Read returns the events due by now under the rate, at most batch_size.

@@ -1,0 +1,438 @@
+package bench
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/sluicehq/sluice/pipeline"
+)
+
+//go:embed consumer.yaml
+var defaultConsumer []byte
+
+//go:embed producer.yaml
+var producerYAML []byte
+
+// Options configure one harness run.
+type Options struct {
+	Profile Profile
+	// Registry links the components (the CLI's registry).
+	Registry func() *pipeline.Registry
+	// Binary runs the producer as a separate process (`Binary run -c`);
+	// empty runs it in this process (its CPU then counts as ours).
+	Binary string
+	// ConsumerConfig is the consumer pipeline's YAML; nil uses the
+	// embedded default. ${BENCH_TOPIC}, ${BENCH_GROUP} and ${BENCH_OUT}
+	// are provided.
+	ConsumerConfig []byte
+	ConsumerFile   string
+	Brokers        string
+	OutDir         string
+	Duplicates     float64
+	Poison         float64
+	Seed           uint64
+	// Drain bounds how long the consumer may take to settle everything
+	// after the producer finished.
+	Drain    time.Duration
+	Progress io.Writer
+	Logger   *slog.Logger
+}
+
+// Second is one second of the run.
+type Second struct {
+	T         float64 `json:"t"`
+	Produced  int64   `json:"produced"`
+	Consumed  int64   `json:"consumed"`
+	Rate      float64 `json:"events_per_second"`
+	Lag       int64   `json:"lag"`
+	P99Millis float64 `json:"p99_ms"`
+}
+
+// Result is every figure of a run.
+type Result struct {
+	Profile        string             `json:"profile"`
+	Machine        string             `json:"machine"`
+	Started        time.Time          `json:"started"`
+	Seconds        float64            `json:"seconds"`
+	Sent           int64              `json:"sent"`
+	Settled        int64              `json:"settled"`
+	MeanRate       float64            `json:"mean_events_per_second"`
+	PeakRate       float64            `json:"peak_events_per_second"`
+	LatencyMillis  map[string]float64 `json:"latency_ms"` // p50 p90 p99 max
+	MaxLag         int64              `json:"max_lag"`
+	LagRecovered   float64            `json:"lag_recovered_after_seconds,omitempty"`
+	CPUSeconds     float64            `json:"consumer_cpu_seconds"`
+	CPUPerMillion  float64            `json:"consumer_cpu_seconds_per_million"`
+	PeakRSSMiB     float64            `json:"consumer_peak_rss_mib"`
+	StageSeconds   map[string]float64 `json:"stage_seconds"`
+	Bottleneck     string             `json:"bottleneck"`
+	ProducerInProc bool               `json:"producer_in_process"`
+	Series         []Second           `json:"series"`
+	Audit          Audit              `json:"audit"`
+}
+
+// Run drives one profile end to end: a fresh topic, the consumer in this
+// process, the producer, the measurements, and the audit.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.Brokers == "" {
+		return nil, errors.New("bench needs Kafka: set SLUICE_KAFKA_BROKERS (make testenv; source .testenv/env)")
+	}
+	if o.Drain == 0 {
+		o.Drain = 5 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
+		return nil, err
+	}
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+	topic, group := "bench."+o.Profile.Name+"."+stamp, "bench-"+stamp
+	if err := createTopic(ctx, o.Brokers, topic, 12); err != nil {
+		return nil, err
+	}
+	vars := map[string]string{"SLUICE_KAFKA_BROKERS": o.Brokers, "BENCH_TOPIC": topic, "BENCH_GROUP": group, "BENCH_OUT": o.OutDir}
+	getenv := func(k string) (string, bool) {
+		if v, ok := vars[k]; ok {
+			return v, true
+		}
+		return os.LookupEnv(k)
+	}
+	consumerYAML, consumerName := o.ConsumerConfig, o.ConsumerFile
+	if consumerYAML == nil {
+		consumerYAML, consumerName = defaultConsumer, "bench/consumer.yaml (embedded)"
+	}
+	cfg, err := pipeline.Load(consumerName, consumerYAML, o.Registry(), getenv)
+	if err != nil {
+		return nil, err
+	}
+	audit, err := newAuditor(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := audit.reset(ctx); err != nil {
+		return nil, err
+	}
+
+	lat := hdrhistogram.New(1, 10*60*1000*1000, 3) // µs, up to 10 minutes
+	var latMu sync.Mutex
+	second := hdrhistogram.New(1, 10*60*1000*1000, 3)
+	promReg := prometheus.NewRegistry()
+	p, err := pipeline.Build(ctx, cfg, o.Registry(), pipeline.WithLogger(o.Logger), pipeline.WithMetricsRegisterer(promReg),
+		pipeline.WithSettleObserver(func(events []*pipeline.Event, err error) {
+			if err != nil {
+				return
+			}
+			now := time.Now()
+			latMu.Lock()
+			for _, ev := range events {
+				if !ev.Time.IsZero() {
+					us := now.Sub(ev.Time).Microseconds()
+					_ = lat.RecordValue(max(1, us))
+					_ = second.RecordValue(max(1, us))
+				}
+			}
+			latMu.Unlock()
+		}))
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Profile: o.Profile.Name, Machine: machine(), Started: time.Now(), ProducerInProc: o.Binary == ""}
+	cpu0, _ := rusage()
+	consumerCtx, stopConsumer := context.WithCancel(ctx)
+	defer stopConsumer()
+	consumerDone := make(chan error, 1)
+	go func() { consumerDone <- p.Run(consumerCtx) }()
+
+	// The producer: one run per phase, each with its own seed so ids differ.
+	var producedMu sync.Mutex
+	var producedBefore int64
+	var current func() int64
+	producerDone := make(chan error, 1)
+	go func() {
+		for i, ph := range o.Profile.Phases {
+			count := ph.Count
+			if ph.Rate > 0 {
+				count = int64(ph.Rate * ph.Duration.Seconds())
+			}
+			seed := o.Seed + uint64(i)
+			stats, wait, err := startProducer(ctx, o, vars, ph, count, seed)
+			if err != nil {
+				producerDone <- err
+				return
+			}
+			producedMu.Lock()
+			current = stats
+			producedMu.Unlock()
+			if err := wait(); err != nil {
+				producerDone <- fmt.Errorf("producer phase %s: %w", ph.Name, err)
+				return
+			}
+			producedMu.Lock()
+			producedBefore += count
+			current = nil
+			producedMu.Unlock()
+		}
+		producerDone <- nil
+	}()
+	produced := func() int64 {
+		producedMu.Lock()
+		defer producedMu.Unlock()
+		n := producedBefore
+		if current != nil {
+			n += current()
+		}
+		return n
+	}
+
+	total := o.Profile.Events()
+	start := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var lastConsumed int64
+	producerFinished := false
+	var drainDeadline time.Time
+	var runErr error
+loop:
+	for {
+		select {
+		case err := <-producerDone:
+			if err != nil {
+				runErr = err
+				break loop
+			}
+			producerFinished = true
+			drainDeadline = time.Now().Add(o.Drain)
+		case err := <-consumerDone:
+			runErr = fmt.Errorf("consumer stopped: %w", err)
+			break loop
+		case <-ctx.Done():
+			runErr = ctx.Err()
+			break loop
+		case <-tick.C:
+			st := p.Stats()
+			latMu.Lock()
+			p99 := float64(second.ValueAtQuantile(99)) / 1000
+			second.Reset()
+			latMu.Unlock()
+			prod := produced()
+			s := Second{T: time.Since(start).Seconds(), Produced: prod, Consumed: st.Read, Rate: float64(st.Read - lastConsumed), Lag: max(0, prod-st.Read), P99Millis: p99}
+			lastConsumed = st.Read
+			res.Series = append(res.Series, s)
+			progress(o.Progress, s, total)
+			if producerFinished && st.Read >= audit.expectedSettled(total) {
+				break loop
+			}
+			if producerFinished && time.Now().After(drainDeadline) {
+				runErr = fmt.Errorf("consumer settled %d of %d events within the %s drain", st.Read, total, o.Drain)
+				break loop
+			}
+		}
+	}
+	fmt.Fprintln(o.Progress)
+	elapsed := time.Since(start)
+	cpu1, rss := rusage()
+	stopConsumer()
+	if err := <-consumerDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	st := p.Stats()
+	res.Seconds = elapsed.Seconds()
+	res.Sent = produced()
+	res.Settled = st.Read
+	res.MeanRate = float64(st.Read) / elapsed.Seconds()
+	for _, s := range res.Series {
+		res.PeakRate = max(res.PeakRate, s.Rate)
+		res.MaxLag = max(res.MaxLag, s.Lag)
+	}
+	res.LagRecovered = lagRecovery(res.Series, o.Profile)
+	res.LatencyMillis = map[string]float64{
+		"p50": float64(lat.ValueAtQuantile(50)) / 1000, "p90": float64(lat.ValueAtQuantile(90)) / 1000,
+		"p99": float64(lat.ValueAtQuantile(99)) / 1000, "max": float64(lat.Max()) / 1000,
+	}
+	res.CPUSeconds = (cpu1 - cpu0).Seconds()
+	if st.Read > 0 {
+		res.CPUPerMillion = res.CPUSeconds / float64(st.Read) * 1e6
+	}
+	res.PeakRSSMiB = rss
+	res.StageSeconds, res.Bottleneck = stages(promReg)
+	a, err := audit.run(ctx, o, total)
+	if err != nil {
+		return res, errors.Join(runErr, fmt.Errorf("audit: %w", err))
+	}
+	res.Audit = a
+	return res, runErr
+}
+
+// startProducer runs one phase's producer and returns a live count of what
+// it has written and a wait function.
+func startProducer(ctx context.Context, o Options, vars map[string]string, ph Phase, count int64, seed uint64) (func() int64, func() error, error) {
+	rate := "1000000000/s" // "as fast as it goes": the generator never waits
+	if ph.Rate > 0 {
+		rate = strconv.FormatFloat(ph.Rate, 'f', 3, 64) + "/s"
+	}
+	pv := map[string]string{
+		"BENCH_RATE": rate, "BENCH_COUNT": strconv.FormatInt(count, 10), "BENCH_SEED": strconv.FormatUint(seed, 10),
+		"BENCH_DUPLICATES": strconv.FormatFloat(o.Duplicates, 'f', -1, 64), "BENCH_POISON": strconv.FormatFloat(o.Poison, 'f', -1, 64),
+	}
+	for k, v := range vars {
+		pv[k] = v
+	}
+	if o.Binary == "" {
+		cfg, err := pipeline.Load("bench/producer.yaml", producerYAML, o.Registry(), func(k string) (string, bool) { v, ok := pv[k]; return v, ok })
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := pipeline.Build(ctx, cfg, o.Registry(), pipeline.WithLogger(o.Logger))
+		if err != nil {
+			return nil, nil, err
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		return func() int64 { return p.Stats().Read }, func() error { return <-done }, nil
+	}
+	file := filepath.Join(o.OutDir, "producer-"+ph.Name+".yaml")
+	if err := os.WriteFile(file, producerYAML, 0o644); err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.CommandContext(ctx, o.Binary, "run", "-c", file, "--log-level", "warn")
+	cmd.Env = os.Environ()
+	for k, v := range pv {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	began := time.Now()
+	// The child reports only at its end; estimate progress from its rate.
+	estimate := func() int64 {
+		if ph.Rate > 0 {
+			return min(count, int64(time.Since(began).Seconds()*ph.Rate))
+		}
+		return 0
+	}
+	return estimate, func() error {
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("%w: %s", err, lastLines(stderr.String(), 5))
+		}
+		return nil
+	}, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+func createTopic(ctx context.Context, brokers, topic string, partitions int) error {
+	c := &kafkago.Client{Addr: kafkago.TCP(strings.Split(brokers, ",")...), Timeout: 10 * time.Second}
+	resp, err := c.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
+	if err != nil {
+		return fmt.Errorf("create bench topic: %w", err)
+	}
+	if err := resp.Errors[topic]; err != nil {
+		return fmt.Errorf("create bench topic: %w", err)
+	}
+	return nil
+}
+
+// rusage is this process's CPU time and peak RSS (MiB).
+func rusage() (time.Duration, float64) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), float64(ru.Maxrss) / 1024
+}
+
+// stages reads sluice_stage_seconds_total: time spent per component.
+func stages(g prometheus.Gatherer) (map[string]float64, string) {
+	out := map[string]float64{}
+	mfs, err := g.Gather()
+	if err != nil {
+		return out, ""
+	}
+	best, bestV := "", 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_stage_seconds_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			name := label(m, "component")
+			out[name] = m.GetCounter().GetValue()
+			if out[name] > bestV {
+				best, bestV = name, out[name]
+			}
+		}
+	}
+	return out, best
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// lagRecovery is, for a burst, how long after the burst phase ended the
+// lag fell back under one second of peak traffic.
+func lagRecovery(series []Second, p Profile) float64 {
+	if len(p.Phases) < 2 {
+		return 0
+	}
+	burstEnd := p.Phases[0].Duration.Seconds()
+	for _, s := range series {
+		if s.T > burstEnd && float64(s.Lag) <= PeakRate {
+			return s.T - burstEnd
+		}
+	}
+	return -1
+}
+
+func machine() string {
+	host, _ := os.Hostname()
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	model := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			model = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+			break
+		}
+	}
+	return fmt.Sprintf("%s, %d cores, %s", host, numCPU(), model)
+}
+
+func progress(w io.Writer, s Second, total int64) {
+	frac := 0.0
+	if total > 0 {
+		frac = min(1, float64(s.Consumed)/float64(total))
+	}
+	const width = 30
+	bar := strings.Repeat("█", int(frac*width)) + strings.Repeat("░", width-int(frac*width))
+	fmt.Fprintf(w, "\r%s %5.1f%%  %6.0fs  %8.0f ev/s  lag %8d  p99 %7.1f ms ", bar, frac*100, s.T, s.Rate, s.Lag, s.P99Millis)
+}
