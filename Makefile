@@ -45,8 +45,15 @@ lint: ## gofmt, go vet and staticcheck
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
 
-bench: ## engine benchmark: events/s, allocs/event, CPU-s per million
-	$(GO) test -run '^$$' -bench BenchmarkEngine -benchmem -benchtime 1000000x ./bench/
+BENCH_DURATION ?= 60s
+bench: build ## the standard set: Go microbenchmarks, then sluice bench engine, max, peak and burst (needs make testenv)
+	@if [ -f internal/testenv/testenv.mk ]; then $(MAKE) --no-print-directory testenv; fi
+	@set -a; [ -f .testenv/env ] && source .testenv/env; set +a; \
+	  $(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./bench/ && \
+	  ./$(BIN) bench --profile engine --count 1000000 && \
+	  ./$(BIN) bench --profile max --count 200000 --out out/bench/max --log-level warn && \
+	  ./$(BIN) bench --profile peak --duration $(BENCH_DURATION) --out out/bench/peak --log-level warn && \
+	  ./$(BIN) bench --profile burst --duration $(BENCH_DURATION) --out out/bench/burst --log-level warn
 
 clean: ## remove build and demo output
 	rm -rf bin out
