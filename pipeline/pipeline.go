@@ -73,10 +73,12 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 	if err != nil {
 		return nil, fmt.Errorf("register metrics of pipeline %s: %w", cfg.Name, err)
 	}
-	p = &Pipeline{name: cfg.Name, cfg: cfg, log: o.logger.With("pipeline", cfg.Name), metrics: m, observer: o.observer}
+	built := &Pipeline{name: cfg.Name, cfg: cfg, log: o.logger.With("pipeline", cfg.Name), metrics: m, observer: o.observer}
+	p = built
 	defer func() {
+		// Not p: `return nil, err` has cleared it by now.
 		if err != nil {
-			p.closeAll(ctx)
+			_ = built.closeAll(ctx)
 		}
 	}()
 	build := func(s *Spec, kind Kind) (any, string, error) {
@@ -87,7 +89,7 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 		label := s.Label()
 		c, err := r.build(BuildContext{
 			Pipeline: cfg.Name, Component: label,
-			Logger:  p.log.With("component", label),
+			Logger:  built.log.With("component", label),
 			Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": cfg.Name, "component": label}, o.registry),
 		}, s.Config)
 		if err != nil {
@@ -99,7 +101,7 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 	if err != nil {
 		return nil, err
 	}
-	p.source = stage[Source]{label: label, c: c.(Source), m: m.stage(label)}
+	built.source = stage[Source]{label: label, c: c.(Source), m: m.stage(label)}
 	for i := range cfg.Transforms {
 		c, label, err := build(&cfg.Transforms[i].Spec, KindTransform)
 		if err != nil {
@@ -107,21 +109,21 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 		}
 		st := stage[Transform]{label: label, c: c.(Transform), m: m.stage(label)}
 		st.settler, _ = c.(Settler)
-		p.transforms = append(p.transforms, st)
+		built.transforms = append(built.transforms, st)
 	}
 	for i := range cfg.Sinks {
 		c, label, err := build(&cfg.Sinks[i].Spec, KindSink)
 		if err != nil {
 			return nil, err
 		}
-		p.sinks = append(p.sinks, stage[Sink]{label: label, c: c.(Sink), m: m.stage(label)})
+		built.sinks = append(built.sinks, stage[Sink]{label: label, c: c.(Sink), m: m.stage(label)})
 	}
 	if cfg.DeadLetter != nil {
 		c, label, err := build(&cfg.DeadLetter.Spec, KindSink)
 		if err != nil {
 			return nil, err
 		}
-		p.deadLetter = &stage[Sink]{label: label, c: c.(Sink), m: m.stage(label)}
+		built.deadLetter = &stage[Sink]{label: label, c: c.(Sink), m: m.stage(label)}
 	}
 	return p, nil
 }

@@ -590,3 +590,24 @@ func TestSettlerLearnsTheOutcomeOfWhatItPassedOn(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildFailureClosesWhatWasBuilt(t *testing.T) {
+	src := pipelinetest.NewSource()
+	sink := &pipelinetest.Sink{}
+	reg := pipeline.NewRegistry()
+	pipelinetest.Register(reg, src, sink)
+	pipeline.RegisterSink(reg, "broken", "test", func(pipeline.BuildContext, *struct{}) (pipeline.Sink, error) {
+		return nil, errors.New("output directory does not exist")
+	})
+	cfg, err := pipeline.Load("b.yaml", []byte("name: b\nsource: {mem: {}}\nsinks: [{mem: {index: 0}}]\ndead_letter: {broken: {}}\n"), reg, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pipeline.Build(context.Background(), cfg, reg)
+	if err == nil || !strings.Contains(err.Error(), "b.yaml:4: build dead_letter.broken: output directory does not exist") {
+		t.Fatalf("Build error = %v", err)
+	}
+	if !src.Closed() || !sink.Closed() {
+		t.Fatal("components built before the failure were not closed")
+	}
+}
