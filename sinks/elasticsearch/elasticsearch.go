@@ -153,12 +153,34 @@ func (s *Sink) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := s.probeBulk(ctx); err != nil {
+		return err
+	}
 	if t := s.cfg.IndexTemplate; t != nil {
 		if err := s.installTemplate(ctx, t); err != nil {
 			return fmt.Errorf("elasticsearch sink: index template %q: %w", t.Name, err)
 		}
 	}
 	s.setReady(nil)
+	return nil
+}
+
+// probeBulk sends an empty bulk request: the credentials are checked on
+// the endpoint the sink writes to, which some servers (ZincSearch,
+// clusters with anonymous access to GET /) guard while GET / is open.
+// Elasticsearch answers 400 (no requests added) once it has authenticated.
+func (s *Sink) probeBulk(ctx context.Context) error {
+	res, err := esapi.BulkRequest{Body: strings.NewReader("\n")}.Do(ctx, s.raw)
+	if err != nil {
+		s.setReady(fmt.Errorf("elasticsearch unreachable: %w", err))
+		s.log.Warn("elasticsearch: bulk endpoint unreachable at start; writes will be retried", "error", err)
+		return nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	if res.StatusCode == http.StatusUnauthorized {
+		return fmt.Errorf("elasticsearch sink: %s refused the credentials on _bulk (401 %s): check %s", s.cfg.URLs[0], errorSummary(body), s.credentialKeys())
+	}
 	return nil
 }
 
