@@ -537,3 +537,41 @@ retry: {initial_interval: 10ms, max_interval: 50ms}
 		t.Fatalf("dead letters: %+v", dl)
 	}
 }
+
+// TestConfigErrors: mistakes are reported by key, with the line.
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		name, sink, want string
+	}{
+		{"ok", `{urls: ["http://es:9200"], index: "crm-{2006.01.02}", action: create, max_batch: {events: 500, bytes: 8MiB}, compression: gzip, flavor: opensearch}`, ""},
+		{"missing index", `{urls: ["http://es:9200"]}`, "sinks[0].elasticsearch.index: required field is missing"},
+		{"bad url", `{urls: ["es:9200"], index: x}`, `urls[0]: "es:9200" is not an http:// or https:// URL`},
+		{"bad action", `{urls: ["http://es:9200"], index: x, action: upsert}`, "action: must be index, create or update"},
+		{"both auths", `{urls: ["http://es:9200"], index: x, api_key: k, username: u, password: p}`, "api_key: use either api_key or username/password"},
+		{"user without password", `{urls: ["http://es:9200"], index: x, username: u}`, "password: username is set without a password"},
+		{"bad flavor", `{urls: ["http://es:9200"], index: x, flavor: solr}`, "flavor: must be elasticsearch or opensearch"},
+		{"bad compression", `{urls: ["http://es:9200"], index: x, compression: zstd}`, "compression: must be none or gzip"},
+		{"zero events", `{urls: ["http://es:9200"], index: x, max_batch: {events: 0}}`, "max_batch.events: must be at least 1"},
+		{"bad template", `{urls: ["http://es:9200"], index: "crm-{{source"}`, "{{ without }}"},
+		{"parallelism", `{urls: ["http://es:9200"], index: x, parallelism: 0}`, "parallelism: must be between 1 and 64"},
+		{"template file", `{urls: ["http://es:9200"], index: x, index_template: {name: t, file: /nonexistent.json}}`, "index_template.file"},
+		{"typo", `{urls: ["http://es:9200"], index: x, routin: y}`, "did you mean routing?"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := pipeline.NewRegistry()
+			pipelinetest.Register(reg, pipelinetest.NewSource())
+			essink.Register(reg)
+			doc := "name: t\nsource: {mem: {}}\nsinks:\n  - elasticsearch: " + tc.sink + "\n"
+			_, err := pipeline.Load("es.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), "es.yaml:4"):
+				t.Errorf("error %v has no line", err)
+			}
+		})
+	}
+}
