@@ -29,6 +29,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
@@ -574,18 +575,33 @@ func (s *Sink) bulk(ctx context.Context, body []byte, resp *bytes.Buffer) (int, 
 
 // items maps a bulk response's items back to their events.
 func (s *Sink) items(w *work, items []item, resp []byte) {
-	arr := gjson.GetBytes(resp, "items")
+	// gjson.GetBytes copies what it returns; the response buffer outlives
+	// this call, so read it in place.
+	doc := unsafe.String(unsafe.SliceData(resp), len(resp))
+	arr := gjson.Get(doc, "items")
 	if !arr.IsArray() {
 		s.failAll(w, items, &requestError{status: 200, reason: "bulk response without items: " + truncate(string(resp), 200)}, "bad_response")
 		return
 	}
-	if !gjson.GetBytes(resp, "errors").Bool() {
+	if !gjson.Get(doc, "errors").Bool() {
 		// The fast path: count results without looking at errors.
 		n := 0
 		var c counts
 		arr.ForEach(func(_, v gjson.Result) bool {
 			v.ForEach(func(_, r gjson.Result) bool {
-				c.add(r.Get("result").String(), int(r.Get("status").Int()))
+				// One scan of the item for both fields.
+				var result string
+				var status int
+				r.ForEach(func(k, val gjson.Result) bool {
+					switch k.Str {
+					case "result":
+						result = val.Str
+					case "status":
+						status = int(val.Int())
+					}
+					return true
+				})
+				c.add(result, status)
 				return false
 			})
 			n++
@@ -620,12 +636,13 @@ func (s *Sink) items(w *work, items []item, resp []byte) {
 				return false
 			}
 			e := r.Get("error")
-			ie := &ItemError{Status: status, Type: e.Get("type").String(), Reason: e.Get("reason").String()}
+			// Clone: the strings point into the reused response buffer.
+			ie := &ItemError{Status: status, Type: strings.Clone(e.Get("type").String()), Reason: strings.Clone(e.Get("reason").String())}
 			if cb := e.Get("caused_by"); cb.Exists() {
 				ie.CausedBy = cb.Get("type").String() + ": " + cb.Get("reason").String()
 			}
 			if !e.IsObject() && e.Exists() {
-				ie.Reason = e.String()
+				ie.Reason = strings.Clone(e.String())
 			}
 			if ie.Retryable() {
 				w.errs[it.idx] = ie
@@ -656,13 +673,20 @@ type counts struct {
 	n []int
 }
 
+var knownResults = map[string]string{"created": "created", "updated": "updated", "noop": "noop", "exists": "exists", "retry": "retry", "failed": "failed", "deleted": "deleted"}
+
 type countKey struct {
 	result string
 	status int
 }
 
 func (c *counts) add(result string, status int) {
-	if result == "" {
+	// result may point into the reused response buffer: keep only
+	// constants (label values outlive the buffer).
+	switch result {
+	case "created", "updated", "noop", "exists", "retry", "failed", "deleted":
+		result = knownResults[result]
+	default:
 		result = "ok"
 	}
 	for i, k := range c.k {

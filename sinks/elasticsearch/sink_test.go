@@ -575,3 +575,21 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestItemErrorsOutliveTheResponseBuffer: reasons are read from a reused
+// buffer; an error kept by the runner must not change under later writes.
+func TestItemErrorsOutliveTheResponseBuffer(t *testing.T) {
+	f := newFakeES(t)
+	f.decide = wantFromBody
+	s, _ := newSink(t, f.URL(), nil)
+	batch := []*pipeline.Event{event(1, 400, day), event(2, 201, day)}
+	_, _, perm := outcome(t, batch, s.Write(context.Background(), batch))
+	before := perm["e1"].Error()
+	for i := range 20 {
+		b := []*pipeline.Event{event(100+i, 429, day), event(200+i, 201, day)}
+		_ = s.Write(context.Background(), b)
+	}
+	if after := perm["e1"].Error(); after != before || !strings.Contains(after, "document_parsing_exception") {
+		t.Fatalf("reason changed from %q to %q", before, after)
+	}
+}
