@@ -49,13 +49,13 @@ func waitTotal(t *testing.T, url, user, pass, index string, want int) []string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		total, ids := search(t, url, user, pass, index, want+10)
+		total, _ := search(t, url, user, pass, index, want+10)
 		if total > want {
 			t.Fatalf("%s holds %d documents, want %d", index, total, want)
 		}
 		if total == want {
 			time.Sleep(1500 * time.Millisecond) // a duplicate would show up by now
-			total, ids = search(t, url, user, pass, index, want+10)
+			total, ids := search(t, url, user, pass, index, want+10)
 			if total != want {
 				t.Fatalf("%s holds %d documents after settling, want %d", index, total, want)
 			}
