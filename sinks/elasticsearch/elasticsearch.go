@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,7 +284,8 @@ type work struct {
 func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	w := s.work.Get().(*work)
 	defer s.putWork(w)
-	w.errs = append(w.errs[:0], make([]error, len(batch))...)
+	w.errs = slices.Grow(w.errs[:0], len(batch))[:len(batch)]
+	clear(w.errs)
 	s.encode(w, batch)
 
 	groups := w.groups

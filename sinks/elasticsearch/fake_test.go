@@ -51,6 +51,7 @@ type fakeES struct {
 	openSearch bool
 	decide     func(op bulkOp, attempt int) int
 	reject     func(body []byte) (status int, respBody string)
+	rootStatus int // answer GET / with this status and err401
 
 	mu       sync.Mutex
 	docs     map[string]json.RawMessage // index/id -> source
@@ -87,6 +88,9 @@ func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/" && f.rootStatus != 0:
+		w.WriteHeader(f.rootStatus)
+		io.WriteString(w, err401)
 	case r.Method == http.MethodGet && r.URL.Path == "/":
 		if f.openSearch {
 			io.WriteString(w, osRoot)

@@ -593,3 +593,35 @@ func TestItemErrorsOutliveTheResponseBuffer(t *testing.T) {
 		t.Fatalf("reason changed from %q to %q", before, after)
 	}
 }
+
+// TestBadCredentialsFailTheRun: the runner reports Start's error and
+// writes nothing.
+func TestBadCredentialsFailTheRun(t *testing.T) {
+	f := newFakeES(t)
+	f.rootStatus = http.StatusUnauthorized
+	src := pipelinetest.NewSource([]*pipeline.Event{event(1, 0, day)})
+	reg := pipeline.NewRegistry()
+	pipelinetest.Register(reg, src)
+	essink.Register(reg)
+	doc := fmt.Sprintf("name: es-auth\nsource: {mem: {}}\nsinks:\n  - elasticsearch: {urls: [%q], index: x, username: crm-writer, password: wrong-secret}\n", f.URL())
+	cfg, err := pipeline.Load("es.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "refused the credentials (401 security_exception") || !strings.Contains(err.Error(), `username ("crm-writer") and password`) {
+		t.Fatalf("Run: %v", err)
+	}
+	if strings.Contains(err.Error(), "wrong-secret") {
+		t.Fatal("password in the error")
+	}
+	if len(f.bulkCalls()) != 0 {
+		t.Fatal("documents sent with refused credentials")
+	}
+}
