@@ -18,8 +18,10 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// Real Elasticsearch 8 bulk item bodies, as a cluster sends them (captured
-// from Elasticsearch 8.x; index, id and status are filled in per item).
+// Elasticsearch 8 bulk item bodies in the shape a cluster sends them
+// (written after the documented 8.x response format and the error types
+// 8.x reports, not captured from a live cluster: none is available here;
+// index and id are filled in per item).
 const (
 	itemCreated = `{"%[1]s":{"_index":"%[2]s","_id":"%[3]s","_version":1,"result":"created","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":201}}`
 	itemUpdated = `{"%[1]s":{"_index":"%[2]s","_id":"%[3]s","_version":2,"result":"updated","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":7,"_primary_term":1,"status":200}}`
