@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/sluicehq/sluice/pipeline"
+	essink "github.com/sluicehq/sluice/sinks/elasticsearch"
 	filesinks "github.com/sluicehq/sluice/sinks/file"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 	kinesissink "github.com/sluicehq/sluice/sinks/kinesis"
@@ -23,6 +24,7 @@ func registry() *pipeline.Registry {
 	decode.Register(r)
 	filesinks.Register(r)
 	kafkasink.Register(r)
+	essink.Register(r)
 	kinesissink.Register(r)
 	return r
 }
