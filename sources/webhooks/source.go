@@ -201,13 +201,16 @@ func (s *Source) providers() []string {
 	return p
 }
 
-// Addr is the bound address, once started.
+// Addr is the bound address, once started (nil before).
 func (s *Source) Addr() net.Addr {
-	if s.ln == nil {
+	if !s.started.Load() {
 		return nil
 	}
 	return s.ln.Addr()
 }
+
+// Queued is how many requests wait for the pipeline to take them.
+func (s *Source) Queued() int { return len(s.queue) }
 
 // Read returns the events of the next request that is still waiting.
 func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc, error) {
