@@ -215,11 +215,14 @@ func (s *Source) Queued() int { return len(s.queue) }
 // Read returns the events of the next request that is still waiting.
 func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc, error) {
 	for {
-		select {
-		case <-ctx.Done():
+		if err := ctx.Err(); err != nil {
 			// The runner reads no more: answer waiting requests now.
 			s.stop()
-			return nil, nil, ctx.Err()
+			return nil, nil, err
+		}
+		select {
+		case <-ctx.Done():
+			continue
 		case p := <-s.queue:
 			if !p.state.CompareAndSwap(stateQueued, stateTaken) {
 				continue // its request gave up before we took it
