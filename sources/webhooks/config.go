@@ -66,6 +66,10 @@ type MailgunConfig struct {
 	// until their timestamp is older than max_age (after that the
 	// timestamp check rejects them); a full set answers 503.
 	ReplayCapacity int `yaml:"replay_capacity"`
+	// RetryWindow is how long a request we answered 5xx stays acceptable
+	// when Mailgun retries it unchanged with its original, by then stale,
+	// signature (default 9h, covering Mailgun's ~8h retry schedule).
+	RetryWindow pipeline.Duration `yaml:"retry_window"`
 }
 
 // SESConfig enables the Amazon SES (via SNS) route.
@@ -98,6 +102,7 @@ func (c *Config) SetDefaults() {
 const (
 	defaultMailgunMaxAge  = 5 * time.Minute
 	defaultReplayCapacity = 200000
+	defaultRetryWindow    = 9 * time.Hour
 	defaultFetchTimeout   = 5 * time.Second
 )
 
@@ -164,6 +169,9 @@ func (c *MailgunConfig) Validate() error {
 	}
 	if c.ReplayCapacity == 0 {
 		c.ReplayCapacity = defaultReplayCapacity
+	}
+	if c.RetryWindow <= 0 {
+		c.RetryWindow = pipeline.Duration(defaultRetryWindow)
 	}
 	return nil
 }

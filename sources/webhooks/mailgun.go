@@ -82,15 +82,12 @@ func (s *Source) mailgun(_ context.Context, _ *http.Request, body []byte, accoun
 	if perr != nil {
 		return nil, unauthorized("invalid Mailgun signature timestamp")
 	}
-	now := s.now()
 	signedAt := time.Unix(sec, 0)
-	if absDuration(now.Sub(signedAt)) > cfg.MaxAge.D() {
-		return nil, unauthorized("stale Mailgun signature timestamp")
-	}
-	// Past signedAt+max_age the timestamp check rejects the token anyway.
-	switch s.replay.reserve(sig.Token, signedAt.Add(cfg.MaxAge.D()+time.Second), now) {
+	switch s.replay.reserve(sig.Token, sha256.Sum256(body), signedAt, cfg.MaxAge.D(), s.now()) {
 	case replayed:
 		return nil, unauthorized("replayed Mailgun token")
+	case stale:
+		return nil, unauthorized("stale Mailgun signature timestamp")
 	case replayFull:
 		return nil, reject(http.StatusServiceUnavailable, outcomeUnavailable, "too many recent requests, retry later")
 	}
@@ -107,10 +104,7 @@ func (s *Source) mailgun(_ context.Context, _ *http.Request, body []byte, accoun
 	return &result{
 		events: []*pipeline.Event{wrap("mailgun", account, typ, ve)},
 		settled: func(ok bool) {
-			if !ok {
-				// Not taken: Mailgun's retry of this request may reuse the token.
-				s.replay.release(token)
-			}
+			s.replay.settle(token, ok, s.now(), cfg.RetryWindow.D())
 		},
 	}, nil
 }

@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
+	"github.com/sluicehq/sluice/sources/webhooks"
 )
 
 const allProviders = `listen: 127.0.0.1:0
@@ -308,8 +310,10 @@ func TestSESCertificateUnavailable(t *testing.T) {
 }
 
 // The stream sink is down: the request must wait for the ack no longer than
-// ack_timeout and answer 503, with nothing written; once the sink is back
-// the provider's retry (same Mailgun token) is accepted.
+// ack_timeout and answer 503, with nothing written. Mailgun then retries the
+// same request, perhaps with its original signature long after max_age: an
+// identical retry of a request we failed is accepted, anything else with
+// that token is not.
 func TestSinkDownAnswers503(t *testing.T) {
 	var down = make(chan struct{})
 	sink := &pipelinetest.Sink{WriteFunc: func(ctx context.Context, _ int, _ []*pipeline.Event) error {
@@ -320,10 +324,13 @@ func TestSinkDownAnswers503(t *testing.T) {
 			return fmt.Errorf("stream unavailable")
 		}
 	}}
-	h2 := startPipeline(t, strings.Replace(allProviders, "ack_timeout: 5s", "ack_timeout: 300ms", 1), sink)
-	body := mailgunBody(mailgunKey, "tok-down", time.Now(), "mg-down", "delivered", "a@b.c")
+	var skew atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	h := startPipeline(t, strings.Replace(allProviders, "ack_timeout: 5s", "ack_timeout: 300ms", 1), sink, webhooks.WithClock(clock))
+	signedAt := time.Now()
+	body := mailgunBody(mailgunKey, "tok-down", signedAt, "mg-down", "delivered", "a@b.c")
 	start := time.Now()
-	if got := h2.post(t, "/webhooks/mailgun", body, nil); got != http.StatusServiceUnavailable {
+	if got := h.post(t, "/webhooks/mailgun", body, nil); got != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503", got)
 	}
 	if took := time.Since(start); took > 3*time.Second {
@@ -332,18 +339,34 @@ func TestSinkDownAnswers503(t *testing.T) {
 	if n := len(sink.Writes()); n != 0 {
 		t.Fatalf("%d events written while the sink is down", n)
 	}
-	if got := counter(t, h2.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "mailgun", "outcome": "unavailable"}); got != 1 {
+	if got := counter(t, h.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "mailgun", "outcome": "unavailable"}); got != 1 {
 		t.Errorf("unavailable = %v, want 1", got)
 	}
-	if got := counter(t, h2.metrics, "sluice_webhook_events_total", nil); got != 0 {
+	if got := counter(t, h.metrics, "sluice_webhook_events_total", nil); got != 0 {
 		t.Errorf("events_total = %v, want 0", got)
 	}
 	close(down)
-	// Mailgun retries with the same token: it must not count as a replay.
-	if got := h2.post(t, "/webhooks/mailgun", body, nil); got != 200 {
-		t.Fatalf("retry after recovery: status %d, want 200", got)
+	skew.Store(int64(20 * time.Minute)) // Mailgun's second retry comes ~20 minutes later
+	forged := mailgunBody(mailgunKey, "tok-down", signedAt, "mg-forged", "clicked", "victim@b.c")
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		status int
+	}{
+		{"same token, other body", forged, 401},
+		{"identical retry, stale signature", body, 200},
+		{"identical retry after it was written", body, 401},
+		{"fresh-looking but unknown stale token", mailgunBody(mailgunKey, "tok-new", signedAt, "mg-new", "delivered", "a@b.c"), 401},
+	} {
+		if got := h.post(t, "/webhooks/mailgun", tc.body, nil); got != tc.status {
+			t.Fatalf("%s: status %d, want %d", tc.name, got, tc.status)
+		}
 	}
-	if _, ok := writesByID(sink)["mg-down"]; !ok {
+	ids := writesByID(sink)
+	if _, ok := ids["mg-down"]; !ok {
 		t.Fatal("event not written after recovery")
+	}
+	if _, ok := ids["mg-forged"]; ok {
+		t.Fatal("an event riding on a failed request's token was written")
 	}
 }
