@@ -32,6 +32,10 @@ type Config struct {
 	// QueueSize is how many requests may wait for the pipeline to take
 	// them; when it is full a request waits up to ack_timeout, then 503.
 	QueueSize int `yaml:"queue_size"`
+	// MaxConcurrent bounds the requests being read or waiting for their
+	// ack; one more is answered 503 at once. With max_body_bytes it bounds
+	// the memory requests hold.
+	MaxConcurrent int `yaml:"max_concurrent"`
 	// AccountID is the envelope's account_id when the route names none.
 	AccountID string `yaml:"account_id"`
 	// Accounts, when set, lists the account ids a route may name
@@ -94,6 +98,7 @@ func (c *Config) SetDefaults() {
 	c.AckTimeout = pipeline.Duration(10 * time.Second)
 	c.ReadTimeout = pipeline.Duration(10 * time.Second)
 	c.QueueSize = 64
+	c.MaxConcurrent = 128
 }
 
 // Provider sections are pointers (absent: route disabled), which the
@@ -131,6 +136,9 @@ func (c *Config) Validate() error {
 	}
 	if c.QueueSize < 1 {
 		errs = append(errs, pipeline.FieldErrorf("queue_size", "must be at least 1"))
+	}
+	if c.MaxConcurrent < 1 {
+		errs = append(errs, pipeline.FieldErrorf("max_concurrent", "must be at least 1"))
 	}
 	if c.AccountID != "" && !accountRE.MatchString(c.AccountID) {
 		errs = append(errs, pipeline.FieldErrorf("account_id", "must be 1-128 of A-Z a-z 0-9 _ . : -"))

@@ -20,7 +20,7 @@ import (
 )
 
 // newSource builds and starts a source with no runner reading it.
-func newSource(t *testing.T, ackTimeout time.Duration) (*webhooks.Source, string) {
+func newSource(t *testing.T, ackTimeout time.Duration, adjust ...func(*webhooks.Config)) (*webhooks.Source, string) {
 	t.Helper()
 	cfg := webhooks.Config{}
 	cfg.SetDefaults()
@@ -28,6 +28,9 @@ func newSource(t *testing.T, ackTimeout time.Duration) (*webhooks.Source, string
 	cfg.QueueSize = 1
 	cfg.AckTimeout = pipeline.Duration(ackTimeout)
 	cfg.Mailgun = &webhooks.MailgunConfig{SigningKey: mailgunKey}
+	for _, f := range adjust {
+		f(&cfg)
+	}
 	s, err := webhooks.New(cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -222,5 +225,27 @@ func TestExamplePipeline(t *testing.T) {
 	// Without the secrets set, validation must say so rather than run keyless.
 	if _, err := pipeline.Load(path, data, reg, func(string) (string, bool) { return "", false }); err == nil || !strings.Contains(err.Error(), "SENDGRID_WEBHOOK_PUBLIC_KEY") {
 		t.Fatalf("Load without env = %v", err)
+	}
+}
+
+// One request more than max_concurrent is answered 503 at once.
+func TestMaxConcurrent(t *testing.T) {
+	s, url := newSource(t, 30*time.Second, func(c *webhooks.Config) { c.MaxConcurrent = 1 })
+	first := postAsync(url, mailgunBody(mailgunKey, "tok-m1", time.Now(), "mg-m1", "delivered", "a@b.c"))
+	waitQueued(t, s, 1)
+	start := time.Now()
+	if got := <-postAsync(url, mailgunBody(mailgunKey, "tok-m2", time.Now(), "mg-m2", "delivered", "a@b.c")); got != http.StatusServiceUnavailable {
+		t.Fatalf("second request: status %d, want 503", got)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("second request answered after %v", took)
+	}
+	evs, ack, err := s.Read(context.Background())
+	if err != nil || len(evs) != 1 || evs[0].ID != "mg-m1" {
+		t.Fatalf("Read: %v %d", err, len(evs))
+	}
+	ack(nil)
+	if got := <-first; got != 200 {
+		t.Fatalf("first request: status %d", got)
 	}
 }

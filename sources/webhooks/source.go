@@ -72,6 +72,7 @@ type Source struct {
 	now     func() time.Time
 
 	queue    chan *pending
+	slots    chan struct{} // max_concurrent
 	stopping chan struct{}
 	stopOnce sync.Once
 
@@ -112,6 +113,7 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option) 
 	s := &Source{
 		cfg: c, log: log, metrics: m, now: time.Now,
 		queue: make(chan *pending, max(1, c.QueueSize)), stopping: make(chan struct{}),
+		slots: make(chan struct{}, max(1, c.MaxConcurrent)),
 		certs: newCertCache(100), served: make(chan struct{}),
 	}
 	if c.Mailgun != nil {
@@ -353,6 +355,12 @@ func (s *Source) handle(provider string, fn providerFunc, w http.ResponseWriter,
 		s.log.Debug("webhook rejected", "provider", provider, "status", e.status, "reason", e.msg, "remote", r.RemoteAddr)
 		http.Error(w, e.msg, e.status)
 		return e.outcome
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		return fail(reject(http.StatusServiceUnavailable, outcomeUnavailable, "too many concurrent requests, retry later"))
 	}
 	account := s.cfg.AccountID
 	if a := r.PathValue("account"); a != "" {
