@@ -214,6 +214,7 @@ func TestSES(t *testing.T) {
 		{"notification with Subject", withSubject, nil, 200, "sns-3", false, true},
 		{"subscription confirmation v1", confirmation("c-1", "1"), nil, 200, "", true, true},
 		{"subscription confirmation v2", confirmation("c-2", "2"), nil, 200, "", true, true},
+		{"unsubscribe confirmation", mutate(confirmation("c-4", "2"), func(m *snsMsg) { m.Type = "UnsubscribeConfirmation" }), nil, 200, "", false, true},
 		{"tampered message", nil, tamperedBody, 401, "", false, true},
 		{"signature version 3", mutate(notification("sns-5", "2", now), func(m *snsMsg) { m.SignatureVersion = "3" }), nil, 401, "", false, true},
 		{"cert URL on another host", mutate(notification("sns-6", "2", now), func(m *snsMsg) { m.SigningCertURL = "https://evil.example.com/sns.us-east-1.amazonaws.com/cert.pem" }), nil, 401, "", false, false},
