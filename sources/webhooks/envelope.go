@@ -1,0 +1,100 @@
+package webhooks
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/pipeline"
+)
+
+// Meta keys the source sets on every event.
+const (
+	MetaProvider = "webhook.provider"
+	MetaAccount  = "webhook.account"
+	MetaTopicARN = "webhook.sns_topic_arn"
+)
+
+// vendorEvent is one provider event before it is wrapped.
+type vendorEvent struct {
+	id        string
+	recipient string
+	vendor    string // the provider's own event name
+	time      time.Time
+	data      []byte // the exact vendor event
+}
+
+// canonicalTypes maps each provider's event names onto the canonical email
+// types sources/generate emits; names not listed pass through lowercased.
+var canonicalTypes = map[string]map[string]string{
+	"sendgrid": {"spamreport": "complaint", "group_unsubscribe": "unsubscribe", "group_resubscribe": "resubscribe"},
+	"mailgun":  {"opened": "open", "clicked": "click", "failed": "bounce", "complained": "complaint", "unsubscribed": "unsubscribe"},
+	"ses": {"delivery": "delivered", "subscription": "unsubscribe", "deliverydelay": "deferred",
+		"renderingfailure": "rendering_failure"},
+}
+
+func canonicalType(provider, vendor string) string {
+	v := strings.ToLower(vendor)
+	if c, ok := canonicalTypes[provider][v]; ok {
+		return c
+	}
+	return v
+}
+
+// fallbackID is used when a vendor event carries no id: a hash of its exact
+// bytes, stable across the provider's retries of the same event.
+func fallbackID(provider string, data []byte) string {
+	sum := sha256.Sum256(data)
+	return provider + ":sha256:" + hex.EncodeToString(sum[:16])
+}
+
+// wrap builds the pipeline event: the same envelope sources/generate
+// writes, {id, source, type, account_id, occurred_at, key, data}, with the
+// exact vendor event as data.
+func wrap(provider, account, typ string, ve vendorEvent) *pipeline.Event {
+	key := strings.ToLower(strings.TrimSpace(ve.recipient))
+	id := ve.id
+	if id == "" {
+		id = fallbackID(provider, ve.data)
+	}
+	data := bytes.TrimSpace(ve.data)
+	buf := make([]byte, 0, len(data)+len(id)+len(key)+len(account)+160)
+	buf = append(buf, `{"id":`...)
+	buf = appendJSONString(buf, id)
+	buf = append(buf, `,"source":`...)
+	buf = appendJSONString(buf, provider)
+	buf = append(buf, `,"type":`...)
+	buf = appendJSONString(buf, typ)
+	buf = append(buf, `,"account_id":`...)
+	buf = appendJSONString(buf, account)
+	buf = append(buf, `,"occurred_at":`...)
+	buf = appendJSONString(buf, ve.time.UTC().Format(time.RFC3339Nano))
+	buf = append(buf, `,"key":`...)
+	buf = appendJSONString(buf, key)
+	buf = append(buf, `,"data":`...)
+	buf = append(buf, data...)
+	buf = append(buf, '}')
+	ev := &pipeline.Event{ID: id, Time: ve.time, Payload: buf}
+	if key != "" {
+		ev.Key = []byte(key)
+	}
+	ev.Meta = pipeline.Meta{{Key: MetaProvider, Value: provider}, {Key: MetaAccount, Value: account}}
+	return ev
+}
+
+func appendJSONString(buf []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(buf, b...)
+}
+
+// unixTime converts seconds (possibly fractional) to a time.
+func unixTime(sec float64) time.Time {
+	if sec <= 0 {
+		return time.Time{}
+	}
+	whole := int64(sec)
+	return time.Unix(whole, int64((sec-float64(whole))*1e9)).UTC()
+}
