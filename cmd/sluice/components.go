@@ -10,6 +10,7 @@ import (
 	"github.com/sluicehq/sluice/sources/generate"
 	kafkasource "github.com/sluicehq/sluice/sources/kafka"
 	kinesissource "github.com/sluicehq/sluice/sources/kinesis"
+	"github.com/sluicehq/sluice/sources/webhooks"
 	"github.com/sluicehq/sluice/transforms/decode"
 )
 
@@ -21,6 +22,7 @@ func registry() *pipeline.Registry {
 	filesource.Register(r)
 	kafkasource.Register(r)
 	kinesissource.Register(r)
+	webhooks.Register(r)
 	decode.Register(r)
 	filesinks.Register(r)
 	kafkasink.Register(r)
