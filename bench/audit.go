@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"reflect"
 	"regexp"
@@ -213,8 +215,121 @@ func storeFor(ctx context.Context, s *pipeline.Spec) (store, error) {
 			return nil, err
 		}
 		return &mongoStore{label: s.Label(), coll: client.Database(db).Collection(coll)}, nil
+	case "elasticsearch":
+		urls := configStrings(s.Config, "urls")
+		if len(urls) == 0 {
+			return nil, fmt.Errorf("%s: no urls", s.Label())
+		}
+		return &esStore{label: s.Label(), url: strings.TrimRight(urls[0], "/"), user: configField(s.Config, "username"),
+			pass: configField(s.Config, "password"), pattern: indexPattern(configField(s.Config, "index"))}, nil
 	}
 	return nil, fmt.Errorf("%s: the audit cannot read %s sinks back yet", s.Label(), s.Name)
+}
+
+// configStrings reads a []string config field by its yaml key.
+func configStrings(cfg any, key string) []string {
+	v := reflect.ValueOf(cfg)
+	for v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	for i := 0; i < v.NumField(); i++ {
+		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
+		if tag == key {
+			if ss, ok := v.Field(i).Interface().([]string); ok {
+				return ss
+			}
+		}
+	}
+	return nil
+}
+
+// indexPattern turns an index template into a search pattern:
+// "bench-events-{2006.01.02}" → "bench-events-*".
+var placeholder = regexp.MustCompile(`\{\{[^}]*\}\}|\{[^}]*\}`)
+
+func indexPattern(tmpl string) string { return placeholder.ReplaceAllString(tmpl, "*") }
+
+// esStore reads ids back with search requests. Indexing may be
+// asynchronous (ZincSearch), so counts polls until the total stops moving.
+type esStore struct {
+	label, url, user, pass, pattern string
+}
+
+func (e *esStore) name() string     { return e.label }
+func (e *esStore) idempotent() bool { return true }
+
+func (e *esStore) do(ctx context.Context, method, path, body string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, e.url+path, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if e.user != "" {
+		req.SetBasicAuth(e.user, e.pass)
+	}
+	return http.DefaultClient.Do(req)
+}
+
+func (e *esStore) reset(ctx context.Context) error {
+	resp, err := e.do(ctx, http.MethodDelete, "/"+e.pattern, "")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func (e *esStore) search(ctx context.Context, from, size int) (int, []string, error) {
+	q := fmt.Sprintf(`{"from":%d,"size":%d,"track_total_hits":true,"_source":false,"query":{"match_all":{}}}`, from, size)
+	resp, err := e.do(ctx, http.MethodPost, "/"+e.pattern+"/_search", q)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return 0, nil, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, nil, fmt.Errorf("search %s: %s: %.200s", e.pattern, resp.Status, data)
+	}
+	r := gjson.ParseBytes(data)
+	var ids []string
+	for _, h := range r.Get("hits.hits").Array() {
+		ids = append(ids, h.Get("_id").String())
+	}
+	return int(r.Get("hits.total.value").Int()), ids, nil
+}
+
+func (e *esStore) counts(ctx context.Context) (map[string]int, error) {
+	// Wait for asynchronous indexing: the total must hold still for 5s.
+	last, stable := -1, time.Now()
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		total, _, err := e.search(ctx, 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		if total != last {
+			last, stable = total, time.Now()
+		} else if time.Since(stable) >= 5*time.Second {
+			break
+		}
+	}
+	out := map[string]int{}
+	const page = 5000
+	for from := 0; from < last; from += page {
+		_, ids, err := e.search(ctx, from, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			out[id]++
+		}
+	}
+	return out, nil
 }
 
 type fileStore struct{ path string }
