@@ -43,7 +43,7 @@ type Sink struct {
 	m      *metrics
 	seed   maphash.Seed
 
-	colls   sync.Map                // name -> *mongo.Collection
+	colls   sync.Map                 // name -> *mongo.Collection
 	problem atomic.Pointer[errorBox] // readiness: nil when healthy
 }
 
@@ -341,6 +341,19 @@ func (s *Sink) marshal(ev *pipeline.Event, d bson.D) (bson.Raw, error) {
 
 // bulk writes one chunk and records each op's outcome in errs.
 func (s *Sink) bulk(ctx context.Context, coll *mongo.Collection, ops []op, errs []error) {
+	if s.cfg.Mode == ModeUpsert {
+		var err error
+		if ops, err = s.skipApplied(ctx, coll, ops); err != nil {
+			for _, o := range ops {
+				errs[o.index] = err
+			}
+			s.m.failedN(false, len(ops))
+			return
+		}
+		if len(ops) == 0 {
+			return
+		}
+	}
 	models := make([]mongo.WriteModel, len(ops))
 	for i, o := range ops {
 		models[i] = o.model
@@ -412,6 +425,69 @@ func (s *Sink) bulk(ctx context.Context, coll *mongo.Collection, ops []op, errs 
 	}
 }
 
+// skipApplied drops the upserts whose event is already in its document's
+// applied list: redeliveries. One indexed query per bulk that, outside
+// replays, returns nothing. The upsert filter guards the same thing on its
+// own (see upsertFilter); asking first keeps replays from turning into
+// duplicate-key errors, and some MongoDB-compatible servers (FerretDB 1.x)
+// stop an update command at its first error even when it is unordered.
+func (s *Sink) skipApplied(ctx context.Context, coll *mongo.Collection, ops []op) ([]op, error) {
+	ids := make(bson.A, 0, len(ops))
+	evs := make(bson.A, 0, len(ops))
+	for _, o := range ops {
+		ids = append(ids, o.id)
+		evs = append(evs, o.event.ID)
+	}
+	field := s.cfg.Update.AppliedField
+	applied, err := s.appliedLists(ctx, coll, bson.D{
+		{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}},
+		{Key: field, Value: bson.D{{Key: "$in", Value: evs}}},
+	})
+	if err != nil {
+		return ops, fmt.Errorf("check which events %s.%s already applied: %w", s.cfg.Database, coll.Name(), err)
+	}
+	if len(applied) == 0 {
+		return ops, nil
+	}
+	kept := ops[:0:0]
+	for _, o := range ops {
+		if applied[o.id][o.event.ID] {
+			s.m.docs.WithLabelValues("duplicate").Inc()
+			continue
+		}
+		kept = append(kept, o)
+	}
+	return kept, nil
+}
+
+// appliedLists returns, per _id of the documents filter matches, the set
+// of event ids in its applied list.
+func (s *Sink) appliedLists(ctx context.Context, coll *mongo.Collection, filter bson.D) (map[string]map[string]bool, error) {
+	field := s.cfg.Update.AppliedField
+	cur, err := coll.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: field, Value: 1}}))
+	if err != nil {
+		return nil, err
+	}
+	var docs []bson.Raw
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[string]bool, len(docs))
+	for _, d := range docs {
+		id, _ := d.Lookup("_id").StringValueOK()
+		arr, _ := d.Lookup(field).ArrayOK()
+		vals, _ := arr.Values()
+		set := make(map[string]bool, len(vals))
+		for _, v := range vals {
+			if str, ok := v.StringValueOK(); ok {
+				set[str] = true
+			}
+		}
+		out[id] = set
+	}
+	return out, nil
+}
+
 // checkApplied settles upserts that hit a duplicate key: the filter did not
 // match because the event is already in the document's applied list (a
 // redelivery: success), or because another writer inserted the document
@@ -421,26 +497,7 @@ func (s *Sink) checkApplied(ctx context.Context, coll *mongo.Collection, dups []
 	for _, o := range dups {
 		ids = append(ids, o.id)
 	}
-	field := s.cfg.Update.AppliedField
-	cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
-		options.Find().SetProjection(bson.D{{Key: field, Value: 1}}))
-	applied := map[string]map[string]bool{}
-	if err == nil {
-		var docs []bson.Raw
-		err = cur.All(ctx, &docs)
-		for _, d := range docs {
-			id, _ := d.Lookup("_id").StringValueOK()
-			arr, _ := d.Lookup(field).ArrayOK()
-			vals, _ := arr.Values()
-			set := map[string]bool{}
-			for _, v := range vals {
-				if str, ok := v.StringValueOK(); ok {
-					set[str] = true
-				}
-			}
-			applied[id] = set
-		}
-	}
+	applied, err := s.appliedLists(ctx, coll, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
 	for _, o := range dups {
 		switch {
 		case err != nil:
