@@ -280,6 +280,10 @@ func (s *Sink) collection(name string) *mongo.Collection {
 
 // build makes ev's collection name and write model.
 func (s *Sink) build(ev *pipeline.Event) (string, op, error) {
+	body, err := bodyDoc(ev)
+	if err != nil {
+		return "", op{}, err
+	}
 	name, err := s.coll.RenderString(ev)
 	if err != nil {
 		return "", op{}, fmt.Errorf("collection: %w", err)
@@ -295,10 +299,6 @@ func (s *Sink) build(ev *pipeline.Event) (string, op, error) {
 	}
 	if id == "" {
 		return "", op{}, errors.New("event has an empty id")
-	}
-	body, err := bodyDoc(ev)
-	if err != nil {
-		return "", op{}, err
 	}
 	o := op{id: id, event: ev}
 	switch s.cfg.Mode {
