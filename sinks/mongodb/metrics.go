@@ -9,6 +9,7 @@ type metrics struct {
 	docs    *prometheus.CounterVec
 	errors  *prometheus.CounterVec
 	latency prometheus.Histogram
+	check   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -26,12 +27,17 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Latency of one bulk write round trip.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
+		check: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sluice_mongodb_applied_check_seconds",
+			Help:    "Latency of the query (mode: upsert) that finds which events of a bulk are already applied.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
 	}
 	for _, r := range []string{"inserted", "upserted", "updated", "unchanged", "duplicate"} {
 		m.docs.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.docs, m.errors, m.latency} {
+		for _, c := range []prometheus.Collector{m.docs, m.errors, m.latency, m.check} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -439,10 +439,12 @@ func (s *Sink) skipApplied(ctx context.Context, coll *mongo.Collection, ops []op
 		evs = append(evs, o.event.ID)
 	}
 	field := s.cfg.Update.AppliedField
+	start := time.Now()
 	applied, err := s.appliedLists(ctx, coll, bson.D{
 		{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}},
 		{Key: field, Value: bson.D{{Key: "$in", Value: evs}}},
 	})
+	s.m.check.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return ops, fmt.Errorf("check which events %s.%s already applied: %w", s.cfg.Database, coll.Name(), err)
 	}
