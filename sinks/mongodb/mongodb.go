@@ -175,6 +175,13 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	errs := make([]error, len(batch)) // per event; nil = stored
 	byColl := map[string][]op{}
 	var order []string
+	// The same event twice in one batch (a duplicate the source sent
+	// again before the first was acked) is written once and both copies
+	// get its outcome. In upsert mode the second copy would otherwise hit
+	// the replay guard's duplicate-key error.
+	type dupKey struct{ coll, id, event string }
+	seen := make(map[dupKey]int, len(batch))
+	dupOf := map[int]int{}
 	for i, ev := range batch {
 		name, o, err := s.build(ev)
 		if err != nil {
@@ -182,6 +189,13 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 			s.m.failed(true)
 			continue
 		}
+		k := dupKey{name, o.id, ev.ID}
+		if first, ok := seen[k]; ok {
+			dupOf[i] = first
+			s.m.docs.WithLabelValues("duplicate").Inc()
+			continue
+		}
+		seen[k] = i
 		o.index = i
 		if _, seen := byColl[name]; !seen {
 			order = append(order, name)
@@ -206,6 +220,9 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 		}()
 	}
 	wg.Wait()
+	for i, first := range dupOf {
+		errs[i] = errs[first]
+	}
 	return collect(errs)
 }
 
