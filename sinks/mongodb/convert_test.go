@@ -152,6 +152,30 @@ func TestFullDocAndBody(t *testing.T) {
 	}
 }
 
+// The fast path (plain JSON) and the driver's Extended JSON reader build
+// the same BSON bytes.
+func TestFastPathMatchesExtendedJSON(t *testing.T) {
+	for _, body := range []string{
+		`{"a":1,"b":-2147483649,"c":2.5,"d":1e3,"e":"s\u00e9\"q","f":null,"g":[true,false,{"h":[]}],"i":{},"j":{"k":{"l":9007199254740993}}}`,
+		`{"unicode":"日本","esc":"a\nb","neg":-0.0,"big":123456789012345678901234567890}`,
+	} {
+		ev := testEvent("e1", body)
+		fast, err := bodyDoc(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var slow bson.D
+		if err := bson.UnmarshalExtJSON([]byte(body), false, &slow); err != nil {
+			t.Fatal(err)
+		}
+		fb, _ := bson.Marshal(fast)
+		sb, _ := bson.Marshal(slow)
+		if string(fb) != string(sb) {
+			t.Errorf("body %s\nfast %s\nslow %s", body, bson.Raw(fb), bson.Raw(sb))
+		}
+	}
+}
+
 func TestSplitKeepsOneIDInOneTaskAndBoundsBulks(t *testing.T) {
 	s := &Sink{cfg: Config{MaxBatch: 10, Parallelism: 3}, seed: maphash.MakeSeed()}
 	var ops []op

@@ -413,6 +413,10 @@ func (s *Sink) bulk(ctx context.Context, coll *mongo.Collection, ops []op, errs 
 			s.m.docs.WithLabelValues("duplicate").Inc()
 		case isDuplicateKey(we.WriteError) && s.cfg.Mode == ModeUpsert && onID(we.WriteError):
 			dups = append(dups, o)
+		case isDuplicateKey(we.WriteError) && s.cfg.Mode == ModeReplace && onID(we.WriteError):
+			// Two upserts of a new _id raced; the next attempt replaces.
+			errs[o.index] = fmt.Errorf("%s.%s _id %q: replace raced with another insert: %w", s.cfg.Database, coll.Name(), o.id, we.WriteError)
+			s.m.failed(false)
 		default:
 			werr := classifyWriteError(fmt.Errorf("%s.%s _id %q: %w", s.cfg.Database, coll.Name(), o.id, we.WriteError), we.WriteError)
 			errs[o.index] = werr
