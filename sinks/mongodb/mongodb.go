@@ -381,14 +381,23 @@ func (s *Sink) bulk(ctx context.Context, coll *mongo.Collection, ops []op, errs 
 	if res != nil {
 		s.m.count(res)
 	}
+	if dups := s.settle(ops, coll.Name(), err, errs); len(dups) > 0 {
+		s.checkApplied(ctx, coll, dups, errs)
+	}
+}
+
+// settle records each op's outcome of a bulk write that returned err in
+// errs, and returns the upserts that hit a duplicate key on _id, which
+// checkApplied settles.
+func (s *Sink) settle(ops []op, collName string, err error, errs []error) []op {
 	if err == nil {
 		s.problem.Store(nil)
-		return
+		return nil
 	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) {
 		// The command as a whole failed: no op is known to be stored.
-		err = fmt.Errorf("bulk write of %d documents to %s.%s: %w", len(ops), s.cfg.Database, coll.Name(), err)
+		err = fmt.Errorf("bulk write of %d documents to %s.%s: %w", len(ops), s.cfg.Database, collName, err)
 		if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
 			s.problem.Store(&errorBox{err})
 		}
@@ -396,7 +405,7 @@ func (s *Sink) bulk(ctx context.Context, coll *mongo.Collection, ops []op, errs 
 			errs[o.index] = err
 		}
 		s.m.failedN(false, len(ops))
-		return
+		return nil
 	}
 	s.problem.Store(nil)
 	failed := make([]bool, len(ops))
@@ -415,10 +424,10 @@ func (s *Sink) bulk(ctx context.Context, coll *mongo.Collection, ops []op, errs 
 			dups = append(dups, o)
 		case isDuplicateKey(we.WriteError) && s.cfg.Mode == ModeReplace && onID(we.WriteError):
 			// Two upserts of a new _id raced; the next attempt replaces.
-			errs[o.index] = fmt.Errorf("%s.%s _id %q: replace raced with another insert: %w", s.cfg.Database, coll.Name(), o.id, we.WriteError)
+			errs[o.index] = fmt.Errorf("%s.%s _id %q: replace raced with another insert: %w", s.cfg.Database, collName, o.id, we.WriteError)
 			s.m.failed(false)
 		default:
-			werr := classifyWriteError(fmt.Errorf("%s.%s _id %q: %w", s.cfg.Database, coll.Name(), o.id, we.WriteError), we.WriteError)
+			werr := classifyWriteError(fmt.Errorf("%s.%s _id %q: %w", s.cfg.Database, collName, o.id, we.WriteError), we.WriteError)
 			errs[o.index] = werr
 			s.m.failed(pipeline.IsPermanent(werr))
 		}
@@ -426,9 +435,9 @@ func (s *Sink) bulk(ctx context.Context, coll *mongo.Collection, ops []op, errs 
 	if bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
 		// Applied, maybe, but not acknowledged as durable: the write is
 		// idempotent, so retrying is the way to be sure.
-		cause := fmt.Errorf("bulk write to %s.%s: %w", s.cfg.Database, coll.Name(), err)
+		cause := fmt.Errorf("bulk write to %s.%s: %w", s.cfg.Database, collName, err)
 		if bwe.WriteConcernError != nil {
-			cause = fmt.Errorf("write concern not satisfied on %s.%s: %s", s.cfg.Database, coll.Name(), bwe.WriteConcernError.Error())
+			cause = fmt.Errorf("write concern not satisfied on %s.%s: %s", s.cfg.Database, collName, bwe.WriteConcernError.Error())
 		}
 		for i, o := range ops {
 			if !failed[i] {
@@ -439,11 +448,9 @@ func (s *Sink) bulk(ctx context.Context, coll *mongo.Collection, ops []op, errs 
 		for _, o := range dups {
 			errs[o.index] = cause
 		}
-		return
+		return nil
 	}
-	if len(dups) > 0 {
-		s.checkApplied(ctx, coll, dups, errs)
-	}
+	return dups
 }
 
 // skipApplied drops the upserts whose event is already in its document's
