@@ -125,7 +125,7 @@ func (c *collector) Visit(n *ast.Node) {
 // The walk is post-order, so `a.b.c` becomes __body("a"), then
 // __body("a.b"), then __body("a.b.c").
 type rewriter struct {
-	c     *collector
+	c        *collector
 	paths    map[ast.Node]string // rewritten nodes -> their path
 	order    []string
 	extended map[string]bool // paths that became the base of a longer one
