@@ -124,7 +124,8 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	// The body is only read while the new one is built, so the results may
 	// point into it without copies.
 	body := unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body))
-	env := gjson.GetMany(body, "id", "source", "type", "account_id", "occurred_at", "data")
+	var env [6]gjson.Result // id, source, type, account_id, occurred_at, data
+	readEnvelope(body, &env)
 	source := env[1].Str
 	m, ok := vendors[source]
 	if !ok {
@@ -137,6 +138,8 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	if !data.IsObject() {
 		return fmt.Errorf("enrich: %s event %s has no data object", source, ev.ID)
 	}
+	var f [maxSlots]gjson.Result
+	m.read(data, &f)
 	buf := make([]byte, 0, 512)
 	buf = append(buf, `{"id":`...)
 	if env[0].Str != "" {
@@ -151,10 +154,10 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	buf = append(buf, `,"entity":{"kind":"`...)
 	buf = append(buf, m.kind...)
 	buf = append(buf, `","id":`...)
-	buf = appendString(buf, data.Get(m.entityID).String())
+	buf = appendString(buf, f[slotEntity].String())
 	buf = append(buf, '}')
 
-	email := data.Get(m.email).Str
+	email := f[slotEmail].Str
 	var domain string
 	var free bool
 	if email != "" {
@@ -199,7 +202,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		buf = append(buf, account...)
 	}
 	buf = append(buf, `,"occurred_at":`...)
-	if t := occurredAt(env[4], data, m, ev.Time); !t.IsZero() {
+	if t := occurredAt(env[4], f[slotTime], ev.Time); !t.IsZero() {
 		buf = append(buf, '"')
 		buf = t.UTC().AppendFormat(buf, time.RFC3339Nano)
 		buf = append(buf, '"')
@@ -208,8 +211,8 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	}
 	buf = append(buf, `,"attributes":{`...)
 	n := 0
-	for _, a := range m.attrs {
-		v := data.Get(a.path)
+	for i, a := range m.attrs {
+		v := f[slotAttrs+i]
 		if !v.Exists() || v.Type == gjson.Null {
 			continue
 		}
@@ -234,16 +237,43 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	return nil
 }
 
+// readEnvelope reads the envelope's fields in one pass over the body's
+// top-level keys, stopping after the last one found.
+func readEnvelope(body string, env *[6]gjson.Result) {
+	left := len(env)
+	gjson.Parse(body).ForEach(func(k, v gjson.Result) bool {
+		i := -1
+		switch k.Str {
+		case "id":
+			i = 0
+		case "source":
+			i = 1
+		case "type":
+			i = 2
+		case "account_id":
+			i = 3
+		case "occurred_at":
+			i = 4
+		case "data":
+			i = 5
+		}
+		if i >= 0 && !env[i].Exists() {
+			env[i] = v
+			left--
+		}
+		return left > 0
+	})
+}
+
 // occurredAt prefers the envelope's time, then the vendor's own, then the
 // event time the source or decode step set.
-func occurredAt(envelope, data gjson.Result, m *vendor, fallback time.Time) time.Time {
+func occurredAt(envelope, v gjson.Result, fallback time.Time) time.Time {
 	if envelope.Type == gjson.String {
 		if t, err := time.Parse(time.RFC3339Nano, envelope.Str); err == nil {
 			return t
 		}
 	}
-	if m.time != "" {
-		v := data.Get(m.time)
+	{
 		switch v.Type {
 		case gjson.String:
 			for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700"} {

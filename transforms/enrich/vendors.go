@@ -1,5 +1,11 @@
 package enrich
 
+import (
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
 // vendor is how one vendor's data maps to the canonical event.
 type vendor struct {
 	kind     string // entity kind: contact, candidate, message
@@ -8,9 +14,73 @@ type vendor struct {
 	email    string // path in data of the person's address
 	time     string // path in data of the vendor's own event time
 	attrs    []attr // vendor fields copied into attributes
+	byTop    map[string][]ref
 }
 
 type attr struct{ name, path string }
+
+// Slots of a vendor's lookups, in the results of (*vendor).read: entity
+// id, email, time, then the attributes in order.
+const (
+	slotEntity = iota
+	slotEmail
+	slotTime
+	slotAttrs
+	maxSlots = 16
+)
+
+// ref is one lookup under a top-level key of data: the slot it fills and
+// the rest of the path below that key ("" for the key itself).
+type ref struct {
+	slot int
+	rest string
+}
+
+// index groups a vendor's paths by their top-level key, so read walks data
+// once instead of scanning it once per path.
+func (v *vendor) index() {
+	v.byTop = map[string][]ref{}
+	paths := append([]string{v.entityID, v.email, v.time}, make([]string, len(v.attrs))...)
+	for i, a := range v.attrs {
+		paths[slotAttrs+i] = a.path
+	}
+	if len(paths) > maxSlots {
+		panic("enrich: too many vendor paths")
+	}
+	for slot, p := range paths {
+		if p == "" {
+			continue
+		}
+		top, rest, _ := strings.Cut(p, ".")
+		v.byTop[top] = append(v.byTop[top], ref{slot: slot, rest: rest})
+	}
+}
+
+// read fills out with the vendor's fields of data in one pass over it.
+func (v *vendor) read(data gjson.Result, out *[maxSlots]gjson.Result) {
+	left := len(v.byTop)
+	data.ForEach(func(k, val gjson.Result) bool {
+		refs, ok := v.byTop[k.Str]
+		if !ok {
+			return true
+		}
+		for _, r := range refs {
+			if r.rest == "" {
+				out[r.slot] = val
+			} else {
+				out[r.slot] = val.Get(r.rest)
+			}
+		}
+		left--
+		return left > 0
+	})
+}
+
+func init() {
+	for _, v := range vendors {
+		v.index()
+	}
+}
 
 var vendors = map[string]*vendor{
 	"salesforce": {

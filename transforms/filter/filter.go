@@ -81,13 +81,9 @@ func (f *Filter) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Eve
 }
 
 func (f *Filter) eval(ev *pipeline.Event) (bool, error) {
-	v, err := f.keep.Run(ev)
+	b, err := f.keep.RunBool(ev)
 	if err != nil {
 		return false, fmt.Errorf("filter %q: %v", f.keep, err)
-	}
-	b, ok := v.(bool)
-	if !ok {
-		return false, fmt.Errorf("filter %q: result %v (%T) is not a boolean", f.keep, v, v)
 	}
 	return b, nil
 }

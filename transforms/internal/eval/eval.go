@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -20,9 +21,34 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// env is what a program runs against: the event being evaluated.
+// env is what a program runs against: the event being evaluated. The
+// fetch function is a field of a type expr calls without reflection or an
+// argument slice (func(any, any) any), handed the env itself: compiled
+// calls read __body($env, "path").
 type env struct {
-	ev *pipeline.Event
+	Body   func(any, any) any `expr:"__body"`
+	ev     *pipeline.Event
+	nocopy bool
+}
+
+// state is what one evaluation reuses: a VM and the env, pooled.
+type state struct {
+	vm  vm.VM
+	env env
+}
+
+func fetch(e, path any) any {
+	en := e.(*env)
+	body := en.ev.Body
+	if body == nil {
+		return nil
+	}
+	if en.nocopy {
+		// Results point into the body: only for callers that keep no
+		// string of the result beyond Run (filter's boolean).
+		return value(gjson.Get(unsafe.String(unsafe.SliceData(body), len(body)), path.(string)))
+	}
+	return value(gjson.GetBytes(body, path.(string)))
 }
 
 const getFn = "__body"
@@ -45,9 +71,6 @@ func Compile(src string, wantBool bool) (*Program, error) {
 	r := &rewriter{c: c, paths: map[ast.Node]string{}, extended: map[string]bool{}}
 	opts := []expr.Option{
 		expr.Env(&env{}),
-		expr.Function(getFn, func(params ...any) (any, error) {
-			return value(params[0].(*env).ev.Get(params[1].(string))), nil
-		}, new(func(any, string) any)),
 		expr.Patch(c),
 		expr.Patch(r),
 	}
@@ -58,7 +81,7 @@ func Compile(src string, wantBool bool) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{src: src, prog: prog, pool: &sync.Pool{New: func() any { return new(vm.VM) }}}
+	p := &Program{src: src, prog: prog, pool: &sync.Pool{New: func() any { return &state{env: env{Body: fetch}} }}}
 	seen := map[string]bool{}
 	for _, path := range r.order {
 		if !seen[path] && !r.extended[path] {
@@ -72,12 +95,29 @@ func Compile(src string, wantBool bool) (*Program, error) {
 // String returns the source.
 func (p *Program) String() string { return p.src }
 
-// Run evaluates the program on ev.
-func (p *Program) Run(ev *pipeline.Event) (any, error) {
-	m := p.pool.Get().(*vm.VM)
-	e := env{ev: ev}
-	out, err := m.Run(p.prog, &e)
-	p.pool.Put(m)
+// Run evaluates the program on ev. Strings in the result are copies.
+func (p *Program) Run(ev *pipeline.Event) (any, error) { return p.run(ev, false) }
+
+// RunBool evaluates a program compiled with wantBool. Fields are read
+// without copies, which is safe because no string outlives the call.
+func (p *Program) RunBool(ev *pipeline.Event) (bool, error) {
+	v, err := p.run(ev, true)
+	if err != nil {
+		return false, err
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("result %v (%T) is not a boolean", v, v)
+	}
+	return b, nil
+}
+
+func (p *Program) run(ev *pipeline.Event, nocopy bool) (any, error) {
+	st := p.pool.Get().(*state)
+	st.env.ev, st.env.nocopy = ev, nocopy
+	out, err := st.vm.Run(p.prog, &st.env)
+	st.env.ev = nil
+	p.pool.Put(st)
 	return out, err
 }
 
