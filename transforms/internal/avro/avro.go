@@ -41,6 +41,21 @@ type RegistryConfig struct {
 	Timeout  time.Duration `yaml:"timeout"`
 }
 
+// Decoding limits. goavro allocates a block's items up front from the
+// count the record claims, and its defaults (2^31 items, 2 GiB) let a
+// six-byte payload ask for tens of gigabytes: found by FuzzAvroDecode. An
+// event is at most a few megabytes, so these bounds cost nothing real.
+const (
+	maxBlockCount = 1 << 16 // items in one array or map block
+	maxBlockSize  = 1 << 24 // bytes in one bytes or string value (16 MiB)
+)
+
+func init() {
+	// Process-wide settings of goavro; sluice is their only user.
+	goavro.MaxBlockCount = maxBlockCount
+	goavro.MaxBlockSize = maxBlockSize
+}
+
 // NewCodec compiles a schema for records that travel as standard JSON
 // bodies: unions are plain values, not {"type": value}.
 func NewCodec(schema string) (*goavro.Codec, error) {
