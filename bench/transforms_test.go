@@ -9,16 +9,27 @@ import (
 	"github.com/sluicehq/sluice/sources/generate"
 	"github.com/sluicehq/sluice/transforms/decode"
 	"github.com/sluicehq/sluice/transforms/dedupe"
+	"github.com/sluicehq/sluice/transforms/encode"
 	"github.com/sluicehq/sluice/transforms/enrich"
 	"github.com/sluicehq/sluice/transforms/filter"
+	"github.com/sluicehq/sluice/transforms/avro"
 )
 
-// BenchmarkTransforms runs decode → enrich → dedupe (memory) → filter over
+// BenchmarkTransforms runs decode → enrich → dedupe (memory) → filter →
+// encode (json: bodies pass as they are; avro: bare binary of the canonical
+// schema, docs/canonical-event.avsc) over
 // ~1 KB CRM-like events from the generator, calling the transforms directly
 // in batches of 500 on one goroutine (no runner, no sink): one op is one
 // event, so allocs/op is allocations per event in the transforms alone.
 // Event generation happens outside the timer.
 func BenchmarkTransforms(b *testing.B) {
+	b.Run("encode=json", func(b *testing.B) { benchTransforms(b, encode.Config{Format: "json"}) })
+	b.Run("encode=avro", func(b *testing.B) {
+		benchTransforms(b, encode.Config{Format: "avro", Avro: avro.Config{SchemaFile: "../docs/canonical-event.avsc"}})
+	})
+}
+
+func benchTransforms(b *testing.B, ec encode.Config) {
 	const batchSize = 500
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	g := generate.NewGenerator(generate.Workload{Mix: generate.Mix{CRM: 1}, MinSize: 900, MaxSize: 1100, Entities: 100000, Seed: 1}, func() time.Time { return now })
@@ -37,7 +48,11 @@ func BenchmarkTransforms(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	steps := []pipeline.Transform{dec, enr, dd, flt}
+	enc, err := encode.New(ec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	steps := []pipeline.Transform{dec, enr, dd, flt, enc}
 
 	// Each batch is generated with the timer stopped, into a reused
 	// buffer, so the timer and the CPU figure cover the transforms only.

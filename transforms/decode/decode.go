@@ -11,7 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/transforms/internal/avro"
+	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/tidwall/gjson"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/transforms/internal/avro"
-	"github.com/sluicehq/sluice/transforms/internal/avro/avrotest"
+	"github.com/sluicehq/sluice/transforms/avro"
+	"github.com/sluicehq/sluice/transforms/avro/avrotest"
 )
 
 const fuzzSchema = `{"type":"record","name":"R","fields":[

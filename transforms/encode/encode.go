@@ -10,9 +10,8 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/linkedin/goavro/v2"
 	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/transforms/internal/avro"
+	"github.com/sluicehq/sluice/transforms/avro"
 )
 
 // Config is the `encode` transform's YAML.
@@ -57,7 +56,7 @@ func Register(r *pipeline.Registry) {
 // Encode is the transform.
 type Encode struct {
 	cfg      Config
-	codec    *goavro.Codec
+	codec    *avro.JSONEncoder
 	schema   string
 	registry *avro.Registry
 
@@ -71,9 +70,13 @@ func New(c Config) (*Encode, error) {
 	if c.Format != "avro" {
 		return e, nil
 	}
-	codec, schema, err := avro.LoadFile(c.Avro.SchemaFile)
+	_, schema, err := avro.LoadFile(c.Avro.SchemaFile) // goavro checks the schema
 	if err != nil {
 		return nil, err
+	}
+	codec, err := avro.NewJSONEncoder(schema)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Avro.SchemaFile, err)
 	}
 	e.codec, e.schema = codec, schema
 	if c.Avro.Registry.URL != "" {
@@ -150,17 +153,13 @@ func (e *Encode) encode(ev *pipeline.Event, id int) error {
 	if e.codec == nil {
 		return nil // json: the body is the encoding
 	}
-	native, _, err := e.codec.NativeFromTextual(ev.Body)
-	if err != nil {
-		return fmt.Errorf("encode avro: body does not fit the schema: %v", err)
-	}
 	buf := make([]byte, 0, len(ev.Body))
 	if e.registry != nil {
 		buf = avro.AppendFrame(buf, id)
 	}
-	buf, err = e.codec.BinaryFromNative(buf, native)
+	buf, err := e.codec.Append(buf, ev.Body)
 	if err != nil {
-		return fmt.Errorf("encode avro: %v", err)
+		return fmt.Errorf("encode avro: body does not fit the schema: %v", err)
 	}
 	ev.Body = buf
 	return nil

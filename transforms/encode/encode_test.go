@@ -10,8 +10,8 @@ import (
 
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/transforms/decode"
-	"github.com/sluicehq/sluice/transforms/internal/avro"
-	"github.com/sluicehq/sluice/transforms/internal/avro/avrotest"
+	"github.com/sluicehq/sluice/transforms/avro"
+	"github.com/sluicehq/sluice/transforms/avro/avrotest"
 )
 
 const schemaFile = "testdata/contact.avsc"
