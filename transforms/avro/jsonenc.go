@@ -283,48 +283,40 @@ func encode(buf []byte, n *node, v gjson.Result) ([]byte, error) {
 		if !v.IsArray() {
 			return buf, fmt.Errorf("want an array, got %s", kindOf(v))
 		}
-		count := 0
-		v.ForEach(func(_, _ gjson.Result) bool { count++; return true })
-		if count > 0 {
-			buf = appendLong(buf, int64(count))
-			var err error
-			i := 0
-			v.ForEach(func(_, item gjson.Result) bool {
-				buf, err = encode(buf, n.items, item)
-				if err != nil {
-					err = fmt.Errorf("[%d]: %w", i, err)
-				}
-				i++
-				return err == nil
-			})
+		start, count := len(buf), 0
+		var err error
+		v.ForEach(func(_, item gjson.Result) bool {
+			buf, err = encode(buf, n.items, item)
 			if err != nil {
-				return buf, err
+				err = fmt.Errorf("[%d]: %w", count, err)
 			}
+			count++
+			return err == nil
+		})
+		if err != nil {
+			return buf, err
 		}
-		return append(buf, 0), nil
+		return closeBlock(buf, start, count), nil
 	case kMap:
 		if !v.IsObject() {
 			return buf, fmt.Errorf("want an object, got %s", kindOf(v))
 		}
-		count := 0
-		v.ForEach(func(_, _ gjson.Result) bool { count++; return true })
-		if count > 0 {
-			buf = appendLong(buf, int64(count))
-			var err error
-			v.ForEach(func(k, item gjson.Result) bool {
-				buf = appendLong(buf, int64(len(k.Str)))
-				buf = append(buf, k.Str...)
-				buf, err = encode(buf, n.items, item)
-				if err != nil {
-					err = fmt.Errorf("%s: %w", k.Str, err)
-				}
-				return err == nil
-			})
+		start, count := len(buf), 0
+		var err error
+		v.ForEach(func(k, item gjson.Result) bool {
+			buf = appendLong(buf, int64(len(k.Str)))
+			buf = append(buf, k.Str...)
+			buf, err = encode(buf, n.items, item)
 			if err != nil {
-				return buf, err
+				err = fmt.Errorf("%s: %w", k.Str, err)
 			}
+			count++
+			return err == nil
+		})
+		if err != nil {
+			return buf, err
 		}
-		return append(buf, 0), nil
+		return closeBlock(buf, start, count), nil
 	case kRecord:
 		if !v.IsObject() {
 			return buf, fmt.Errorf("want an object for record %s, got %s", n.name, kindOf(v))
@@ -369,6 +361,23 @@ func encode(buf []byte, n *node, v gjson.Result) ([]byte, error) {
 		return encodeBranch(buf, n, i, v)
 	}
 	return buf, errors.New("unknown schema node")
+}
+
+// closeBlock turns the count items encoded at buf[start:] into one block:
+// it puts the count in front (shifting the items, which are small) and
+// appends the end-of-blocks zero. Items are encoded in one pass that way,
+// without counting them first.
+func closeBlock(buf []byte, start, count int) []byte {
+	if count == 0 {
+		return append(buf, 0)
+	}
+	var hdr [binary.MaxVarintLen64]byte
+	h := appendLong(hdr[:0], int64(count))
+	end := len(buf)
+	buf = append(buf, h...)
+	copy(buf[start+len(h):], buf[start:end])
+	copy(buf[start:], h)
+	return append(buf, 0)
 }
 
 func encodeBranch(buf []byte, n *node, i int, v gjson.Result) ([]byte, error) {
