@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/transforms/decode"
 	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/sluicehq/sluice/transforms/avro/avrotest"
+	"github.com/sluicehq/sluice/transforms/decode"
 )
 
 const schemaFile = "testdata/contact.avsc"
