@@ -7,12 +7,12 @@ import (
 
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/sources/generate"
+	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/sluicehq/sluice/transforms/decode"
 	"github.com/sluicehq/sluice/transforms/dedupe"
 	"github.com/sluicehq/sluice/transforms/encode"
 	"github.com/sluicehq/sluice/transforms/enrich"
 	"github.com/sluicehq/sluice/transforms/filter"
-	"github.com/sluicehq/sluice/transforms/avro"
 )
 
 // BenchmarkTransforms runs decode → enrich → dedupe (memory) → filter →
