@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/linkedin/goavro/v2"
+	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
 	"github.com/twmb/franz-go/pkg/sr"
 )
@@ -35,10 +36,10 @@ type Config struct {
 
 // RegistryConfig locates a schema registry.
 type RegistryConfig struct {
-	URL      string        `yaml:"url"`
-	Username string        `yaml:"username"`
-	Password string        `yaml:"password"`
-	Timeout  time.Duration `yaml:"timeout"`
+	URL      string            `yaml:"url"`
+	Username string            `yaml:"username"`
+	Password string            `yaml:"password"`
+	Timeout  pipeline.Duration `yaml:"timeout"`
 }
 
 // Decoding limits. goavro allocates a block's items up front from the
@@ -97,7 +98,7 @@ type Registry struct {
 
 // NewRegistry returns a registry client for c.
 func NewRegistry(c RegistryConfig) (*Registry, error) {
-	timeout := c.Timeout
+	timeout := c.Timeout.D()
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}

@@ -26,7 +26,7 @@ type Config struct {
 	// means the event ID.
 	Key []string `yaml:"key"`
 	// Window is how long a key stays seen after its event was stored.
-	Window time.Duration `yaml:"window"`
+	Window pipeline.Duration `yaml:"window"`
 	// Capacity bounds the keys the memory store remembers (seen and
 	// pending); the oldest go first when it is full.
 	Capacity int `yaml:"capacity"`
@@ -45,15 +45,15 @@ type RedisConfig struct {
 	// Prefix is prepended to every key; default "sluice:dedupe:<pipeline>:".
 	Prefix string `yaml:"prefix"`
 	// Timeout bounds one pipelined round trip.
-	Timeout time.Duration `yaml:"timeout"`
+	Timeout pipeline.Duration `yaml:"timeout"`
 }
 
 // SetDefaults fills the defaults.
 func (c *Config) SetDefaults() {
-	c.Window = 10 * time.Minute
+	c.Window = pipeline.Duration(10 * time.Minute)
 	c.Capacity = 1_000_000
 	c.Store = "memory"
-	c.Redis.Timeout = 2 * time.Second
+	c.Redis.Timeout = pipeline.Duration(2 * time.Second)
 }
 
 // Validate checks the config.
@@ -92,20 +92,15 @@ func Register(r *pipeline.Registry) {
 	})
 }
 
-// store is where seen keys live. Apply-side calls see the pending set
-// first; a store only answers for settled keys.
-type store interface {
-	// seen reports for each key whether it was stored within the window.
-	seen(ctx context.Context, keys []string, out []bool) error
-	// mark remembers keys as seen for the window. It must not block.
-	mark(keys []string)
-	close() error
-}
-
 // Dedupe is the transform.
 type Dedupe struct {
-	cfg     Config
-	store   store
+	cfg Config
+	// local remembers keys stored by this replica (all of them with
+	// store: memory; with store: redis, a cache in front of Redis that
+	// also covers marks still on their way to it).
+	local *memoryStore
+	// remote is the window shared by all replicas; nil with store: memory.
+	remote  *redisStore
 	log     *slog.Logger
 	dropped prometheus.Counter
 	now     func() time.Time
@@ -142,15 +137,19 @@ func New(bc pipeline.BuildContext, c Config) (*Dedupe, error) {
 		if prefix == "" {
 			prefix = "sluice:dedupe:" + bc.Pipeline + ":"
 		}
-		d.store = newRedisStore(c.Redis, prefix, c.Window, d.log)
-	default:
-		d.store = newMemoryStore(c.Capacity, c.Window, func() time.Time { return d.now() })
+		d.remote = newRedisStore(c.Redis, prefix, c.Window.D(), d.log)
 	}
+	d.local = newMemoryStore(c.Capacity, c.Window.D(), func() time.Time { return d.now() })
 	return d, nil
 }
 
 // Close releases the store.
-func (d *Dedupe) Close(context.Context) error { return d.store.close() }
+func (d *Dedupe) Close(context.Context) error {
+	if d.remote != nil {
+		return d.remote.close()
+	}
+	return nil
+}
 
 // key computes ev's dedupe key. A single path or the event ID costs no
 // allocation beyond what gjson returns.
@@ -183,15 +182,21 @@ func (d *Dedupe) Apply(ctx context.Context, in []*pipeline.Event) ([]*pipeline.E
 		keys[i] = d.key(ev, &sb)
 	}
 	seen := make([]bool, len(in))
-	if err := d.store.seen(ctx, keys, seen); err != nil {
-		return nil, fmt.Errorf("dedupe: %w", err)
+	if d.remote != nil {
+		if err := d.remote.seen(ctx, keys, seen); err != nil {
+			return nil, fmt.Errorf("dedupe: %w", err)
+		}
 	}
 	var out []*pipeline.Event // nil until the first drop: then a copy
 	dropped := 0
+	// The local store is checked under the lock Settle marks under: a
+	// remote answer may predate a batch that settled meanwhile, the local
+	// store and the pending set cannot.
+	now := d.now().UnixNano()
 	d.mu.Lock()
 	for i, ev := range in {
 		k := keys[i]
-		if seen[i] || d.pending[k] > 0 {
+		if seen[i] || d.pending[k] > 0 || d.local.has(k, now) {
 			if out == nil {
 				out = make([]*pipeline.Event, i, len(in))
 				copy(out, in[:i])
@@ -242,7 +247,10 @@ func (d *Dedupe) Settle(events []*pipeline.Event, err error) {
 	// Marked before the lock is released: no Apply may find a key
 	// neither pending nor seen in between.
 	if len(stored) > 0 {
-		d.store.mark(stored)
+		d.local.mark(stored)
+		if d.remote != nil {
+			d.remote.mark(stored)
+		}
 	}
 	d.mu.Unlock()
 }

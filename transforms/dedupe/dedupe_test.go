@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
 )
@@ -128,7 +129,7 @@ func TestMemoryDedupe(t *testing.T) {
 		},
 		{
 			name: "the window expires",
-			cfg:  Config{Window: time.Minute},
+			cfg:  Config{Window: pipeline.Duration(time.Minute)},
 			steps: []step{
 				{in: []*pipeline.Event{ev("a", "")}, want: []string{"a"}},
 				{in: []*pipeline.Event{ev("a", "")}, want: []string{}, advance: 59 * time.Second},
@@ -166,6 +167,13 @@ func TestMemoryDedupe(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d, clk := newMemory(t, tt.cfg)
 			runSteps(t, d, clk, tt.steps)
+			drops := 0
+			for _, s := range tt.steps {
+				drops += len(s.in) - len(s.want)
+			}
+			if got := testutil.ToFloat64(d.dropped); got != float64(drops) {
+				t.Errorf("sluice_dedupe_dropped_total = %v, want %d", got, drops)
+			}
 			if len(d.inflight) != 0 && !slices.ContainsFunc(tt.steps, func(s step) bool { return s.noSettle }) {
 				t.Errorf("%d events still in flight after every batch settled", len(d.inflight))
 			}
@@ -186,7 +194,7 @@ func TestMemoryStaysAtCapacity(t *testing.T) {
 		}
 		d.Settle(out, nil)
 	}
-	m := d.store.(*memoryStore)
+	m := d.local
 	if got := m.len(); got > 6400 {
 		t.Fatalf("memory store holds %d keys, capacity 6400", got)
 	}
@@ -197,8 +205,21 @@ func TestMemoryStaysAtCapacity(t *testing.T) {
 	}
 }
 
+// TestConcurrentBatchesPassEachKeyOnce applies and settles overlapping
+// batches from 8 goroutines: every key passes exactly once, however Apply
+// and Settle interleave (a remote answer that predates a settle included).
 func TestConcurrentBatchesPassEachKeyOnce(t *testing.T) {
-	d, _ := newMemory(t, Config{})
+	t.Run("memory", func(t *testing.T) {
+		d, clk := newMemory(t, Config{})
+		d.now = clk.now
+		concurrentOnce(t, d)
+	})
+	t.Run("redis", func(t *testing.T) {
+		concurrentOnce(t, newRedis(t, fmt.Sprintf("sluice-test:%d:", time.Now().UnixNano())))
+	})
+}
+
+func concurrentOnce(t *testing.T, d *Dedupe) {
 	var mu sync.Mutex
 	passed := map[string]int{}
 	var wg sync.WaitGroup
@@ -275,7 +296,7 @@ func newRedis(t *testing.T, prefix string) *Dedupe {
 	var c Config
 	c.SetDefaults()
 	c.Store = "redis"
-	c.Window = time.Minute
+	c.Window = pipeline.Duration(time.Minute)
 	c.Redis.Addr = addr
 	c.Redis.Prefix = prefix
 	if err := c.Validate(); err != nil {
@@ -293,7 +314,7 @@ func waitIdle(t *testing.T, ds ...*Dedupe) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for _, d := range ds {
-		for !d.store.(*redisStore).idle() {
+		for !d.remote.idle() {
 			if time.Now().After(deadline) {
 				t.Fatal("marks did not reach redis")
 			}
@@ -333,7 +354,7 @@ func TestRedisDedupe(t *testing.T) {
 		waitIdle(t, a, b)
 	}
 	// The keys carry the window as their TTL.
-	ttl, err := a.store.(*redisStore).rdb.PTTL(context.Background(), prefix+"x").Result()
+	ttl, err := a.remote.rdb.PTTL(context.Background(), prefix+"x").Result()
 	if err != nil || ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("PTTL = %v, %v; want within (0, 1m]", ttl, err)
 	}
@@ -363,7 +384,7 @@ func TestRedisDownIsRetryable(t *testing.T) {
 	c.SetDefaults()
 	c.Store = "redis"
 	c.Redis.Addr = "127.0.0.1:1"
-	c.Redis.Timeout = 200 * time.Millisecond
+	c.Redis.Timeout = pipeline.Duration(200 * time.Millisecond)
 	d, err := New(pipeline.BuildContext{}, c)
 	if err != nil {
 		t.Fatal(err)

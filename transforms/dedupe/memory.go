@@ -1,7 +1,6 @@
 package dedupe
 
 import (
-	"context"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -54,21 +53,20 @@ func (m *memoryStore) shard(key string) *memShard {
 	return &m.shards[maphash.String(m.seed, key)%memoryShards]
 }
 
-func (m *memoryStore) seen(_ context.Context, keys []string, out []bool) error {
-	now := m.now().UnixNano()
-	for i, k := range keys {
-		s := m.shard(k)
-		s.mu.Lock()
-		if j, ok := s.index[k]; ok {
-			if s.entries[j].expires > now {
-				out[i] = true
-			} else {
-				s.remove(j)
-			}
-		}
-		s.mu.Unlock()
+// has reports whether key was marked within the window before now.
+func (m *memoryStore) has(key string, now int64) bool {
+	s := m.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.index[key]
+	if !ok {
+		return false
 	}
-	return nil
+	if s.entries[j].expires > now {
+		return true
+	}
+	s.remove(j)
+	return false
 }
 
 func (m *memoryStore) mark(keys []string) {
@@ -80,8 +78,6 @@ func (m *memoryStore) mark(keys []string) {
 		s.mu.Unlock()
 	}
 }
-
-func (m *memoryStore) close() error { return nil }
 
 // len is the number of keys held, expired or not (for tests).
 func (m *memoryStore) len() int {

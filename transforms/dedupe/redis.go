@@ -12,8 +12,7 @@ import (
 // redisStore keeps seen keys in Redis, shared by every replica: SET NX PX
 // window marks a key, pipelined per settled batch; one MGET per batch
 // checks a batch's keys. Marks are written in the background (Settle must
-// not block); until a mark is in Redis the key stays in writing, which this
-// replica checks first.
+// not block); meanwhile the replica's local store answers for them.
 type redisStore struct {
 	rdb     *redis.Client
 	prefix  string
@@ -22,7 +21,7 @@ type redisStore struct {
 	log     *slog.Logger
 
 	mu      sync.Mutex
-	writing map[string]int // keys marked but not yet confirmed by Redis
+	writing int // marks taken off the queue, not yet answered by Redis
 	queue   []string
 	wake    chan struct{}
 	done    chan struct{}
@@ -33,10 +32,9 @@ func newRedisStore(c RedisConfig, prefix string, window time.Duration, log *slog
 	s := &redisStore{
 		rdb: redis.NewClient(&redis.Options{
 			Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB,
-			ReadTimeout: c.Timeout, WriteTimeout: c.Timeout,
+			ReadTimeout: c.Timeout.D(), WriteTimeout: c.Timeout.D(),
 		}),
-		prefix: prefix, window: window, timeout: c.Timeout, log: log,
-		writing: make(map[string]int),
+		prefix: prefix, window: window, timeout: c.Timeout.D(), log: log,
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
@@ -46,20 +44,9 @@ func newRedisStore(c RedisConfig, prefix string, window time.Duration, log *slog
 }
 
 func (s *redisStore) seen(ctx context.Context, keys []string, out []bool) error {
-	rkeys := make([]string, 0, len(keys))
-	idx := make([]int, 0, len(keys))
-	s.mu.Lock()
+	rkeys := make([]string, len(keys))
 	for i, k := range keys {
-		if s.writing[k] > 0 {
-			out[i] = true
-			continue
-		}
-		rkeys = append(rkeys, s.prefix+k)
-		idx = append(idx, i)
-	}
-	s.mu.Unlock()
-	if len(rkeys) == 0 {
-		return nil
+		rkeys[i] = s.prefix + k
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -67,9 +54,9 @@ func (s *redisStore) seen(ctx context.Context, keys []string, out []bool) error 
 	if err != nil {
 		return err
 	}
-	for j, v := range vals {
+	for i, v := range vals {
 		if v != nil {
-			out[idx[j]] = true
+			out[i] = true
 		}
 	}
 	return nil
@@ -77,9 +64,6 @@ func (s *redisStore) seen(ctx context.Context, keys []string, out []bool) error 
 
 func (s *redisStore) mark(keys []string) {
 	s.mu.Lock()
-	for _, k := range keys {
-		s.writing[k]++
-	}
 	s.queue = append(s.queue, keys...)
 	s.mu.Unlock()
 	select {
@@ -107,6 +91,7 @@ func (s *redisStore) flush(final bool) {
 	s.mu.Lock()
 	keys := s.queue
 	s.queue = nil
+	s.writing += len(keys)
 	s.mu.Unlock()
 	if len(keys) == 0 {
 		return
@@ -131,13 +116,7 @@ func (s *redisStore) flush(final bool) {
 		backoff = min(backoff*2, 5*time.Second)
 	}
 	s.mu.Lock()
-	for _, k := range keys {
-		if s.writing[k] <= 1 {
-			delete(s.writing, k)
-		} else {
-			s.writing[k]--
-		}
-	}
+	s.writing -= len(keys)
 	s.mu.Unlock()
 }
 
@@ -157,7 +136,7 @@ func (s *redisStore) write(keys []string) error {
 func (s *redisStore) idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.writing) == 0 && len(s.queue) == 0
+	return s.writing == 0 && len(s.queue) == 0
 }
 
 func (s *redisStore) close() error {

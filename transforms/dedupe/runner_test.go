@@ -71,7 +71,7 @@ func TestRedeliveryAfterFailedWriteThroughRunner(t *testing.T) {
 				if !slices.Equal(got, r.written) {
 					t.Fatalf("run %d: written %v, want %v", i, got, r.written)
 				}
-				if _, ok := d.store.(*redisStore); ok {
+				if d.remote != nil {
 					waitIdle(t, d) // the marks reached redis before the next delivery
 				}
 			}
