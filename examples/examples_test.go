@@ -12,9 +12,12 @@ import (
 
 	"github.com/sluicehq/sluice/pipeline"
 	filesinks "github.com/sluicehq/sluice/sinks/file"
+	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 	"github.com/sluicehq/sluice/sources/generate"
+	kafkasource "github.com/sluicehq/sluice/sources/kafka"
 	"github.com/sluicehq/sluice/transforms/decode"
 	"github.com/sluicehq/sluice/transforms/dedupe"
+	"github.com/sluicehq/sluice/transforms/encode"
 	"github.com/sluicehq/sluice/transforms/enrich"
 	"github.com/sluicehq/sluice/transforms/filter"
 	"github.com/sluicehq/sluice/transforms/mapping"
@@ -33,7 +36,10 @@ func TestTransformExamplesLoad(t *testing.T) {
 	dedupe.Register(reg)
 	filter.Register(reg)
 	mapping.Register(reg)
-	for _, f := range []string{"transforms-to-files.yaml", "dedupe-redis.yaml"} {
+	encode.Register(reg)
+	kafkasource.Register(reg)
+	kafkasink.Register(reg)
+	for _, f := range []string{"transforms-to-files.yaml", "dedupe-redis.yaml", "avro-kafka.yaml"} {
 		t.Run(f, func(t *testing.T) {
 			doc, err := os.ReadFile(filepath.Join("examples", f))
 			if err != nil {
@@ -54,7 +60,7 @@ func TestTransformExamplesLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			if f != "transforms-to-files.yaml" {
-				return // needs redis; loading is what is checked here
+				return // needs redis or kafka; loading is what is checked here
 			}
 			p, err := pipeline.Build(context.Background(), cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
 			if err != nil {
