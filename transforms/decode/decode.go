@@ -41,11 +41,8 @@ func (c *Config) Validate() error {
 		if c.Avro.SchemaFile == "" && c.Avro.Registry.URL == "" {
 			return pipeline.FieldErrorf("avro", "format: avro needs avro.registry.url or avro.schema_file")
 		}
-		if c.Avro.SchemaFile != "" {
-			if _, _, err := avro.LoadFile(c.Avro.SchemaFile); err != nil {
-				return pipeline.FieldErrorf("avro.schema_file", "%v", err)
-			}
-		}
+		// The schema file is read when the step is built, relative to the
+		// working directory, so `sluice validate` works from anywhere.
 	default:
 		return pipeline.FieldErrorf("format", "must be json or avro; got %q", c.Format)
 	}

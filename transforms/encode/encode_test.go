@@ -216,7 +216,6 @@ func TestConfigValidate(t *testing.T) {
 		{Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile}}, ""},
 		{Config{Format: "xml"}, "format"},
 		{Config{Format: "avro"}, "avro.schema_file"},
-		{Config{Format: "avro", Avro: avro.Config{SchemaFile: "testdata/missing.avsc"}}, "avro.schema_file"},
 		{Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile, Registry: avro.RegistryConfig{URL: "http://x"}}}, "avro.subject"},
 	}
 	for _, tt := range tests {
@@ -227,6 +226,14 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%+v: %v", tt.cfg, err)
 		case tt.field != "" && (!errors.As(err, &fe) || fe.Field != tt.field):
 			t.Errorf("%+v: Validate = %v, want error on %s", tt.cfg, err, tt.field)
+		}
+	}
+}
+
+func TestBuildFailsOnBadSchemaFile(t *testing.T) {
+	for _, path := range []string{"testdata/missing.avsc", "encode_test.go"} {
+		if _, err := New(Config{Format: "avro", Avro: avro.Config{SchemaFile: path}}); err == nil {
+			t.Errorf("New with schema_file %s succeeded", path)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 	"unsafe"
@@ -43,9 +44,13 @@ func (c *Config) Validate() error {
 	if c.Unknown != "fail" && c.Unknown != "pass" {
 		errs = append(errs, pipeline.FieldErrorf("unknown", "must be fail or pass; got %q", c.Unknown))
 	}
+	// The file itself is read when the step is built, relative to the
+	// working directory: `sluice validate` checks files from anywhere.
 	if c.Accounts != "" {
-		if _, err := loadAccounts(c.Accounts); err != nil {
-			errs = append(errs, pipeline.FieldErrorf("accounts", "%v", err))
+		switch strings.ToLower(filepath.Ext(c.Accounts)) {
+		case ".csv", ".json":
+		default:
+			errs = append(errs, pipeline.FieldErrorf("accounts", "want a .csv or .json file; got %q", c.Accounts))
 		}
 	}
 	return errors.Join(errs...)
@@ -79,7 +84,7 @@ func New(pipelineName string, c Config) (*Enrich, error) {
 	if c.Accounts != "" {
 		a, err := loadAccounts(c.Accounts)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("accounts: %w", err)
 		}
 		e.accounts = a
 	}

@@ -203,8 +203,13 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"defaults", Config{Unknown: "fail"}, ""},
 		{"bad unknown", Config{Unknown: "drop"}, "unknown"},
-		{"missing accounts file", Config{Unknown: "fail", Accounts: "/nonexistent.csv"}, "accounts"},
-		{"csv without domain column", Config{Unknown: "fail", Accounts: bad}, "accounts"},
+		{"accounts not csv or json", Config{Unknown: "fail", Accounts: "accounts.xlsx"}, "accounts"},
+	}
+	// Files are read when the step is built.
+	for _, path := range []string{"/nonexistent.csv", bad} {
+		if _, err := New("p", Config{Unknown: "fail", Accounts: path}); err == nil || !strings.Contains(err.Error(), "accounts:") {
+			t.Errorf("New with accounts %s = %v, want an accounts error", path, err)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
