@@ -6,17 +6,22 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/tidwall/gjson"
 )
 
 // Config is the `decode` transform's YAML.
 type Config struct {
-	// Format of the payload. json today; avro arrives with the schema
-	// registry support.
+	// Format of the payload: json, or avro (Confluent schema-registry
+	// framing with schemas fetched by ID, or bare binary of a local .avsc).
 	Format string `yaml:"format" required:"true"`
+	// Avro configures format: avro.
+	Avro avro.Config `yaml:"avro"`
 	// ID, if set, is the path of the event's stable id in the body; an
 	// event without it keeps the id its source gave it.
 	ID string `yaml:"id"`
@@ -33,9 +38,13 @@ func (c *Config) Validate() error {
 	switch c.Format {
 	case "json":
 	case "avro":
-		return pipeline.FieldErrorf("format", "avro is not available yet; use json")
+		if c.Avro.SchemaFile == "" && c.Avro.Registry.URL == "" {
+			return pipeline.FieldErrorf("avro", "format: avro needs avro.registry.url or avro.schema_file")
+		}
+		// The schema file is read when the step is built, relative to the
+		// working directory, so `sluice validate` works from anywhere.
 	default:
-		return pipeline.FieldErrorf("format", "must be json; got %q", c.Format)
+		return pipeline.FieldErrorf("format", "must be json or avro; got %q", c.Format)
 	}
 	if c.RequireTime && c.Time == "" {
 		return pipeline.FieldErrorf("require_time", "needs time: the path of the event time")
@@ -45,7 +54,10 @@ func (c *Config) Validate() error {
 
 // Register adds the decode transform to r.
 func Register(r *pipeline.Registry) {
-	pipeline.RegisterTransform(r, "decode", "parse payloads (json) into the event body; set id and event time from it", func(bc pipeline.BuildContext, c *Config) (pipeline.Transform, error) {
+	pipeline.RegisterTransform(r, "decode", "parse payloads (json, avro) into the event body; set id and event time from it", func(bc pipeline.BuildContext, c *Config) (pipeline.Transform, error) {
+		if c.Format == "avro" {
+			return NewAvro(*c)
+		}
 		return NewJSON(*c), nil
 	})
 }
@@ -95,18 +107,30 @@ func (d *JSON) decode(ev *pipeline.Event) error {
 		return fmt.Errorf("decode json: %w (starts %q)", ErrNotObject, preview(p))
 	}
 	ev.Body = p
-	if d.cfg.ID != "" {
-		if v := gjson.GetBytes(p, d.cfg.ID); v.Exists() && v.Type != gjson.Null && v.String() != "" {
-			ev.ID = v.String()
+	return finish(&d.cfg, ev, "json")
+}
+
+// finish sets the event's id and time from its new body.
+func finish(c *Config, ev *pipeline.Event, format string) error {
+	if c.ID == "" && c.Time == "" {
+		return nil
+	}
+	// Read without copying; only the id is kept, as its own string.
+	body := unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body))
+	if c.ID != "" {
+		if v := gjson.Get(body, c.ID); v.Exists() && v.Type != gjson.Null {
+			if s := v.String(); s != "" && s != ev.ID {
+				ev.ID = strings.Clone(s)
+			}
 		}
 	}
-	if d.cfg.Time != "" {
-		t, err := eventTime(gjson.GetBytes(p, d.cfg.Time))
+	if c.Time != "" {
+		t, err := eventTime(gjson.Get(body, c.Time))
 		switch {
 		case err == nil:
 			ev.Time = t
-		case d.cfg.RequireTime:
-			return fmt.Errorf("decode json: event time at %q: %w", d.cfg.Time, err)
+		case c.RequireTime:
+			return fmt.Errorf("decode %s: event time at %q: %w", format, c.Time, err)
 		}
 	}
 	return nil
@@ -117,7 +141,7 @@ func eventTime(v gjson.Result) (time.Time, error) {
 	case gjson.String:
 		t, err := time.Parse(time.RFC3339Nano, v.Str)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", v.Str)
+			return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time", strings.Clone(v.Str))
 		}
 		return t, nil
 	case gjson.Number:
@@ -132,7 +156,7 @@ func eventTime(v gjson.Result) (time.Time, error) {
 			return time.Time{}, errors.New("missing")
 		}
 	}
-	return time.Time{}, fmt.Errorf("%s is not a time", strconv.Quote(v.Raw))
+	return time.Time{}, fmt.Errorf("%s is not a time", strconv.Quote(v.Raw)) // Quote copies
 }
 
 func firstNonSpace(b []byte) byte {

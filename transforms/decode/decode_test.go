@@ -304,7 +304,7 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{Config{Format: "json"}, ""},
 		{Config{Format: "json", Time: "ts", RequireTime: true}, ""},
-		{Config{Format: "avro"}, "avro is not available"},
+		{Config{Format: "avro"}, "needs avro.registry.url or avro.schema_file"},
 		{Config{Format: "xml"}, "must be json"},
 		{Config{Format: ""}, "must be json"},
 		{Config{Format: "json", RequireTime: true}, "needs time"},

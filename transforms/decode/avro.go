@@ -1,0 +1,114 @@
+package decode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/linkedin/goavro/v2"
+	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/transforms/avro"
+)
+
+// Avro decodes Avro records into JSON bodies: Confluent-framed payloads
+// (magic byte 0, 4-byte schema ID) with the schema fetched from the
+// registry by ID and cached, or bare binary of a local .avsc file.
+type Avro struct {
+	cfg      Config
+	local    *goavro.Codec
+	registry *avro.Registry
+}
+
+// NewAvro returns an Avro decoder for c.
+func NewAvro(c Config) (*Avro, error) {
+	d := &Avro{cfg: c}
+	if c.Avro.SchemaFile != "" {
+		codec, _, err := avro.LoadFile(c.Avro.SchemaFile)
+		if err != nil {
+			return nil, err
+		}
+		d.local = codec
+	}
+	if c.Avro.Registry.URL != "" {
+		r, err := avro.NewRegistry(c.Avro.Registry)
+		if err != nil {
+			return nil, err
+		}
+		d.registry = r
+	}
+	if d.local == nil && d.registry == nil {
+		return nil, errors.New("decode avro: needs avro.registry.url or avro.schema_file")
+	}
+	return d, nil
+}
+
+// Apply decodes each payload. A malformed record, an unknown schema ID or
+// a schema that does not compile fails its event permanently; a registry
+// that cannot be reached fails it retryably.
+func (d *Avro) Apply(ctx context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
+	var out []*pipeline.Event
+	var be *pipeline.BatchError
+	for i, ev := range in {
+		err := d.decode(ctx, ev)
+		if err == nil {
+			if out != nil {
+				out = append(out, ev)
+			}
+			continue
+		}
+		if out == nil {
+			out = make([]*pipeline.Event, i, len(in))
+			copy(out, in[:i])
+		}
+		if be == nil {
+			be = pipeline.NewBatchError()
+		}
+		if errors.Is(err, avro.ErrPermanent) || !errors.Is(err, errRetry) {
+			err = pipeline.Permanent(err)
+		}
+		be.Fail(i, err)
+	}
+	if out == nil {
+		return in, nil
+	}
+	return out, be.Err()
+}
+
+// errRetry marks registry failures worth retrying.
+var errRetry = errors.New("retryable")
+
+func (d *Avro) decode(ctx context.Context, ev *pipeline.Event) error {
+	codec, data := d.local, ev.Payload
+	if d.registry != nil {
+		id, rest, err := avro.SplitFrame(ev.Payload)
+		switch {
+		case err == nil:
+			c, err := d.registry.Codec(ctx, id)
+			if err != nil {
+				if errors.Is(err, avro.ErrPermanent) {
+					return fmt.Errorf("decode avro: %w", err)
+				}
+				return fmt.Errorf("decode avro: %w (%w)", err, errRetry)
+			}
+			codec, data = c, rest
+		case d.local == nil:
+			return fmt.Errorf("decode avro: %w (starts %q)", err, preview(ev.Payload))
+		}
+	}
+	native, rest, err := codec.NativeFromBinary(data)
+	if err != nil {
+		return fmt.Errorf("decode avro: %v", err)
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("decode avro: %d bytes left after the record", len(rest))
+	}
+	if _, ok := native.(map[string]any); !ok {
+		return errors.New("decode avro: the record is not an object")
+	}
+	body, err := codec.TextualFromNative(make([]byte, 0, len(data)*2), native)
+	if err != nil {
+		return fmt.Errorf("decode avro: to JSON: %v", err)
+	}
+	ev.Body = body
+	return finish(&d.cfg, ev, "avro")
+}

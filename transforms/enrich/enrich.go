@@ -1,0 +1,382 @@
+// Package enrich maps vendor payloads into the canonical event schema
+// (docs/canonical-events.md), normalizes the email address, classifies its
+// domain as free mail or corporate, looks the domain's account up in a
+// static table and stamps ingested_at and the pipeline name.
+package enrich
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/sluicehq/sluice/pipeline"
+	"github.com/tidwall/gjson"
+)
+
+// Config is the `enrich` transform's YAML.
+type Config struct {
+	// StripTags removes "+tag" from the local part: ada+crm@x.io → ada@x.io.
+	StripTags bool `yaml:"strip_tags"`
+	// Accounts is a CSV (header row, one column named domain) or JSON
+	// ({"domain": {fields}} or [{"domain": ..., fields}]) file loaded at
+	// start: the account fields of each corporate domain.
+	Accounts string `yaml:"accounts"`
+	// FreeMailDomains adds domains to the bundled free-mail list.
+	FreeMailDomains []string `yaml:"free_mail_domains"`
+	// Into, if set, writes the canonical event under this key and keeps the
+	// original body; by default the canonical event replaces the body.
+	Into string `yaml:"into"`
+	// Unknown decides what happens to an event whose source is not a known
+	// vendor: fail (dead letter, the default) or pass (unchanged).
+	Unknown string `yaml:"unknown"`
+}
+
+// SetDefaults fills the defaults.
+func (c *Config) SetDefaults() { c.Unknown = "fail" }
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Unknown != "fail" && c.Unknown != "pass" {
+		errs = append(errs, pipeline.FieldErrorf("unknown", "must be fail or pass; got %q", c.Unknown))
+	}
+	// The file itself is read when the step is built, relative to the
+	// working directory: `sluice validate` checks files from anywhere.
+	if c.Accounts != "" {
+		switch strings.ToLower(filepath.Ext(c.Accounts)) {
+		case ".csv", ".json":
+		default:
+			errs = append(errs, pipeline.FieldErrorf("accounts", "want a .csv or .json file; got %q", c.Accounts))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Register adds the enrich transform to r.
+func Register(r *pipeline.Registry) {
+	pipeline.RegisterTransform(r, "enrich", "map CRM, ATS and email vendor payloads to canonical events; normalize emails, classify domains, look up accounts", func(bc pipeline.BuildContext, c *Config) (pipeline.Transform, error) {
+		return New(bc.Pipeline, *c)
+	})
+}
+
+// Enrich is the transform.
+type Enrich struct {
+	cfg      Config
+	pipeline string
+	freeMail map[string]struct{}
+	accounts map[string][]byte // domain -> JSON object of its fields
+	now      func() time.Time
+}
+
+// New builds an enrich step, loading the accounts table.
+func New(pipelineName string, c Config) (*Enrich, error) {
+	e := &Enrich{cfg: c, pipeline: pipelineName, now: time.Now, freeMail: map[string]struct{}{}}
+	for _, d := range freeMailDomains {
+		e.freeMail[d] = struct{}{}
+	}
+	for _, d := range c.FreeMailDomains {
+		e.freeMail[strings.ToLower(strings.TrimSpace(d))] = struct{}{}
+	}
+	if c.Accounts != "" {
+		a, err := loadAccounts(c.Accounts)
+		if err != nil {
+			return nil, fmt.Errorf("accounts: %w", err)
+		}
+		e.accounts = a
+	}
+	return e, nil
+}
+
+// Apply maps every event; one that cannot be mapped fails permanently.
+func (e *Enrich) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
+	var out []*pipeline.Event
+	var be *pipeline.BatchError
+	now := e.now().UTC()
+	for i, ev := range in {
+		err := e.enrich(ev, now)
+		if err == nil {
+			if out != nil {
+				out = append(out, ev)
+			}
+			continue
+		}
+		if out == nil {
+			out = make([]*pipeline.Event, i, len(in))
+			copy(out, in[:i])
+		}
+		if be == nil {
+			be = pipeline.NewBatchError()
+		}
+		be.Fail(i, pipeline.Permanent(err))
+	}
+	if out == nil {
+		return in, nil
+	}
+	return out, be.Err()
+}
+
+// ErrUnknownSource is the reason for an event whose source is no known vendor.
+var ErrUnknownSource = errors.New("unknown source")
+
+func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
+	if ev.Body == nil {
+		return fmt.Errorf("enrich: event %s has no decoded body (add a decode step first)", ev.ID)
+	}
+	// The body is only read while the new one is built, so the results may
+	// point into it without copies.
+	body := unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body))
+	var env [6]gjson.Result // id, source, type, account_id, occurred_at, data
+	readEnvelope(body, &env)
+	source := env[1].Str
+	m, ok := vendors[source]
+	if !ok {
+		if e.cfg.Unknown == "pass" {
+			return nil
+		}
+		return fmt.Errorf("enrich: %w %q (want one of salesforce, hubspot, greenhouse, lever, sendgrid, mailgun, ses)", ErrUnknownSource, source)
+	}
+	data := env[5]
+	if !data.IsObject() {
+		return fmt.Errorf("enrich: %s event %s has no data object", source, ev.ID)
+	}
+	var f [maxSlots]gjson.Result
+	m.read(data, &f)
+	buf := make([]byte, 0, 512)
+	buf = append(buf, `{"id":`...)
+	if env[0].Str != "" {
+		buf = appendString(buf, env[0].Str)
+	} else {
+		buf = appendString(buf, ev.ID)
+	}
+	buf = append(buf, `,"source":`...)
+	buf = appendString(buf, source)
+	buf = append(buf, `,"type":`...)
+	buf = appendString(buf, env[2].Str)
+	buf = append(buf, `,"entity":{"kind":"`...)
+	buf = append(buf, m.kind...)
+	buf = append(buf, `","id":`...)
+	buf = appendString(buf, f[slotEntity].String())
+	buf = append(buf, '}')
+
+	email := f[slotEmail].Str
+	var domain string
+	var free bool
+	if email != "" {
+		buf = append(buf, `,"`...)
+		buf = append(buf, m.role...)
+		buf = append(buf, `":{"email":"`...)
+		start := len(buf)
+		buf = appendEmail(buf, email, e.cfg.StripTags)
+		norm := buf[start:]
+		if at := lastAt(norm); at >= 0 {
+			d := norm[at+1:]
+			_, free = e.freeMail[string(d)]
+			buf = append(buf, `","domain":"`...)
+			dstart := len(buf)
+			buf = append(buf, d...)
+			domain = unsafe.String(unsafe.SliceData(buf[dstart:]), len(buf)-dstart)
+			buf = append(buf, `","free_mail":`...)
+			if free {
+				buf = append(buf, "true}"...)
+			} else {
+				buf = append(buf, "false}"...)
+			}
+		} else {
+			buf = append(buf, `"}`...)
+		}
+	}
+	var account []byte
+	if domain != "" && !free && e.accounts != nil {
+		account = e.accounts[domain]
+	}
+	buf = append(buf, `,"account_id":`...)
+	switch {
+	case env[3].Str != "":
+		buf = appendString(buf, env[3].Str)
+	case account != nil && gjson.GetBytes(account, "account_id").Str != "":
+		buf = appendString(buf, gjson.GetBytes(account, "account_id").Str)
+	default:
+		buf = append(buf, "null"...)
+	}
+	if account != nil {
+		buf = append(buf, `,"account":`...)
+		buf = append(buf, account...)
+	}
+	buf = append(buf, `,"occurred_at":`...)
+	if t := occurredAt(env[4], f[slotTime], ev.Time); !t.IsZero() {
+		buf = append(buf, '"')
+		buf = t.UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, '"')
+	} else {
+		buf = append(buf, "null"...)
+	}
+	buf = append(buf, `,"attributes":{`...)
+	n := 0
+	for i, a := range m.attrs {
+		v := f[slotAttrs+i]
+		if !v.Exists() || v.Type == gjson.Null {
+			continue
+		}
+		if n > 0 {
+			buf = append(buf, ',')
+		}
+		n++
+		buf = append(buf, '"')
+		buf = append(buf, a.name...)
+		buf = append(buf, `":`...)
+		buf = append(buf, v.Raw...)
+	}
+	buf = append(buf, `},"ingested_at":"`...)
+	buf = now.AppendFormat(buf, time.RFC3339Nano)
+	buf = append(buf, `","pipeline":`...)
+	buf = appendString(buf, e.pipeline)
+	buf = append(buf, '}')
+	if e.cfg.Into != "" {
+		return ev.SetRaw(e.cfg.Into, buf)
+	}
+	ev.Body = buf
+	return nil
+}
+
+// readEnvelope reads the envelope's fields in one pass over the body's
+// top-level keys, stopping after the last one found.
+func readEnvelope(body string, env *[6]gjson.Result) {
+	left := len(env)
+	gjson.Parse(body).ForEach(func(k, v gjson.Result) bool {
+		i := -1
+		switch k.Str {
+		case "id":
+			i = 0
+		case "source":
+			i = 1
+		case "type":
+			i = 2
+		case "account_id":
+			i = 3
+		case "occurred_at":
+			i = 4
+		case "data":
+			i = 5
+		}
+		if i >= 0 && !env[i].Exists() {
+			env[i] = v
+			left--
+		}
+		return left > 0
+	})
+}
+
+// occurredAt prefers the envelope's time, then the vendor's own, then the
+// event time the source or decode step set.
+func occurredAt(envelope, v gjson.Result, fallback time.Time) time.Time {
+	if envelope.Type == gjson.String {
+		if t, err := time.Parse(time.RFC3339Nano, envelope.Str); err == nil {
+			return t
+		}
+	}
+	{
+		switch v.Type {
+		case gjson.String:
+			for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700"} {
+				if t, err := time.Parse(layout, v.Str); err == nil {
+					return t
+				}
+			}
+			if sec, err := parseInt(v.Str); err == nil {
+				return time.Unix(sec, 0)
+			}
+		case gjson.Number:
+			if v.Num > 1e12 {
+				return time.UnixMilli(int64(v.Num))
+			}
+			sec := int64(v.Num)
+			return time.Unix(sec, int64((v.Num-float64(sec))*1e9))
+		}
+	}
+	return fallback
+}
+
+func parseInt(s string) (int64, error) {
+	var n int64
+	if s == "" {
+		return 0, errors.New("empty")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errors.New("not a number")
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n, nil
+}
+
+// appendEmail appends the normalized address: trimmed, lowercased, and
+// without +tag when strip is set. Only ASCII letters are lowercased.
+func appendEmail(buf []byte, s string, strip bool) []byte {
+	s = strings.TrimSpace(s)
+	at := strings.LastIndexByte(s, '@')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if strip && at > 0 && i < at && c == '+' {
+			i = at - 1
+			continue
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		switch {
+		case c == '"' || c == '\\':
+			buf = append(buf, '\\', c)
+		case c < 0x20:
+			buf = append(buf, `\u00`...)
+			buf = append(buf, hex[c>>4], hex[c&15])
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return buf
+}
+
+func lastAt(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == '@' {
+			return i
+		}
+	}
+	return -1
+}
+
+const hex = "0123456789abcdef"
+
+// appendString appends s as a JSON string.
+func appendString(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		buf = append(buf, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			buf = append(buf, '\\', c)
+		case '\n':
+			buf = append(buf, '\\', 'n')
+		case '\t':
+			buf = append(buf, '\\', 't')
+		case '\r':
+			buf = append(buf, '\\', 'r')
+		default:
+			buf = append(buf, `\u00`...)
+			buf = append(buf, hex[c>>4], hex[c&15])
+		}
+		start = i + 1
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
+}
