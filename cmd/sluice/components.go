@@ -6,12 +6,18 @@ import (
 	filesinks "github.com/sluicehq/sluice/sinks/file"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 	kinesissink "github.com/sluicehq/sluice/sinks/kinesis"
+	mongodbsink "github.com/sluicehq/sluice/sinks/mongodb"
 	filesource "github.com/sluicehq/sluice/sources/file"
 	"github.com/sluicehq/sluice/sources/generate"
 	kafkasource "github.com/sluicehq/sluice/sources/kafka"
 	kinesissource "github.com/sluicehq/sluice/sources/kinesis"
 	"github.com/sluicehq/sluice/sources/webhooks"
 	"github.com/sluicehq/sluice/transforms/decode"
+	"github.com/sluicehq/sluice/transforms/dedupe"
+	"github.com/sluicehq/sluice/transforms/encode"
+	"github.com/sluicehq/sluice/transforms/enrich"
+	"github.com/sluicehq/sluice/transforms/filter"
+	"github.com/sluicehq/sluice/transforms/mapping" // registers "map"
 )
 
 // registry links every component into the CLI: the one place that names
@@ -24,9 +30,15 @@ func registry() *pipeline.Registry {
 	kinesissource.Register(r)
 	webhooks.Register(r)
 	decode.Register(r)
+	enrich.Register(r)
+	dedupe.Register(r)
+	filter.Register(r)
+	mapping.Register(r)
+	encode.Register(r)
 	filesinks.Register(r)
 	kafkasink.Register(r)
 	essink.Register(r)
+	mongodbsink.Register(r)
 	kinesissink.Register(r)
 	return r
 }
