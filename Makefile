@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 30m
 
 -include internal/testenv/testenv.mk
 
-.PHONY: help build demo test unit lint fmt validate-examples bench clean
+.PHONY: help build demo test unit lint fmt validate-examples bench clean image
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,11 @@ bench: build ## the standard set: Go microbenchmarks, then sluice bench engine, 
 	  ./$(BIN) bench --profile max --count 200000 --out out/bench/max --log-level warn && \
 	  ./$(BIN) bench --profile peak --duration $(BENCH_DURATION) --out out/bench/peak --log-level warn && \
 	  ./$(BIN) bench --profile burst --duration $(BENCH_DURATION) --out out/bench/burst --log-level warn
+
+IMAGE ?= ghcr.io/sluicehq/sluice:$(VERSION)
+
+image: ## build the container image $(IMAGE) from deploy/Dockerfile (docker with BuildKit)
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 clean: ## remove build and demo output
 	rm -rf bin out
