@@ -435,3 +435,12 @@ func (c *client) limitPause(h http.Header) time.Duration {
 	}
 	return 0
 }
+
+// FetchOnce runs one query of cfg's client, for tests and diagnostics.
+func FetchOnce(ctx context.Context, cfg Config, q poller.Query) (poller.Page, error) {
+	c, err := newClient(cfg, nil)
+	if err != nil {
+		return poller.Page{}, err
+	}
+	return c.Fetch(ctx, q)
+}
