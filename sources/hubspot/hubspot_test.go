@@ -75,8 +75,8 @@ type searchReq struct {
 		Filters []struct{ PropertyName, Operator, Value string } `json:"filters"`
 	} `json:"filterGroups"`
 	Sorts []struct{ PropertyName, Direction string } `json:"sorts"`
-	Limit int                                         `json:"limit"`
-	After string                                      `json:"after"`
+	Limit int                                        `json:"limit"`
+	After string                                     `json:"after"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
