@@ -2,10 +2,10 @@ package poller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,5 +76,21 @@ func StatusError(vendor string, req *http.Request, resp *http.Response, body []b
 	return pipeline.Permanent(err)
 }
 
-// ErrRateLimited marks rate-limit errors for callers that build their own.
-var ErrRateLimited = errors.New("rate limited")
+// NextLink is the rel="next" target of an RFC 5988 Link header, or "".
+func NextLink(h http.Header) string {
+	for _, v := range h.Values("Link") {
+		for part := range strings.SplitSeq(v, ",") {
+			target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
+			if !ok || !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+				continue
+			}
+			for p := range strings.SplitSeq(params, ";") {
+				k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+				if strings.EqualFold(k, "rel") && slices.Contains(strings.Fields(strings.ToLower(strings.Trim(val, `"`))), "next") {
+					return target[1 : len(target)-1]
+				}
+			}
+		}
+	}
+	return ""
+}
