@@ -126,6 +126,9 @@ type object struct {
 	tr   *ackorder.Tracker[Cursor]
 	pos  Cursor // where the stream stands after the last batch handed out
 	seen map[string]time.Time
+	// saved is the cursor in the store; only the checkpointing goroutine
+	// and Close (after it stopped) touch it.
+	saved Cursor
 
 	sweeping   bool
 	since      time.Time
@@ -173,7 +176,7 @@ func (s *Source) Start(ctx context.Context) error {
 			} else if c.ID != "" {
 				o.seen[c.ID] = c.Time
 			}
-			o.pos = c
+			o.pos, o.saved = c, c
 			o.tr = ackorder.New(c, true)
 			s.log.Info("polling", "object", o.name, "from", c.Time, "saved", ok)
 		}
@@ -211,10 +214,15 @@ func (s *Source) Checkpoint(ctx context.Context) error {
 		if !ok {
 			continue
 		}
+		if c.Time.Equal(o.saved.Time) && c.ID == o.saved.ID {
+			o.tr.Committed(token)
+			continue
+		}
 		if err := s.o.Store.Save(ctx, s.o.StateKey, o.name, c); err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		o.saved = c
 		o.tr.Committed(token)
 	}
 	return errors.Join(errs...)
