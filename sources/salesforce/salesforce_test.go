@@ -2,7 +2,14 @@ package salesforce_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -504,5 +511,60 @@ func TestClientAnswers(t *testing.T) {
 				t.Fatalf("pause %s, want pause %v", page.Pause, tc.wantPause)
 			}
 		})
+	}
+}
+
+func TestJWTBearerGrant(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	var claims map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/services/oauth2/token" {
+			parts := strings.Split(r.PostForm.Get("assertion"), ".")
+			if r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || len(parts) != 3 {
+				w.WriteHeader(400)
+				_, _ = w.Write([]byte(`{"error":"invalid_grant","error_description":"invalid assertion"}`))
+				return
+			}
+			signed := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+			sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+			if err := rsa.VerifyPKCS1v15(&key.PublicKey, crypto.SHA256, signed[:], sig); err != nil {
+				w.WriteHeader(400)
+				_, _ = w.Write([]byte(`{"error":"invalid_grant","error_description":"invalid signature"}`))
+				return
+			}
+			body, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			_ = json.Unmarshal(body, &claims)
+			_, _ = w.Write([]byte(`{"access_token":"00DRM!jwt","scope":"api","instance_url":"x","id":"x","token_type":"Bearer"}`))
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer 00DRM!jwt" {
+			w.WriteHeader(401)
+			_, _ = w.Write([]byte(`[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"totalSize":0,"done":true,"records":[]}`))
+	}))
+	defer srv.Close()
+	cfg := salesforce.Config{}
+	cfg.SetDefaults()
+	cfg.InstanceURL = srv.URL
+	cfg.Objects = []salesforce.Object{{Name: "Contact"}}
+	cfg.Auth.Grant, cfg.Auth.ClientID, cfg.Auth.Username, cfg.Auth.PrivateKey = "jwt_bearer", "3MVG9-consumer-key", "integration@acme.com", pemKey
+	cfg.Checkpoint.File = &poller.FileCheckpoint{Path: filepath.Join(t.TempDir(), "c.json")}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := salesforce.FetchOnce(t.Context(), cfg, poller.Query{Object: "Contact", Since: base}); err != nil {
+		t.Fatal(err)
+	}
+	if claims["iss"] != "3MVG9-consumer-key" || claims["sub"] != "integration@acme.com" || claims["aud"] != "https://login.salesforce.com" {
+		t.Fatalf("JWT claims %v", claims)
 	}
 }
