@@ -1,7 +1,9 @@
 package greenhouse_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/poller"
 	"github.com/sluicehq/sluice/internal/poller/pollertest"
+	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/greenhouse"
 )
@@ -299,5 +302,39 @@ func TestNextLink(t *testing.T) {
 		if got := poller.NextLink(h); got != tc.want {
 			t.Errorf("NextLink(%q) = %q, want %q", tc.header, got, tc.want)
 		}
+	}
+}
+
+func TestCursorStaysWhenThePipelineFails(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		failFrom int
+	}{
+		{"nothing acked", 1},
+		{"first batches acked, then the sink fails", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarvest(t)
+			h.add(0, 40, base)
+			sink := &pipelinetest.Sink{WriteFunc: func(_ context.Context, call int, _ []*pipeline.Event) error {
+				if call >= tc.failFrom {
+					return pipeline.Permanent(errors.New("store rejected the batch"))
+				}
+				return nil
+			}}
+			file := filepath.Join(t.TempDir(), "c.json")
+			run := pollertest.Start(t, greenhouse.Register, sourceYAML(h, file), sink)
+			if err := run.Wait(t, 10*time.Second); err == nil {
+				t.Fatal("pipeline with a failing sink and no dead letter ended without error")
+			}
+			// A whole-query cursor moves only when every page of the query
+			// was written: here none was completely.
+			fs, _ := poller.NewFileStore(file)
+			for _, o := range []string{"candidates", "applications"} {
+				if c, ok, err := fs.Load(t.Context(), "ats", o); ok || err != nil {
+					t.Fatalf("%s cursor saved (%+v, %v) though the query was not all written", o, c, err)
+				}
+			}
+		})
 	}
 }
