@@ -327,14 +327,18 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 			if ctx.Err() != nil {
 				return nil, nil, ctx.Err()
 			}
-			s.setReady(err)
 			if pipeline.IsPermanent(err) {
+				s.setReady(err)
 				return nil, nil, fmt.Errorf("%s %s: %w", s.o.Vendor, o.name, err)
 			}
 			s.backoff = min(max(s.o.MinBackoff, 2*s.backoff), s.o.MaxBackoff)
 			wait := s.backoff
-			if ra, ok := errors.AsType[*RetryAfterError](err); ok && ra.Wait > 0 {
-				wait = ra.Wait
+			if ra, ok := errors.AsType[*RetryAfterError](err); ok {
+				// Being told to wait is the API working as meant: not a
+				// readiness problem.
+				wait = max(ra.Wait, s.o.MinBackoff)
+			} else {
+				s.setReady(err)
 			}
 			s.log.Warn("poll failed, retrying", "object", o.name, "wait", wait, "err", err)
 			s.pauseUntil = s.o.Now().Add(wait)

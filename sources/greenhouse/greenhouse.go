@@ -63,6 +63,9 @@ func (c *Config) SetDefaults() {
 // Validate checks the values decoding cannot.
 func (c *Config) Validate() error {
 	errs := []error{c.Config.Validate()}
+	if c.APIKey == "" {
+		errs = append(errs, pipeline.FieldErrorf("api_key", "must not be empty"))
+	}
 	if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" {
 		errs = append(errs, pipeline.FieldErrorf("base_url", "must be a URL; got %q", c.BaseURL))
 	}

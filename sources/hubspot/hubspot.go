@@ -73,6 +73,9 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_\-]+$`)
 // Validate checks the values decoding cannot.
 func (c *Config) Validate() error {
 	errs := []error{c.Config.Validate()}
+	if c.Token == "" {
+		errs = append(errs, pipeline.FieldErrorf("token", "must not be empty"))
+	}
 	if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" {
 		errs = append(errs, pipeline.FieldErrorf("base_url", "must be a URL; got %q", c.BaseURL))
 	}

@@ -93,6 +93,9 @@ var (
 // Validate checks the values decoding cannot.
 func (c *Config) Validate() error {
 	errs := []error{c.Config.Validate()}
+	if c.Auth.ClientID == "" {
+		errs = append(errs, pipeline.FieldErrorf("auth.client_id", "must not be empty"))
+	}
 	if u, err := url.Parse(c.InstanceURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		errs = append(errs, pipeline.FieldErrorf("instance_url", "must be an https URL such as https://acme.my.salesforce.com; got %q", c.InstanceURL))
 	}
