@@ -117,6 +117,6 @@ func (c *Config) Options(bc pipeline.BuildContext) (Options, error) {
 	}
 	return Options{
 		Interval: c.Interval.D(), Overlap: c.Overlap.D(), CheckpointInterval: c.CheckpointInterval.D(),
-		MaxBackoff: c.MaxBackoff.D(), Start: start, StateKey: key, Store: store, Logger: bc.Logger,
+		MaxBackoff: c.MaxBackoff.D(), Start: start, StateKey: key, Store: store, Logger: bc.Logger, Metrics: bc.Metrics,
 	}, nil
 }

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicehq/sluice/internal/ackorder"
 	"github.com/sluicehq/sluice/pipeline"
 )
@@ -98,7 +100,9 @@ type Options struct {
 	Store    Store
 	Client   Client
 	Logger   *slog.Logger
-	Now      func() time.Time
+	// Metrics registers the sluice_poller_* series; nil registers none.
+	Metrics prometheus.Registerer
+	Now     func() time.Time
 }
 
 // Source is a pipeline.Source over a vendor Client.
@@ -106,6 +110,7 @@ type Source struct {
 	o    Options
 	log  *slog.Logger
 	objs []*object
+	m    *metrics
 
 	startOnce sync.Once
 	startErr  error
@@ -138,7 +143,7 @@ type object struct {
 }
 
 // New returns a source; Start (or the first Read) loads the cursors.
-func New(o Options) *Source {
+func New(o Options) (*Source, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -154,11 +159,15 @@ func New(o Options) *Source {
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = 5 * time.Second
 	}
-	s := &Source{o: o, log: o.Logger, stop: make(chan struct{}), done: make(chan struct{})}
+	m, err := newMetrics(o.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{o: o, log: o.Logger, m: m, stop: make(chan struct{}), done: make(chan struct{})}
 	for _, name := range o.Objects {
 		s.objs = append(s.objs, &object{name: name, seen: map[string]time.Time{}})
 	}
-	return s
+	return s, nil
 }
 
 // Start loads each object's cursor and starts checkpointing.
@@ -224,6 +233,7 @@ func (s *Source) Checkpoint(ctx context.Context) error {
 		}
 		o.saved = c
 		o.tr.Committed(token)
+		s.m.cursor.WithLabelValues(s.o.Vendor, o.name).Set(float64(c.Time.UnixNano()) / 1e9)
 	}
 	return errors.Join(errs...)
 }
@@ -327,6 +337,11 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 			if ctx.Err() != nil {
 				return nil, nil, ctx.Err()
 			}
+			result := "error"
+			if _, ok := errors.AsType[*RetryAfterError](err); ok {
+				result = "rate_limited"
+			}
+			s.m.requests.WithLabelValues(s.o.Vendor, o.name, result).Inc()
 			if pipeline.IsPermanent(err) {
 				s.setReady(err)
 				return nil, nil, fmt.Errorf("%s %s: %w", s.o.Vendor, o.name, err)
@@ -346,6 +361,7 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 		}
 		s.backoff = 0
 		s.setReady(nil)
+		s.m.requests.WithLabelValues(s.o.Vendor, o.name, "ok").Inc()
 		if page.Pause > 0 {
 			s.log.Info("rate limit nearly spent, pausing", "object", o.name, "pause", page.Pause)
 			s.pauseUntil = s.o.Now().Add(page.Pause)
@@ -382,6 +398,7 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 				}
 			}
 		}
+		s.m.records.WithLabelValues(s.o.Vendor, o.name).Add(float64(len(events)))
 		span := o.tr.Add(o.pos, len(events))
 		if len(events) == 0 {
 			o.tr.Ack(span, nil)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -81,8 +82,12 @@ func (m *memStore) get(o string) (poller.Cursor, bool) {
 }
 
 func newSource(cl poller.Client, store poller.Store, sorted bool) *poller.Source {
-	return poller.New(poller.Options{Vendor: "v", Objects: []string{"obj"}, Sorted: sorted, Interval: time.Hour, CheckpointInterval: time.Hour,
-		StateKey: "k", Store: store, Client: cl, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	s, err := poller.New(poller.Options{Vendor: "v", Objects: []string{"obj"}, Sorted: sorted, Interval: time.Hour, CheckpointInterval: time.Hour,
+		StateKey: "k", Store: store, Client: cl, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Metrics: prometheus.NewRegistry()})
+	if err != nil {
+		panic(err)
+	}
+	return s
 }
 
 type read struct {
@@ -161,8 +166,11 @@ func TestCheckpointFollowsTheContiguousAckedPrefix(t *testing.T) {
 func TestRestartQueriesFromTheCursorLessOverlap(t *testing.T) {
 	store := &memStore{m: map[string]poller.Cursor{"k/obj": {Time: t0.Add(10 * time.Second), ID: "r10"}}}
 	cl := &pages{steps: []func(poller.Query) (poller.Page, error){page("", 10, 11)}}
-	s := poller.New(poller.Options{Vendor: "v", Objects: []string{"obj"}, Sorted: true, Interval: time.Hour, Overlap: 3 * time.Second,
+	s, err := poller.New(poller.Options{Vendor: "v", Objects: []string{"obj"}, Sorted: true, Interval: time.Hour, Overlap: 3 * time.Second,
 		StateKey: "k", Store: store, Client: cl})
+	if err != nil {
+		t.Fatal(err)
+	}
 	rs := readN(t, s, 1)
 	if fmt.Sprint(rs[0].ids) != "[r11]" {
 		t.Fatalf("after a restart read %v; the cursor's own record must not come again", rs[0].ids)
@@ -188,7 +196,13 @@ func TestErrors(t *testing.T) {
 			var at []time.Time
 			fail := func(poller.Query) (poller.Page, error) { at = append(at, time.Now()); return poller.Page{}, tc.err }
 			ok := func(q poller.Query) (poller.Page, error) { at = append(at, time.Now()); return page("", 1)(q) }
-			s := newSource(&pages{steps: []func(poller.Query) (poller.Page, error){fail, ok}}, &memStore{m: map[string]poller.Cursor{}}, true)
+			reg := prometheus.NewRegistry()
+			s, err := poller.New(poller.Options{Vendor: "v", Objects: []string{"obj"}, Sorted: true, Interval: time.Hour, StateKey: "k",
+				Store: &memStore{m: map[string]poller.Cursor{}}, Client: &pages{steps: []func(poller.Query) (poller.Page, error){fail, ok}},
+				MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Metrics: reg})
+			if err != nil {
+				t.Fatal(err)
+			}
 			defer s.Close(t.Context())
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 			defer cancel()
@@ -204,6 +218,13 @@ func TestErrors(t *testing.T) {
 			}
 			if gap := at[1].Sub(at[0]); gap < tc.minWait {
 				t.Fatalf("retried after %s, want at least %s", gap, tc.minWait)
+			}
+			wantResult := "error"
+			if tc.minWait > 0 {
+				wantResult = "rate_limited"
+			}
+			if got := requests(t, reg); got[wantResult] != 1 || got["ok"] != 1 {
+				t.Fatalf("sluice_poller_requests_total %v, want one %s and one ok", got, wantResult)
 			}
 		})
 	}
@@ -267,4 +288,26 @@ func TestMongoStore(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("documents keyed crm/Contact: %d %v", n, err)
 	}
+}
+
+func requests(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_poller_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" {
+					out[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }

@@ -106,7 +106,7 @@ func New(bc pipeline.BuildContext, c Config) (*poller.Source, error) {
 	}
 	o.Vendor, o.Sorted, o.Objects = "greenhouse", false, c.Objects
 	o.Client = &client{base: base, key: c.APIKey, perPage: c.PerPage, http: &http.Client{Timeout: c.Timeout.D()}, log: log}
-	return poller.New(o), nil
+	return poller.New(o)
 }
 
 type client struct {

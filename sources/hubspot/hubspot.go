@@ -113,7 +113,7 @@ func New(bc pipeline.BuildContext, c Config) (*poller.Source, error) {
 	for _, ob := range c.Objects {
 		o.Objects = append(o.Objects, ob.Name)
 	}
-	return poller.New(o), nil
+	return poller.New(o)
 }
 
 type client struct {

@@ -73,7 +73,7 @@ func New(bc pipeline.BuildContext, c Config) (*poller.Source, error) {
 	}
 	o.Vendor, o.Sorted, o.Objects = "lever", false, []string{"opportunities"}
 	o.Client = &client{base: strings.TrimRight(c.BaseURL, "/"), key: c.APIKey, limit: c.Limit, http: &http.Client{Timeout: c.Timeout.D()}}
-	return poller.New(o), nil
+	return poller.New(o)
 }
 
 type client struct {

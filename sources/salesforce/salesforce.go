@@ -40,9 +40,12 @@ type Config struct {
 	Auth        Auth     `yaml:"auth" required:"true"`
 	// MaxAPIUsage is the share of the org's daily API requests
 	// (Sforce-Limit-Info) above which polling pauses for APIUsagePause.
-	MaxAPIUsage   float64           `yaml:"max_api_usage"`
-	APIUsagePause pipeline.Duration `yaml:"api_usage_pause"`
-	Timeout       pipeline.Duration `yaml:"timeout"`
+	MaxAPIUsage float64 `yaml:"max_api_usage"`
+	// IncludeDeleted reads through queryAll, so records moved to the
+	// recycle bin come as <object>.deleted events.
+	IncludeDeleted bool              `yaml:"include_deleted"`
+	APIUsagePause  pipeline.Duration `yaml:"api_usage_pause"`
+	Timeout        pipeline.Duration `yaml:"timeout"`
 }
 
 // Object is one sObject to poll.
@@ -178,7 +181,7 @@ func New(bc pipeline.BuildContext, c Config) (*poller.Source, error) {
 	for _, ob := range c.Objects {
 		o.Objects = append(o.Objects, ob.Name)
 	}
-	return poller.New(o), nil
+	return poller.New(o)
 }
 
 type client struct {
@@ -188,6 +191,7 @@ type client struct {
 	objects       map[string]Object
 	maxUsage      float64
 	pause         time.Duration
+	endpoint      string // query or queryAll
 	log           *slog.Logger
 }
 
@@ -214,7 +218,10 @@ func newClient(c Config, log *slog.Logger) (*client, error) {
 		tc.fetch = cc.Token
 	}
 	cl := &client{base: base, version: c.APIVersion, http: &http.Client{Timeout: c.Timeout.D()}, tokens: tc,
-		objects: map[string]Object{}, maxUsage: c.MaxAPIUsage, pause: c.APIUsagePause.D(), log: log}
+		objects: map[string]Object{}, maxUsage: c.MaxAPIUsage, pause: c.APIUsagePause.D(), log: log, endpoint: "query"}
+	if c.IncludeDeleted {
+		cl.endpoint = "queryAll"
+	}
 	for _, o := range c.Objects {
 		o.Fields = selectFields(o)
 		cl.objects[o.Name] = o
@@ -313,7 +320,7 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 	}
 	u := c.base + q.Token
 	if q.Token == "" {
-		u = c.base + "/services/data/" + c.version + "/query?q=" + url.QueryEscape(c.SOQL(q.Object, q.Since))
+		u = c.base + "/services/data/" + c.version + "/" + c.endpoint + "?q=" + url.QueryEscape(c.SOQL(q.Object, q.Since))
 	}
 	resp, body, err := c.get(ctx, u)
 	if err != nil {

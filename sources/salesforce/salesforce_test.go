@@ -568,3 +568,28 @@ func TestJWTBearerGrant(t *testing.T) {
 		t.Fatalf("JWT claims %v", claims)
 	}
 }
+
+func TestIncludeDeletedReadsQueryAll(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /services/oauth2/token", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"tok","token_type":"Bearer","instance_url":"x"}`))
+	})
+	mux.HandleFunc("GET /services/data/v60.0/queryAll", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"totalSize":1,"done":true,"records":[{"attributes":{"type":"Contact","url":"/services/data/v60.0/sobjects/Contact/003RM000000DELAAA"},"Id":"003RM000000DELAAA","AccountId":null,"IsDeleted":true,"CreatedDate":"2026-11-01T08:00:00.000+0000","LastModifiedDate":"2026-11-02T09:00:00.000+0000","SystemModstamp":"2026-11-02T09:00:00.000+0000"}]}`))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	cfg := salesforce.Config{}
+	cfg.SetDefaults()
+	cfg.InstanceURL, cfg.IncludeDeleted = srv.URL, true
+	cfg.Objects = []salesforce.Object{{Name: "Contact"}}
+	cfg.Auth.ClientID, cfg.Auth.ClientSecret = "id", "secret"
+	page, err := salesforce.FetchOnce(t.Context(), cfg, poller.Query{Object: "Contact", Since: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Records) != 1 || page.Records[0].Type != "contact.deleted" || page.Records[0].Key != "" || !page.Records[0].Stamp.Equal(base) {
+		t.Fatalf("records %+v", page.Records)
+	}
+}
