@@ -9,8 +9,12 @@ import (
 	mongodbsink "github.com/sluicehq/sluice/sinks/mongodb"
 	filesource "github.com/sluicehq/sluice/sources/file"
 	"github.com/sluicehq/sluice/sources/generate"
+	"github.com/sluicehq/sluice/sources/greenhouse"
+	"github.com/sluicehq/sluice/sources/hubspot"
 	kafkasource "github.com/sluicehq/sluice/sources/kafka"
 	kinesissource "github.com/sluicehq/sluice/sources/kinesis"
+	"github.com/sluicehq/sluice/sources/lever"
+	"github.com/sluicehq/sluice/sources/salesforce"
 	"github.com/sluicehq/sluice/sources/webhooks"
 	"github.com/sluicehq/sluice/transforms/decode"
 	"github.com/sluicehq/sluice/transforms/dedupe"
@@ -28,6 +32,10 @@ func registry() *pipeline.Registry {
 	filesource.Register(r)
 	kafkasource.Register(r)
 	kinesissource.Register(r)
+	salesforce.Register(r)
+	hubspot.Register(r)
+	greenhouse.Register(r)
+	lever.Register(r)
 	webhooks.Register(r)
 	decode.Register(r)
 	enrich.Register(r)

@@ -1,0 +1,26 @@
+package poller
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	records  *prometheus.CounterVec
+	cursor   *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_poller_requests_total", Help: "Vendor API requests by object and result (ok, error, rate_limited)."}, []string{"vendor", "object", "result"}),
+		records:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_poller_records_total", Help: "Record versions handed to the pipeline (repeats within a process dropped)."}, []string{"vendor", "object"}),
+		cursor:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_poller_cursor_timestamp_seconds", Help: "Modification time of the saved cursor; time() minus it is how far the checkpoint trails."}, []string{"vendor", "object"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.records, m.cursor} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,132 @@
+// Package pollertest runs polling sources in a real pipeline with a memory
+// sink, for the vendor packages' tests.
+package pollertest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
+)
+
+// Run is one running pipeline: a source under test → Sink.
+type Run struct {
+	Sink   *pipelinetest.Sink
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+// Start builds `name: test, source: {<sourceYAML>}` with register's
+// components and a memory sink, and runs it until Stop.
+func Start(t *testing.T, register func(*pipeline.Registry), sourceYAML string, sink *pipelinetest.Sink) *Run {
+	t.Helper()
+	if sink == nil {
+		sink = &pipelinetest.Sink{}
+	}
+	reg := pipeline.NewRegistry()
+	register(reg)
+	pipelinetest.Register(reg, pipelinetest.NewSource(), sink)
+	doc := fmt.Sprintf(`name: poller-test
+source:
+%s
+sinks: [{mem: {index: 0}}]
+batch: {max_events: 100, max_wait: 5ms}
+retry: {initial_interval: 5ms, max_interval: 20ms, max_attempts: 2}
+delivery: {shutdown_timeout: 5s}
+`, sourceYAML)
+	cfg, err := pipeline.Load("poller-test.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	r := &Run{Sink: sink, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- p.Run(ctx) }()
+	t.Cleanup(func() { r.Stop(t) })
+	return r
+}
+
+// Stop cancels the run and returns what Run returned.
+func (r *Run) Stop(t *testing.T) error {
+	t.Helper()
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case r.err = <-r.done:
+		case <-time.After(20 * time.Second):
+			t.Error("pipeline did not stop")
+		}
+	})
+	return r.err
+}
+
+// Wait waits for the run to end on its own and returns its error.
+func (r *Run) Wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	var err error
+	r.once.Do(func() {
+		select {
+		case r.err = <-r.done:
+		case <-time.After(d):
+			t.Fatalf("pipeline still running after %s", d)
+		}
+		r.cancel()
+	})
+	err = r.err
+	return err
+}
+
+// WaitFor polls cond until it holds or d passes.
+func WaitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Envelope is the payload every polling source writes.
+type Envelope struct {
+	ID         string          `json:"id"`
+	Source     string          `json:"source"`
+	Type       string          `json:"type"`
+	AccountID  string          `json:"account_id"`
+	OccurredAt string          `json:"occurred_at"`
+	Key        string          `json:"key"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Envelopes decodes every write, in store order; the bool map counts
+// writes per event ID.
+func Envelopes(t *testing.T, s *pipelinetest.Sink) ([]Envelope, map[string]int) {
+	t.Helper()
+	var out []Envelope
+	n := map[string]int{}
+	for _, w := range s.Writes() {
+		var e Envelope
+		if err := json.Unmarshal([]byte(w.Body), &e); err != nil {
+			t.Fatalf("payload is not an envelope: %v: %s", err, w.Body)
+		}
+		if e.ID != w.ID || e.Key != w.Key {
+			t.Fatalf("envelope id/key %q/%q differ from the event's %q/%q", e.ID, e.Key, w.ID, w.Key)
+		}
+		out = append(out, e)
+		n[e.ID]++
+	}
+	return out, n
+}
