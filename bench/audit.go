@@ -190,11 +190,17 @@ func configField(cfg any, key string) string {
 	for i := 0; i < v.NumField(); i++ {
 		tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ",")
 		if tag == key {
-			if s, ok := v.Field(i).Interface().(fmt.Stringer); ok {
+			f := v.Field(i)
+			if f.CanAddr() {
+				if s, ok := f.Addr().Interface().(fmt.Stringer); ok {
+					return s.String()
+				}
+			}
+			if s, ok := f.Interface().(fmt.Stringer); ok {
 				return s.String()
 			}
-			if v.Field(i).Kind() == reflect.String {
-				return v.Field(i).String()
+			if f.Kind() == reflect.String {
+				return f.String()
 			}
 		}
 	}
