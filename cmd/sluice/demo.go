@@ -32,6 +32,9 @@ var demoProducer []byte
 //go:embed demo/consumer.yaml
 var demoConsumer []byte
 
+//go:embed demo/consumer-stores.yaml
+var demoConsumerStores []byte
+
 func demoCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 	var outDir, mode string
 	var printConfig bool
@@ -40,26 +43,40 @@ func demoCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 		Short: "Run the embedded demo: generated CRM/ATS/email events through Kafka into the stores",
 		Long: `Run the embedded demo pipelines.
 
-With Kafka (SLUICE_KAFKA_BROKERS set, as 'make demo' does after 'make testenv'):
-a producer pipeline writes generated CRM, ATS and email events to a fresh
-12-partition topic, and a consumer pipeline reads it in a consumer group,
-decodes, and writes <out>/events.jsonl, with malformed events in
-<out>/dead-letter.jsonl. Without Kafka, one pipeline does generate → decode → files.
+With the local stack (as 'make demo' runs it after 'make testenv'): a producer
+pipeline writes generated CRM, ATS and email events to a fresh 12-partition
+Kafka topic, and a consumer pipeline reads it in a consumer group, decodes, maps
+them to canonical events, drops duplicates, and writes MongoDB, Elasticsearch
+and <out>/events.jsonl, with malformed events in <out>/dead-letter.jsonl.
+With Kafka only, the consumer writes the files; without Kafka, one pipeline does
+generate → decode → files.
 
 SLUICE_DEMO_RATE (default 5000/s) and SLUICE_DEMO_COUNT (default 30000) size it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			brokers, haveKafka := os.LookupEnv("SLUICE_KAFKA_BROKERS")
+			haveStores := os.Getenv("SLUICE_MONGO_URI") != "" && os.Getenv("SLUICE_ES_URL") != ""
 			switch mode {
 			case "auto":
-				mode = map[bool]string{true: "kafka", false: "files"}[haveKafka && brokers != ""]
+				switch {
+				case haveKafka && brokers != "" && haveStores:
+					mode = "stores"
+				case haveKafka && brokers != "":
+					mode = "kafka"
+				default:
+					mode = "files"
+				}
+			case "stores":
+				if brokers == "" || !haveStores {
+					return errors.New("--mode stores needs SLUICE_KAFKA_BROKERS, SLUICE_MONGO_URI and SLUICE_ES_URL (run 'make testenv' and source .testenv/env)")
+				}
 			case "kafka":
 				if brokers == "" {
 					return errors.New("--mode kafka needs SLUICE_KAFKA_BROKERS (run 'make testenv' and source .testenv/env)")
 				}
 			case "files":
 			default:
-				return fmt.Errorf("--mode must be auto, files or kafka, not %q", mode)
+				return fmt.Errorf("--mode must be auto, files, kafka or stores, not %q", mode)
 			}
 			if printConfig {
 				out := cmd.OutOrStdout()
@@ -67,7 +84,11 @@ SLUICE_DEMO_RATE (default 5000/s) and SLUICE_DEMO_COUNT (default 30000) size it.
 					_, err := out.Write(demoFiles)
 					return err
 				}
-				fmt.Fprintf(out, "%s---\n%s", demoProducer, demoConsumer)
+				consumer := demoConsumer
+				if mode == "stores" {
+					consumer = demoConsumerStores
+				}
+				fmt.Fprintf(out, "%s---\n%s", demoProducer, consumer)
 				return nil
 			}
 			log, err := newLogger(g, stderr)
@@ -107,7 +128,11 @@ SLUICE_DEMO_RATE (default 5000/s) and SLUICE_DEMO_COUNT (default 30000) size it.
 			if err != nil {
 				return err
 			}
-			consumer, err := pipeline.Load("demo/consumer.yaml (embedded)", demoConsumer, registry(), getenv)
+			consumerName, consumerYAML := "demo/consumer.yaml (embedded)", demoConsumer
+			if mode == "stores" {
+				consumerName, consumerYAML = "demo/consumer-stores.yaml (embedded)", demoConsumerStores
+			}
+			consumer, err := pipeline.Load(consumerName, consumerYAML, registry(), getenv)
 			if err != nil {
 				return err
 			}
@@ -119,7 +144,7 @@ SLUICE_DEMO_RATE (default 5000/s) and SLUICE_DEMO_COUNT (default 30000) size it.
 		},
 	}
 	cmd.Flags().StringVar(&outDir, "out", "out/demo", "directory for events.jsonl and dead-letter.jsonl")
-	cmd.Flags().StringVar(&mode, "mode", "auto", "auto (kafka when SLUICE_KAFKA_BROKERS is set), files or kafka")
+	cmd.Flags().StringVar(&mode, "mode", "auto", "auto (stores when Kafka, MongoDB and Elasticsearch are set, kafka with Kafka only, else files), files, kafka or stores")
 	cmd.Flags().BoolVar(&printConfig, "print-config", false, "print the embedded pipelines and exit")
 	return cmd
 }
@@ -250,7 +275,11 @@ func printSamples(out io.Writer, eventsPath, deadPath string) {
 		}
 		seen[src] = true
 		r := gjson.ParseBytes(sc.Bytes())
-		fmt.Fprintf(out, "  %-10s %-26s key=%-16s account=%s %d bytes\n", src, r.Get("type").String(), r.Get("key").String(), r.Get("account_id").String(), len(sc.Bytes()))
+		key := r.Get("key").String()
+		if key == "" { // a canonical event names its entity instead
+			key = r.Get("entity.kind").String() + ":" + r.Get("entity.id").String()
+		}
+		fmt.Fprintf(out, "  %-10s %-26s %-28s account=%s %d bytes\n", src, r.Get("type").String(), key, r.Get("account_id").String(), len(sc.Bytes()))
 	}
 	if d, err := os.Open(deadPath); err == nil {
 		defer d.Close()

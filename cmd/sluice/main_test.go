@@ -188,13 +188,20 @@ func countLines(t *testing.T, path string) int {
 }
 
 func TestDemo(t *testing.T) {
-	for _, mode := range []string{"files", "kafka"} {
+	for _, mode := range []string{"files", "kafka", "stores"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Setenv("SLUICE_DEMO_COUNT", "3000")
 			t.Setenv("SLUICE_DEMO_RATE", "20000/s")
 			t.Setenv("SLUICE_METRICS_ADDR", "127.0.0.1:0")
-			if mode == "kafka" {
+			if mode != "files" {
 				t.Setenv("SLUICE_KAFKA_BROKERS", strings.Join(testenv.StartKafka(t, kfake.NumBrokers(3)), ","))
+			}
+			if mode == "stores" {
+				esURL, user, pass := testenv.ElasticsearchURL(t)
+				t.Setenv("SLUICE_MONGO_URI", testenv.MongoURI(t))
+				t.Setenv("SLUICE_ES_URL", esURL)
+				t.Setenv("SLUICE_ES_USERNAME", user)
+				t.Setenv("SLUICE_ES_PASSWORD", pass)
 			}
 			dir := t.TempDir()
 			var out, errOut bytes.Buffer
@@ -202,10 +209,20 @@ func TestDemo(t *testing.T) {
 				t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 			}
 			written, dead := countLines(t, filepath.Join(dir, "events.jsonl")), countLines(t, filepath.Join(dir, "dead-letter.jsonl"))
+			summary := fmt.Sprintf("%d written, %d dead-lettered", written, dead)
+			if mode == "stores" {
+				// Dedupe drops the generator's duplicates before the stores.
+				m := regexp.MustCompile(`(\d+) dropped`).FindStringSubmatch(out.String())
+				if m == nil || m[1] == "0" {
+					t.Fatalf("no duplicates dropped:\n%s", out.String())
+				}
+				dropped, _ := strconv.Atoi(m[1])
+				written += dropped
+			}
 			if written+dead != 3000 || dead == 0 {
 				t.Fatalf("%d written + %d dead-lettered, want 3000 with some poison dead-lettered\n%s", written, dead, out.String())
 			}
-			if !strings.Contains(out.String(), fmt.Sprintf("%d written, %d dead-lettered", written, dead)) {
+			if !strings.Contains(out.String(), summary) {
 				t.Fatalf("summary does not match the files:\n%s", out.String())
 			}
 		})
