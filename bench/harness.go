@@ -436,3 +436,7 @@ func progress(w io.Writer, s Second, total int64) {
 	bar := strings.Repeat("█", int(frac*width)) + strings.Repeat("░", width-int(frac*width))
 	fmt.Fprintf(w, "\r%s %5.1f%%  %6.0fs  %8.0f ev/s  lag %8d  p99 %7.1f ms ", bar, frac*100, s.T, s.Rate, s.Lag, s.P99Millis)
 }
+
+// DefaultConsumer is the embedded consumer pipeline the harness drives
+// unless told otherwise.
+func DefaultConsumer() []byte { return defaultConsumer }

@@ -57,6 +57,20 @@ func registry(wrap func(pipeline.Sink) pipeline.Sink) func() *pipeline.Registry 
 	}
 }
 
+// fileConsumer writes the stream to a JSON-lines file: the audit reads the
+// file back, so a misbehaving file sink shows in it.
+const fileConsumer = `name: bench-file-consumer
+source:
+  kafka: {brokers: ["${SLUICE_KAFKA_BROKERS}"], topic: "${BENCH_TOPIC}", group: "${BENCH_GROUP}"}
+transforms:
+  - decode: {format: json, id: id, time: occurred_at}
+sinks:
+  - file: {path: "${BENCH_OUT}/events.jsonl", fsync: false}
+dead_letter:
+  file: {path: "${BENCH_OUT}/dead-letter.jsonl"}
+batch: {max_events: 500, max_wait: 50ms}
+`
+
 func TestAuditCatchesLossAndDuplication(t *testing.T) {
 	brokers := strings.Join(testenv.StartKafka(t, kfake.NumBrokers(3)), ",")
 	for _, tc := range []struct {
@@ -75,6 +89,7 @@ func TestAuditCatchesLossAndDuplication(t *testing.T) {
 			}
 			res, err := Run(context.Background(), Options{
 				Profile: profile, Registry: registry(tc.wrap), Brokers: brokers, OutDir: t.TempDir(),
+				ConsumerConfig: []byte(fileConsumer), ConsumerFile: "file-consumer.yaml",
 				Duplicates: 0.02, Poison: 0.01, Seed: 5,
 			})
 			if err != nil {

@@ -16,7 +16,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/sluicehq/sluice/bench"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 func TestValidateExamples(t *testing.T) {
@@ -226,5 +228,24 @@ func TestDemo(t *testing.T) {
 				t.Fatalf("summary does not match the files:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestEmbeddedPipelinesLoad: the pipelines compiled into the binary (demo,
+// bench) must load with the components this binary links.
+func TestEmbeddedPipelinesLoad(t *testing.T) {
+	env := map[string]string{
+		"SLUICE_KAFKA_BROKERS": "127.0.0.1:9092", "SLUICE_MONGO_URI": "mongodb://127.0.0.1:27017/", "SLUICE_ES_URL": "http://127.0.0.1:9200",
+		"SLUICE_OUT_DIR": t.TempDir(), "SLUICE_DEMO_TOPIC": "t", "SLUICE_DEMO_GROUP": "g",
+		"BENCH_TOPIC": "t", "BENCH_GROUP": "g", "BENCH_OUT": t.TempDir(),
+	}
+	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	for name, doc := range map[string][]byte{
+		"demo/files.yaml": demoFiles, "demo/producer.yaml": demoProducer, "demo/consumer.yaml": demoConsumer,
+		"demo/consumer-stores.yaml": demoConsumerStores, "bench/consumer.yaml": bench.DefaultConsumer(),
+	} {
+		if _, err := pipeline.Load(name, doc, registry(), getenv); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
