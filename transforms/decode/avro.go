@@ -46,32 +46,13 @@ func NewAvro(c Config) (*Avro, error) {
 // a schema that does not compile fails its event permanently; a registry
 // that cannot be reached fails it retryably.
 func (d *Avro) Apply(ctx context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
-	var out []*pipeline.Event
-	var be *pipeline.BatchError
-	for i, ev := range in {
+	return pipeline.EachEvent(in, func(ev *pipeline.Event) error {
 		err := d.decode(ctx, ev)
-		if err == nil {
-			if out != nil {
-				out = append(out, ev)
-			}
-			continue
+		if err != nil && (errors.Is(err, avro.ErrPermanent) || !errors.Is(err, errRetry)) {
+			return pipeline.Permanent(err)
 		}
-		if out == nil {
-			out = make([]*pipeline.Event, i, len(in))
-			copy(out, in[:i])
-		}
-		if be == nil {
-			be = pipeline.NewBatchError()
-		}
-		if errors.Is(err, avro.ErrPermanent) || !errors.Is(err, errRetry) {
-			err = pipeline.Permanent(err)
-		}
-		be.Fail(i, err)
-	}
-	if out == nil {
-		return in, nil
-	}
-	return out, be.Err()
+		return err
+	})
 }
 
 // errRetry marks registry failures worth retrying.

@@ -76,26 +76,9 @@ var ErrNotObject = errors.New("payload is JSON but not an object")
 // nothing until a transform edits the body. A malformed payload fails its
 // event permanently (it goes to the dead letter with the reason).
 func (d *JSON) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
-	out := in[:0:0]
-	var be *pipeline.BatchError
-	for i, ev := range in {
-		if err := d.decode(ev); err != nil {
-			if be == nil {
-				be = pipeline.NewBatchError()
-				out = make([]*pipeline.Event, 0, len(in))
-				out = append(out, in[:i]...)
-			}
-			be.Fail(i, pipeline.Permanent(err))
-			continue
-		}
-		if be != nil {
-			out = append(out, ev)
-		}
-	}
-	if be == nil {
-		return in, nil
-	}
-	return out, be
+	return pipeline.EachEvent(in, func(ev *pipeline.Event) error {
+		return pipeline.Permanent(d.decode(ev))
+	})
 }
 
 func (d *JSON) decode(ev *pipeline.Event) error {

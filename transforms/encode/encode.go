@@ -121,29 +121,9 @@ func (e *Encode) Apply(ctx context.Context, in []*pipeline.Event) ([]*pipeline.E
 			return nil, err
 		}
 	}
-	var out []*pipeline.Event
-	var be *pipeline.BatchError
-	for i, ev := range in {
-		err := e.encode(ev, id)
-		if err == nil {
-			if out != nil {
-				out = append(out, ev)
-			}
-			continue
-		}
-		if out == nil {
-			out = make([]*pipeline.Event, i, len(in))
-			copy(out, in[:i])
-		}
-		if be == nil {
-			be = pipeline.NewBatchError()
-		}
-		be.Fail(i, pipeline.Permanent(err))
-	}
-	if out == nil {
-		return in, nil
-	}
-	return out, be.Err()
+	return pipeline.EachEvent(in, func(ev *pipeline.Event) error {
+		return pipeline.Permanent(e.encode(ev, id))
+	})
 }
 
 func (e *Encode) encode(ev *pipeline.Event, id int) error {

@@ -93,30 +93,10 @@ func New(pipelineName string, c Config) (*Enrich, error) {
 
 // Apply maps every event; one that cannot be mapped fails permanently.
 func (e *Enrich) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
-	var out []*pipeline.Event
-	var be *pipeline.BatchError
 	now := e.now().UTC()
-	for i, ev := range in {
-		err := e.enrich(ev, now)
-		if err == nil {
-			if out != nil {
-				out = append(out, ev)
-			}
-			continue
-		}
-		if out == nil {
-			out = make([]*pipeline.Event, i, len(in))
-			copy(out, in[:i])
-		}
-		if be == nil {
-			be = pipeline.NewBatchError()
-		}
-		be.Fail(i, pipeline.Permanent(err))
-	}
-	if out == nil {
-		return in, nil
-	}
-	return out, be.Err()
+	return pipeline.EachEvent(in, func(ev *pipeline.Event) error {
+		return pipeline.Permanent(e.enrich(ev, now))
+	})
 }
 
 // ErrUnknownSource is the reason for an event whose source is no known vendor.

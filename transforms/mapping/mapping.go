@@ -101,30 +101,10 @@ func New(c Config) (*Map, error) {
 // Apply reshapes each event. An expression that fails on an event, or a
 // body that cannot take a field, fails that event permanently.
 func (m *Map) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
-	var out []*pipeline.Event
-	var be *pipeline.BatchError
 	vals := make([]any, len(m.sets))
-	for i, ev := range in {
-		err := m.apply(ev, vals)
-		if err == nil {
-			if out != nil {
-				out = append(out, ev)
-			}
-			continue
-		}
-		if out == nil {
-			out = make([]*pipeline.Event, i, len(in))
-			copy(out, in[:i])
-		}
-		if be == nil {
-			be = pipeline.NewBatchError()
-		}
-		be.Fail(i, pipeline.Permanent(err))
-	}
-	if out == nil {
-		return in, nil
-	}
-	return out, be.Err()
+	return pipeline.EachEvent(in, func(ev *pipeline.Event) error {
+		return pipeline.Permanent(m.apply(ev, vals))
+	})
 }
 
 func (m *Map) apply(ev *pipeline.Event, vals []any) error {
