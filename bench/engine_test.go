@@ -60,3 +60,29 @@ func processCPU() time.Duration {
 	cpu, _ := rusage()
 	return cpu
 }
+
+// driveToSink runs p until sink has b.N events, timing only that, and
+// reports events/s and this process's CPU seconds per million events.
+func driveToSink(b *testing.B, ctx context.Context, stop context.CancelFunc, p *pipeline.Pipeline, sink *discard) {
+	b.Helper()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpuBefore := processCPU()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	for sink.events.Load() < int64(b.N) {
+		select {
+		case err := <-done:
+			b.Fatalf("pipeline stopped early: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cpu := processCPU() - cpuBefore
+	b.StopTimer()
+	stop()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
+}

@@ -74,22 +74,5 @@ sinks: [{discard: {}}]
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpuBefore := processCPU()
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	for sink.events.Load() < int64(b.N) {
-		select {
-		case err := <-done:
-			b.Fatalf("pipeline stopped early: %v", err)
-		case <-time.After(time.Millisecond):
-		}
-	}
-	cpu := processCPU() - cpuBefore
-	b.StopTimer()
-	stop()
-	<-done
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
+	driveToSink(b, runCtx, stop, p, sink)
 }
