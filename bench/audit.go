@@ -286,7 +286,11 @@ func (e *esStore) reset(ctx context.Context) error {
 }
 
 func (e *esStore) search(ctx context.Context, from, size int) (int, []string, error) {
-	q := fmt.Sprintf(`{"from":%d,"size":%d,"track_total_hits":true,"_source":false,"query":{"match_all":{}}}`, from, size)
+	// Pages must come in one fixed order, or documents shift between pages
+	// and some are read twice and others never. Elasticsearch 8 refuses to
+	// sort on _id unless indices.id_field_data.enabled is set; the error
+	// below says so rather than miscount.
+	q := fmt.Sprintf(`{"from":%d,"size":%d,"track_total_hits":true,"_source":false,"sort":["_id"],"query":{"match_all":{}}}`, from, size)
 	resp, err := e.do(ctx, http.MethodPost, "/"+e.pattern+"/_search", q)
 	if err != nil {
 		return 0, nil, err
@@ -300,7 +304,7 @@ func (e *esStore) search(ctx context.Context, from, size int) (int, []string, er
 		return 0, nil, nil
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, nil, fmt.Errorf("search %s: %s: %.200s", e.pattern, resp.Status, data)
+		return 0, nil, fmt.Errorf("search %s sorted by _id (Elasticsearch needs indices.id_field_data.enabled for the audit): %s: %.200s", e.pattern, resp.Status, data)
 	}
 	r := gjson.ParseBytes(data)
 	var ids []string
