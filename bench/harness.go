@@ -17,10 +17,14 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/sluicehq/sluice/internal/awskinesis"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -29,6 +33,12 @@ var defaultConsumer []byte
 
 //go:embed producer.yaml
 var producerYAML []byte
+
+//go:embed producer-kinesis.yaml
+var producerKinesisYAML []byte
+
+//go:embed consumer-kinesis.yaml
+var defaultKinesisConsumer []byte
 
 // Options configure one harness run.
 type Options struct {
@@ -43,11 +53,15 @@ type Options struct {
 	// are provided.
 	ConsumerConfig []byte
 	ConsumerFile   string
-	Brokers        string
-	OutDir         string
-	Duplicates     float64
-	Poison         float64
-	Seed           uint64
+	// Stream is the partitioned stream between producer and consumer:
+	// kafka (Brokers) or kinesis (KinesisEndpoint; empty means AWS).
+	Stream          string
+	Brokers         string
+	KinesisEndpoint string
+	OutDir          string
+	Duplicates      float64
+	Poison          float64
+	Seed            uint64
 	// Drain bounds how long the consumer may take to settle everything
 	// after the producer finished.
 	Drain    time.Duration
@@ -91,8 +105,15 @@ type Result struct {
 // Run drives one profile end to end: a fresh topic, the consumer in this
 // process, the producer, the measurements, and the audit.
 func Run(ctx context.Context, o Options) (*Result, error) {
-	if o.Brokers == "" {
-		return nil, errors.New("bench needs Kafka: set SLUICE_KAFKA_BROKERS (make testenv; source .testenv/env)")
+	switch o.Stream {
+	case "", "kafka":
+		o.Stream = "kafka"
+		if o.Brokers == "" {
+			return nil, errors.New("bench needs Kafka: set SLUICE_KAFKA_BROKERS (make testenv; source .testenv/env)")
+		}
+	case "kinesis":
+	default:
+		return nil, fmt.Errorf("stream must be kafka or kinesis, not %q", o.Stream)
 	}
 	if o.Drain == 0 {
 		o.Drain = 5 * time.Minute
@@ -108,10 +129,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
 	topic, group := "bench."+o.Profile.Name+"."+stamp, "bench-"+stamp
-	if err := createTopic(ctx, o.Brokers, topic, 12); err != nil {
+	producer := producerYAML
+	if o.Stream == "kinesis" {
+		topic, producer = "bench-"+o.Profile.Name+"-"+stamp, producerKinesisYAML
+		if err := createStream(ctx, o.KinesisEndpoint, topic, 4); err != nil {
+			return nil, err
+		}
+	} else if err := createTopic(ctx, o.Brokers, topic, 12); err != nil {
 		return nil, err
 	}
-	vars := map[string]string{"SLUICE_KAFKA_BROKERS": o.Brokers, "BENCH_TOPIC": topic, "BENCH_GROUP": group, "BENCH_OUT": o.OutDir}
+	vars := map[string]string{"SLUICE_KAFKA_BROKERS": o.Brokers, "SLUICE_KINESIS_ENDPOINT": o.KinesisEndpoint, "BENCH_TOPIC": topic, "BENCH_GROUP": group, "BENCH_OUT": o.OutDir}
 	getenv := func(k string) (string, bool) {
 		if v, ok := vars[k]; ok {
 			return v, true
@@ -121,6 +148,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	consumerYAML, consumerName := o.ConsumerConfig, o.ConsumerFile
 	if consumerYAML == nil {
 		consumerYAML, consumerName = defaultConsumer, "bench/consumer.yaml (embedded)"
+		if o.Stream == "kinesis" {
+			consumerYAML, consumerName = defaultKinesisConsumer, "bench/consumer-kinesis.yaml (embedded)"
+		}
 	}
 	cfg, err := pipeline.Load(consumerName, consumerYAML, o.Registry(), getenv)
 	if err != nil {
@@ -176,7 +206,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				count = int64(ph.Rate * ph.Duration.Seconds())
 			}
 			seed := o.Seed + uint64(i)
-			stats, wait, err := startProducer(ctx, o, vars, ph, count, seed)
+			stats, wait, err := startProducer(ctx, o, producer, vars, ph, count, seed)
 			if err != nil {
 				producerDone <- err
 				return
@@ -286,7 +316,7 @@ loop:
 
 // startProducer runs one phase's producer and returns a live count of what
 // it has written and a wait function.
-func startProducer(ctx context.Context, o Options, vars map[string]string, ph Phase, count int64, seed uint64) (func() int64, func() error, error) {
+func startProducer(ctx context.Context, o Options, producerYAML []byte, vars map[string]string, ph Phase, count int64, seed uint64) (func() int64, func() error, error) {
 	rate := "1000000000/s" // "as fast as it goes": the generator never waits
 	if ph.Rate > 0 {
 		rate = strconv.FormatFloat(ph.Rate, 'f', 3, 64) + "/s"
@@ -356,6 +386,34 @@ func createTopic(ctx context.Context, brokers, topic string, partitions int) err
 		return fmt.Errorf("create bench topic: %w", err)
 	}
 	return nil
+}
+
+// createStream makes the bench's Kinesis stream and waits until it is active.
+func createStream(ctx context.Context, endpoint, stream string, shards int32) error {
+	client, err := awskinesis.Client(ctx, "us-east-1", endpoint, staticCredentials())
+	if err != nil {
+		return err
+	}
+	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(shards)}); err != nil {
+		return fmt.Errorf("create bench stream: %w", err)
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
+		if err == nil && out.StreamDescriptionSummary.StreamStatus == kinesistypes.StreamStatusActive {
+			return nil
+		}
+	}
+	return fmt.Errorf("bench stream %s did not become active", stream)
+}
+
+// staticCredentials are the keys from the environment (test keys for
+// kinesalite when unset), as the bench pipelines use them.
+func staticCredentials() *awskinesis.Credentials {
+	id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	if id == "" {
+		id, secret = "test", "test"
+	}
+	return &awskinesis.Credentials{AccessKeyID: id, SecretAccessKey: secret}
 }
 
 // rusage is this process's CPU time and peak RSS (MiB).
@@ -440,3 +498,6 @@ func progress(w io.Writer, s Second, total int64) {
 // DefaultConsumer is the embedded consumer pipeline the harness drives
 // unless told otherwise.
 func DefaultConsumer() []byte { return defaultConsumer }
+
+// DefaultKinesisConsumer is the embedded consumer for --stream kinesis.
+func DefaultKinesisConsumer() []byte { return defaultKinesisConsumer }

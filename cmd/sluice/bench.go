@@ -18,6 +18,7 @@ import (
 func benchCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 	var o struct {
 		profile, config, out string
+		stream               string
 		duration, drain      time.Duration
 		count                int64
 		duplicates, poison   float64
@@ -27,7 +28,8 @@ func benchCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 		Use:   "bench --profile peak|burst|max|engine",
 		Short: "Drive a real pipeline with the generate workload and audit the stores",
 		Long: `Drive a consumer pipeline with the generate workload through Kafka
-(SLUICE_KAFKA_BROKERS; 'make testenv' and source .testenv/env) and measure it:
+(SLUICE_KAFKA_BROKERS) or, with --stream kinesis, Kinesis (SLUICE_KINESIS_ENDPOINT;
+'make testenv' and source .testenv/env sets both) and measure it:
 throughput, end-to-end latency (HDR histogram, event time to acked), consumer
 lag, CPU seconds per million events and peak RSS of the consumer, time per stage.
 Every run ends with an audit read back from the stores; lost or duplicated
@@ -63,7 +65,8 @@ they go), engine (--count events through generate → decode → discard, no I/O
 				return err
 			}
 			opts := bench.Options{
-				Profile: profile, Registry: registry, Binary: self, Brokers: os.Getenv("SLUICE_KAFKA_BROKERS"),
+				Profile: profile, Registry: registry, Binary: self, Stream: o.stream,
+				Brokers: os.Getenv("SLUICE_KAFKA_BROKERS"), KinesisEndpoint: os.Getenv("SLUICE_KINESIS_ENDPOINT"),
 				OutDir: o.out, Duplicates: o.duplicates, Poison: o.poison, Seed: o.seed, Drain: o.drain,
 				Progress: stderr, Logger: log,
 			}
@@ -95,6 +98,7 @@ they go), engine (--count events through generate → decode → discard, no I/O
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.profile, "profile", "peak", "peak, burst, max or engine")
+	f.StringVar(&o.stream, "stream", "kafka", "the stream between producer and consumer: kafka or kinesis (SLUICE_KINESIS_ENDPOINT)")
 	f.DurationVar(&o.duration, "duration", 60*time.Second, "how long peak runs (and burst's recovery)")
 	f.Int64Var(&o.count, "count", 1000000, "events for max and engine")
 	f.StringVarP(&o.config, "config", "c", "", "consumer pipeline YAML (default: kafka → decode → file)")

@@ -243,6 +243,7 @@ func TestEmbeddedPipelinesLoad(t *testing.T) {
 	for name, doc := range map[string][]byte{
 		"demo/files.yaml": demoFiles, "demo/producer.yaml": demoProducer, "demo/consumer.yaml": demoConsumer,
 		"demo/consumer-stores.yaml": demoConsumerStores, "bench/consumer.yaml": bench.DefaultConsumer(),
+		"bench/consumer-kinesis.yaml": bench.DefaultKinesisConsumer(),
 	} {
 		if _, err := pipeline.Load(name, doc, registry(), getenv); err != nil {
 			t.Errorf("%s: %v", name, err)
