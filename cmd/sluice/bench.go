@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -18,7 +19,7 @@ import (
 func benchCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 	var o struct {
 		profile, config, out string
-		stream               string
+		stream, cpuprofile   string
 		duration, drain      time.Duration
 		count                int64
 		duplicates, poison   float64
@@ -55,6 +56,17 @@ they go), engine (--count events through generate → decode → discard, no I/O
 				fmt.Fprintf(out, "engine: %d events in %.2fs: %.0f events/s, %.2f CPU-s per million events, %.1f allocs/event, %.0f B/event\n",
 					r.Events, r.Seconds, r.EventsPerSec, r.CPUPerMillion, r.AllocsPerEvent, r.BytesPerEvent)
 				return nil
+			}
+			if o.cpuprofile != "" {
+				f, err := os.Create(o.cpuprofile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
 			}
 			profile, err := bench.NewProfile(o.profile, o.duration, o.count)
 			if err != nil {
@@ -98,6 +110,7 @@ they go), engine (--count events through generate → decode → discard, no I/O
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.profile, "profile", "peak", "peak, burst, max or engine")
+	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write the consumer's CPU profile here (go tool pprof)")
 	f.StringVar(&o.stream, "stream", "kafka", "the stream between producer and consumer: kafka or kinesis (SLUICE_KINESIS_ENDPOINT)")
 	f.DurationVar(&o.duration, "duration", 60*time.Second, "how long peak runs (and burst's recovery)")
 	f.Int64Var(&o.count, "count", 1000000, "events for max and engine")
