@@ -12,6 +12,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/sluicehq/sluice/internal/ackorder"
+	"github.com/sluicehq/sluice/internal/handoff"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -132,9 +133,7 @@ func (s *Source) handOver(ctx context.Context, p *partition, msgs []kafkago.Mess
 		default:
 		}
 	}
-	select {
-	case s.batches <- sourceBatch{events: events, ack: ack, revoked: func() bool { return ctx.Err() != nil }}:
-	case <-ctx.Done():
+	if !s.batches.Put(ctx, handoff.Batch{Events: events, Ack: ack, Stale: func() bool { return ctx.Err() != nil }, StaleErr: ErrRevoked}) {
 		ack(ErrRevoked)
 	}
 }

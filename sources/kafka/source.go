@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/sluicehq/sluice/internal/handoff"
 	"github.com/sluicehq/sluice/internal/kafkaconn"
 	"github.com/sluicehq/sluice/pipeline"
 )
@@ -39,12 +40,6 @@ func Register(r *pipeline.Registry) {
 	})
 }
 
-type sourceBatch struct {
-	events  []*pipeline.Event
-	ack     pipeline.AckFunc
-	revoked func() bool
-}
-
 // Source is a consumer group member.
 type Source struct {
 	cfg     Config
@@ -52,7 +47,7 @@ type Source struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	batches chan sourceBatch
+	batches *handoff.Queue
 	group   *kafkago.ConsumerGroup
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -71,7 +66,7 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Source, error)
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: c, conn: conn, log: log, metrics: m, batches: make(chan sourceBatch, 4)}
+	s := &Source{cfg: c, conn: conn, log: log, metrics: m, batches: handoff.New(4)}
 	notYet := errors.New("not yet a member of group " + c.Group)
 	s.notReady.Store(&notYet)
 	return s, nil
@@ -220,22 +215,11 @@ func (s *Source) commit(gen *kafkago.Generation, parts []*partition) {
 	}
 }
 
-// Read returns the next batch of one partition's records.
+// Read returns the next batch of one partition's records. A batch whose
+// partition moved to another member while it waited is acked ErrRevoked
+// and left to the new owner.
 func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc, error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case b := <-s.batches:
-			if b.revoked() {
-				// Its partition moved to another member while the batch
-				// waited here: leave it to the new owner.
-				b.ack(ErrRevoked)
-				continue
-			}
-			return b.events, b.ack, nil
-		}
-	}
+	return s.batches.Read(ctx)
 }
 
 // Ready reports whether the source is a member of its group.

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/sluicehq/sluice/internal/ackorder"
+	"github.com/sluicehq/sluice/internal/handoff"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -177,9 +178,7 @@ func (r *shardReader) handOver(recs []types.Record) {
 		default:
 		}
 	}
-	select {
-	case s.batches <- sourceBatch{events: out, ack: ack, lost: r.lost.Load}:
-	case <-r.ctx.Done():
+	if !s.batches.Put(r.ctx, handoff.Batch{Events: out, Ack: ack, Stale: r.lost.Load, StaleErr: errLeaseLost}) {
 		ack(errLeaseLost)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/internal/awskinesis"
+	"github.com/sluicehq/sluice/internal/handoff"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -39,12 +40,6 @@ func Register(r *pipeline.Registry) {
 	})
 }
 
-type sourceBatch struct {
-	events []*pipeline.Event
-	ack    pipeline.AckFunc
-	lost   func() bool
-}
-
 // Source is one consumer of a group.
 type Source struct {
 	cfg     Config
@@ -55,7 +50,7 @@ type Source struct {
 	closer  func(context.Context) error
 	metrics *metrics
 
-	batches chan sourceBatch
+	batches *handoff.Queue
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -95,7 +90,7 @@ func NewWithStore(c Config, store LeaseStore, log *slog.Logger, reg prometheus.R
 	_, _ = rand.Read(b[:])
 	s := &Source{
 		cfg: c, id: host + "-" + hex.EncodeToString(b[:]), log: log, client: client, store: store, metrics: m,
-		batches: make(chan sourceBatch, 4), readers: map[string]*shardReader{},
+		batches: handoff.New(4), readers: map[string]*shardReader{},
 	}
 	notYet := errors.New("no shard leases taken yet")
 	s.notReady.Store(&notYet)
@@ -318,20 +313,10 @@ func (s *Source) startReader(l Lease) {
 	}()
 }
 
-// Read returns the next batch of one shard's records.
+// Read returns the next batch of one shard's records. A batch whose lease
+// was lost while it waited is acked with an error and left to the new owner.
 func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc, error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case b := <-s.batches:
-			if b.lost() {
-				b.ack(errLeaseLost)
-				continue
-			}
-			return b.events, b.ack, nil
-		}
-	}
+	return s.batches.Read(ctx)
 }
 
 // Ready reports whether the lease store answers.
