@@ -138,3 +138,13 @@ func (t *Template) RenderString(ev *Event) (string, error) {
 	b, err := t.Render(make([]byte, 0, len(t.raw)+16), ev)
 	return string(b), err
 }
+
+// ParseFieldTemplate parses what config keys such as a record key or a
+// document id accept: a body field path ("data.Id") or a template
+// ("{{source}}:{{data.Id}}"). A value without braces is a field path.
+func ParseFieldTemplate(s string) (*Template, error) {
+	if !strings.Contains(s, "{") {
+		s = "{{" + s + "}}"
+	}
+	return ParseTemplate(s)
+}

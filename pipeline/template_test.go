@@ -48,3 +48,22 @@ func TestTemplate(t *testing.T) {
 		t.Error("Static wrong")
 	}
 }
+
+func TestParseFieldTemplate(t *testing.T) {
+	ev := &pipeline.Event{ID: "e1", Body: []byte(`{"source":"hubspot","data":{"Id":"003A"}}`)}
+	for _, tc := range []struct{ in, want string }{
+		{"data.Id", "003A"},
+		{"{{source}}:{{data.Id}}", "hubspot:003A"},
+	} {
+		tm, err := pipeline.ParseFieldTemplate(tc.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := tm.RenderString(ev); err != nil || got != tc.want {
+			t.Errorf("%q = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := pipeline.ParseFieldTemplate("{{data.Id"); err == nil {
+		t.Error("an unclosed template parsed")
+	}
+}

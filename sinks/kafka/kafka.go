@@ -70,7 +70,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, pipeline.FieldErrorf("required_acks", "%v", err))
 	}
 	if c.Key != "" {
-		if _, err := keyTemplate(c.Key); err != nil {
+		if _, err := pipeline.ParseFieldTemplate(c.Key); err != nil {
 			errs = append(errs, pipeline.FieldErrorf("key", "%v", err))
 		}
 	}
@@ -114,13 +114,6 @@ func acks(name string) (kafkago.RequiredAcks, error) {
 	return 0, fmt.Errorf("must be all, one or none; got %q", name)
 }
 
-func keyTemplate(key string) (*pipeline.Template, error) {
-	if !strings.Contains(key, "{") {
-		key = "{{" + key + "}}"
-	}
-	return pipeline.ParseTemplate(key)
-}
-
 // Register adds the kafka sink to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSink(r, "kafka", "keyed records to a Kafka topic (murmur2 partitioning, acks=all)", func(bc pipeline.BuildContext, c *Config) (pipeline.Sink, error) {
@@ -147,7 +140,7 @@ func New(c Config, log *slog.Logger) (*Sink, error) {
 	ack, _ := acks(c.RequiredAcks)
 	s := &Sink{cfg: c, log: log, topic: &c.Topic}
 	if c.Key != "" {
-		if s.key, err = keyTemplate(c.Key); err != nil {
+		if s.key, err = pipeline.ParseFieldTemplate(c.Key); err != nil {
 			return nil, err
 		}
 	}

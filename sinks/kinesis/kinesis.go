@@ -5,7 +5,6 @@ package kinesis
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -40,18 +39,11 @@ func (c *Config) SetDefaults() { c.Region = "us-east-1" }
 // Validate checks the partition key template.
 func (c *Config) Validate() error {
 	if c.PartitionKey != "" {
-		if _, err := keyTemplate(c.PartitionKey); err != nil {
+		if _, err := pipeline.ParseFieldTemplate(c.PartitionKey); err != nil {
 			return pipeline.FieldErrorf("partition_key", "%v", err)
 		}
 	}
 	return nil
-}
-
-func keyTemplate(key string) (*pipeline.Template, error) {
-	if !strings.Contains(key, "{") {
-		key = "{{" + key + "}}"
-	}
-	return pipeline.ParseTemplate(key)
 }
 
 // Register adds the kinesis sink to r.
@@ -76,7 +68,7 @@ func New(c Config) (*Sink, error) {
 	}
 	s := &Sink{cfg: c, client: client}
 	if c.PartitionKey != "" {
-		if s.key, err = keyTemplate(c.PartitionKey); err != nil {
+		if s.key, err = pipeline.ParseFieldTemplate(c.PartitionKey); err != nil {
 			return nil, err
 		}
 	}

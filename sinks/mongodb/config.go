@@ -132,7 +132,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, pipeline.FieldErrorf("mode", "must be insert, replace or upsert; got %q", c.Mode))
 	}
 	if c.ID != "" {
-		if _, err := idTemplate(c.ID); err != nil {
+		if _, err := pipeline.ParseFieldTemplate(c.ID); err != nil {
 			errs = append(errs, pipeline.FieldErrorf("id", "%v", err))
 		}
 	}
@@ -290,13 +290,6 @@ func checkExpr(e string) error {
 // the other.
 func overlaps(a, b string) bool {
 	return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(b, a+".")
-}
-
-func idTemplate(id string) (*pipeline.Template, error) {
-	if !strings.Contains(id, "{") {
-		id = "{{" + id + "}}"
-	}
-	return pipeline.ParseTemplate(id)
 }
 
 // writeConcernW returns "majority" or the node count.

@@ -67,7 +67,7 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Sink, error) {
 	s := &Sink{cfg: c, log: log, coll: &c.Collection, seed: maphash.MakeSeed()}
 	s.problem.Store(&errorBox{errors.New("mongodb sink: not started")})
 	if c.ID != "" {
-		if s.id, err = idTemplate(c.ID); err != nil {
+		if s.id, err = pipeline.ParseFieldTemplate(c.ID); err != nil {
 			return nil, fmt.Errorf("mongodb sink: id: %w", err)
 		}
 	}

@@ -102,7 +102,7 @@ func New(bc pipeline.BuildContext, c Config) (*poller.Source, error) {
 	}
 	base, err := url.Parse(strings.TrimRight(c.BaseURL, "/"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("greenhouse base_url %q: %w", c.BaseURL, err)
 	}
 	o.Vendor, o.Sorted, o.Objects = "greenhouse", false, c.Objects
 	o.Client = &client{base: base, key: c.APIKey, perPage: c.PerPage, http: &http.Client{Timeout: c.Timeout.D()}, log: log}
