@@ -198,6 +198,8 @@ func runDemo(ctx context.Context, cfgs []*pipeline.Config, outDir string, log *s
 	defer stopLast()
 	lastDone := make(chan error, 1)
 	go func() { lastDone <- ps[len(ps)-1].Run(lastCtx) }()
+	// One goroutine reports the feeders done, also when there are none:
+	// feedersDone has room for exactly one report.
 	go func() {
 		var errs []error
 		for _, p := range ps[:len(ps)-1] {
@@ -207,9 +209,6 @@ func runDemo(ctx context.Context, cfgs []*pipeline.Config, outDir string, log *s
 		}
 		feedersDone <- errors.Join(errs...)
 	}()
-	if len(ps) == 1 {
-		feedersDone <- nil
-	}
 	fed := int64(-1)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
