@@ -27,6 +27,12 @@ import (
 // registry links every component into the CLI: the one place that names
 // them all.
 func registry() *pipeline.Registry {
+	return registryWith(func(r *pipeline.Registry) { webhooks.Register(r) })
+}
+
+// registryWith is registry with the webhooks source registered by
+// addWebhooks: the demo registers one wired to its replay.
+func registryWith(addWebhooks func(*pipeline.Registry)) *pipeline.Registry {
 	r := pipeline.NewRegistry()
 	generate.Register(r)
 	filesource.Register(r)
@@ -36,7 +42,7 @@ func registry() *pipeline.Registry {
 	hubspot.Register(r)
 	greenhouse.Register(r)
 	lever.Register(r)
-	webhooks.Register(r)
+	addWebhooks(r)
 	decode.Register(r)
 	enrich.Register(r)
 	dedupe.Register(r)

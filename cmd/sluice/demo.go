@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -36,7 +37,7 @@ var demoConsumer []byte
 var demoConsumerStores []byte
 
 func demoCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
-	var outDir, mode string
+	var outDir, mode, source string
 	var printConfig bool
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -78,18 +79,11 @@ SLUICE_DEMO_RATE (default 5000/s) and SLUICE_DEMO_COUNT (default 30000) size it.
 			default:
 				return fmt.Errorf("--mode must be auto, files, kafka or stores, not %q", mode)
 			}
+			if source != "recorded" && source != "generated" {
+				return fmt.Errorf("--source must be recorded or generated, not %q", source)
+			}
 			if printConfig {
-				out := cmd.OutOrStdout()
-				if mode == "files" {
-					_, err := out.Write(demoFiles)
-					return err
-				}
-				consumer := demoConsumer
-				if mode == "stores" {
-					consumer = demoConsumerStores
-				}
-				fmt.Fprintf(out, "%s---\n%s", demoProducer, consumer)
-				return nil
+				return printDemoConfig(cmd.OutOrStdout(), source, mode)
 			}
 			log, err := newLogger(g, stderr)
 			if err != nil {
@@ -98,55 +92,73 @@ SLUICE_DEMO_RATE (default 5000/s) and SLUICE_DEMO_COUNT (default 30000) size it.
 			if err := os.MkdirAll(outDir, 0o755); err != nil {
 				return fmt.Errorf("demo output directory: %w", err)
 			}
-			for _, f := range []string{"events.jsonl", "dead-letter.jsonl"} {
-				if err := os.Remove(filepath.Join(outDir, f)); err != nil && !os.IsNotExist(err) {
+			for _, f := range []string{"events.jsonl", "dead-letter.jsonl", "stream.jsonl", "checkpoints"} {
+				if err := os.RemoveAll(filepath.Join(outDir, f)); err != nil {
 					return err
 				}
 			}
 			run := fmt.Sprintf("%d", time.Now().Unix())
+			vars := map[string]string{"SLUICE_OUT_DIR": outDir, "SLUICE_DEMO_TOPIC": "demo.events." + run, "SLUICE_DEMO_GROUP": "demo-" + run}
 			getenv := func(k string) (string, bool) {
-				switch k {
-				case "SLUICE_OUT_DIR":
-					return outDir, true
-				case "SLUICE_DEMO_TOPIC":
-					return "demo.events." + run, true
-				case "SLUICE_DEMO_GROUP":
-					return "demo-" + run, true
+				if v, ok := vars[k]; ok {
+					return v, true
 				}
 				return os.LookupEnv(k)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if mode == "files" {
-				cfg, err := pipeline.Load("demo/files.yaml (embedded)", demoFiles, registry(), getenv)
+			var plan demoPlan
+			if source == "recorded" {
+				rp, err := startReplay(log)
 				if err != nil {
 					return err
 				}
-				return runDemo(ctx, []*pipeline.Config{cfg}, outDir, log, cmd.OutOrStdout())
-			}
-			producer, err := pipeline.Load("demo/producer.yaml (embedded)", demoProducer, registry(), getenv)
-			if err != nil {
+				defer rp.close()
+				maps.Copy(vars, rp.vars())
+				if plan, err = rp.plan(mode, getenv); err != nil {
+					return err
+				}
+			} else if plan, err = generatedPlan(mode, getenv); err != nil {
 				return err
 			}
-			consumerName, consumerYAML := "demo/consumer.yaml (embedded)", demoConsumer
-			if mode == "stores" {
-				consumerName, consumerYAML = "demo/consumer-stores.yaml (embedded)", demoConsumerStores
+			if mode != "files" {
+				if err := createTopic(ctx, brokers, vars["SLUICE_DEMO_TOPIC"], 12); err != nil {
+					return err
+				}
 			}
-			consumer, err := pipeline.Load(consumerName, consumerYAML, registry(), getenv)
-			if err != nil {
-				return err
-			}
-			topic, _ := getenv("SLUICE_DEMO_TOPIC")
-			if err := createTopic(ctx, brokers, topic, 12); err != nil {
-				return err
-			}
-			return runDemo(ctx, []*pipeline.Config{producer, consumer}, outDir, log, cmd.OutOrStdout())
+			return runDemo(ctx, plan, outDir, log, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&outDir, "out", "out/demo", "directory for events.jsonl and dead-letter.jsonl")
 	cmd.Flags().StringVar(&mode, "mode", "auto", "auto (stores when Kafka, MongoDB and Elasticsearch are set, kafka with Kafka only, else files), files, kafka or stores")
+	cmd.Flags().StringVar(&source, "source", "recorded", "recorded (replay recorded vendor payloads through the connectors) or generated (synthetic events at SLUICE_DEMO_RATE)")
 	cmd.Flags().BoolVar(&printConfig, "print-config", false, "print the embedded pipelines and exit")
 	return cmd
+}
+
+// generatedPlan is the demo of synthetic events: generate → Kafka →
+// consumer, or generate → files alone without Kafka.
+func generatedPlan(mode string, getenv func(string) (string, bool)) (demoPlan, error) {
+	reg := registry()
+	if mode == "files" {
+		cfg, err := pipeline.Load("demo/files.yaml (embedded)", demoFiles, reg, getenv)
+		return demoPlan{registry: reg, consumer: cfg}, err
+	}
+	producer, err := pipeline.Load("demo/producer.yaml (embedded)", demoProducer, reg, getenv)
+	if err != nil {
+		return demoPlan{}, err
+	}
+	name, doc := consumerYAML(mode)
+	consumer, err := pipeline.Load(name, doc, reg, getenv)
+	return demoPlan{registry: reg, feeders: []demoFeeder{{cfg: producer}}, consumer: consumer}, err
+}
+
+// consumerYAML is the embedded consumer that reads the demo topic.
+func consumerYAML(mode string) (string, []byte) {
+	if mode == "stores" {
+		return "demo/consumer-stores.yaml (embedded)", demoConsumerStores
+	}
+	return "demo/consumer.yaml (embedded)", demoConsumer
 }
 
 // createTopic makes the demo's topic, so the demo works on clusters that do
@@ -163,96 +175,208 @@ func createTopic(ctx context.Context, brokers, topic string, partitions int) err
 	return nil
 }
 
-// runDemo runs the pipelines together, printing progress every second. The
-// last pipeline is the one that writes the stores; the ones before it feed
-// it. When the feeders are done and the last one has settled as many events
-// as they wrote, the demo stops it.
-func runDemo(ctx context.Context, cfgs []*pipeline.Config, outDir string, log *slog.Logger, out io.Writer) error {
+// demoPlan is what one demo run starts: the feeders that fill the stream
+// and the consumer that drains it into the outputs.
+type demoPlan struct {
+	registry *pipeline.Registry
+	feeders  []demoFeeder
+	consumer *pipeline.Config
+	// consumerLast starts the consumer only once every feeder is done, for
+	// a consumer that reads a file to its end rather than following it.
+	consumerLast bool
+	// alongside runs beside the pipelines, given the context that ends
+	// with them; an error from it stops the demo.
+	alongside func(context.Context) error
+	// report prints what the feeders' counterparts saw (the replay's
+	// answers), before the consumer's summary.
+	report func(io.Writer)
+}
+
+// demoFeeder is a pipeline that fills the stream.
+type demoFeeder struct {
+	cfg *pipeline.Config
+	// expect, when above zero, is how many events the feeder writes
+	// before the demo stops it: a connector polls forever, a replay does
+	// not. Zero: the feeder ends by itself.
+	expect int64
+}
+
+// demoFeederTimeout bounds how long a feeder with an expected count may
+// take, so a connector that falls short fails the demo instead of hanging.
+const demoFeederTimeout = 2 * time.Minute
+
+// runDemo runs the feeders together with the consumer, printing progress
+// every second. Once every feeder is done and the consumer has settled as
+// many events as they wrote, the demo stops the consumer.
+func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger, out io.Writer) error {
 	promReg := prometheus.NewRegistry()
-	var ps []*pipeline.Pipeline
-	for _, cfg := range cfgs {
-		p, err := pipeline.Build(ctx, cfg, registry(), pipeline.WithMetricsRegisterer(promReg), pipeline.WithLogger(log))
+	build := func(cfg *pipeline.Config) (*pipeline.Pipeline, error) {
+		return pipeline.Build(ctx, cfg, plan.registry, pipeline.WithMetricsRegisterer(promReg), pipeline.WithLogger(log))
+	}
+	var feeders []*pipeline.Pipeline
+	for _, f := range plan.feeders {
+		p, err := build(f.cfg)
 		if err != nil {
 			return err
 		}
-		ps = append(ps, p)
+		feeders = append(feeders, p)
 	}
-	last := cfgs[len(cfgs)-1]
-	if last.Metrics.Listen != "" {
-		if stopServer, err := pipeline.Serve(ctx, last.Metrics.Listen, ps[len(ps)-1].Handler(promReg), log); err == nil {
+	consumer, err := build(plan.consumer)
+	if err != nil {
+		return err
+	}
+	if plan.consumer.Metrics.Listen != "" {
+		if stopServer, err := pipeline.Serve(ctx, plan.consumer.Metrics.Listen, consumer.Handler(promReg), log); err == nil {
 			defer stopServer()
-			fmt.Fprintf(out, "metrics: http://%s/metrics\n", last.Metrics.Listen)
+			fmt.Fprintf(out, "metrics: http://%s/metrics\n", plan.consumer.Metrics.Listen)
 		} else {
 			fmt.Fprintf(out, "metrics: not served (%v)\n", err)
 		}
 	}
 	var names []string
-	for _, c := range cfgs {
-		names = append(names, c.Name)
+	for _, f := range plan.feeders {
+		names = append(names, f.cfg.Name)
 	}
-	fmt.Fprintf(out, "demo: %s → %s (dead letters: %s)\n", strings.Join(names, " → "), filepath.Join(outDir, "events.jsonl"), filepath.Join(outDir, "dead-letter.jsonl"))
+	from := ""
+	if len(names) > 0 {
+		from = strings.Join(names, " + ") + " → "
+	}
+	fmt.Fprintf(out, "demo: %s%s → %s (dead letters: %s)\n", from, plan.consumer.Name, filepath.Join(outDir, "events.jsonl"), filepath.Join(outDir, "dead-letter.jsonl"))
 
 	start := time.Now()
+	runCtx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
+	consumerCtx, stopConsumer := context.WithCancel(runCtx)
+	defer stopConsumer()
+	consumerDone := make(chan error, 1)
+	consumerStarted := false
+	startConsumer := func() {
+		consumerStarted = true
+		go func() { consumerDone <- consumer.Run(consumerCtx) }()
+	}
+	if !plan.consumerLast {
+		startConsumer()
+	}
+	// One goroutine per feeder; feedersDone gets exactly one report.
 	feedersDone := make(chan error, 1)
-	lastCtx, stopLast := context.WithCancel(ctx)
-	defer stopLast()
-	lastDone := make(chan error, 1)
-	go func() { lastDone <- ps[len(ps)-1].Run(lastCtx) }()
-	// One goroutine reports the feeders done, also when there are none:
-	// feedersDone has room for exactly one report.
 	go func() {
-		var errs []error
-		for _, p := range ps[:len(ps)-1] {
-			if err := p.Run(ctx); err != nil {
-				errs = append(errs, err)
+		errs := make(chan error, len(feeders))
+		for i, p := range feeders {
+			go func() { errs <- runFeeder(runCtx, p, plan.feeders[i]) }()
+		}
+		var all []error
+		for range feeders {
+			if err := <-errs; err != nil {
+				all = append(all, err)
 			}
 		}
-		feedersDone <- errors.Join(errs...)
+		feedersDone <- errors.Join(all...)
 	}()
+	alongsideDone := make(chan error, 1)
+	if plan.alongside != nil {
+		go func() { alongsideDone <- plan.alongside(runCtx) }()
+	}
 	fed := int64(-1)
+	feedersReported := false
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var runErr error
 	for {
 		select {
-		case err := <-feedersDone:
+		case err := <-alongsideDone:
 			if err != nil {
-				stopLast()
-				<-lastDone
+				stopAll()
+				if !feedersReported {
+					<-feedersDone
+				}
+				if consumerStarted {
+					<-consumerDone
+				}
+				return err
+			}
+			continue
+		case err := <-feedersDone:
+			feedersReported = true
+			if err != nil {
+				stopConsumer()
+				if consumerStarted {
+					<-consumerDone
+				}
 				return err
 			}
 			fed = 0
-			for _, p := range ps[:len(ps)-1] {
+			for _, p := range feeders {
 				fed += p.Stats().Written + p.Stats().DeadLettered
 			}
-			if len(ps) == 1 {
-				fed = -1
+			if plan.consumerLast {
+				startConsumer()
+			}
+			if len(feeders) == 0 || plan.consumerLast {
+				fed = -1 // the consumer ends by itself at the end of its input
 			}
 			continue
-		case runErr = <-lastDone:
+		case runErr = <-consumerDone:
 		case <-tick.C:
 			line := fmt.Sprintf("  %5.1fs", time.Since(start).Seconds())
-			for i, p := range ps {
-				st := p.Stats()
-				line += fmt.Sprintf("  %s: %d settled, %d written, %d dead-lettered", cfgs[i].Name, st.Read, st.Written, st.DeadLettered)
+			for i, p := range feeders {
+				line += fmt.Sprintf("  %s: %d written", plan.feeders[i].cfg.Name, p.Stats().Written)
 			}
+			st := consumer.Stats()
+			line += fmt.Sprintf("  %s: %d settled, %d written, %d dead-lettered", plan.consumer.Name, st.Read, st.Written, st.DeadLettered)
 			fmt.Fprintln(out, line)
-			if st := ps[len(ps)-1].Stats(); fed >= 0 && st.Read >= fed {
-				stopLast()
+			if fed >= 0 && st.Read >= fed {
+				stopConsumer()
 			}
 			continue
 		}
 		break
 	}
-	st := ps[len(ps)-1].Stats()
+	if plan.report != nil {
+		plan.report(out)
+	}
+	st := consumer.Stats()
 	elapsed := time.Since(start)
 	fmt.Fprintf(out, "\nsummary (%s): %d events in %s (%.0f/s): %d written, %d dead-lettered, %d dropped, %d abandoned\n",
-		last.Name, st.Read, elapsed.Round(time.Millisecond), float64(st.Read)/elapsed.Seconds(), st.Written, st.DeadLettered, st.Dropped, st.Abandoned)
+		plan.consumer.Name, st.Read, elapsed.Round(time.Millisecond), float64(st.Read)/elapsed.Seconds(), st.Written, st.DeadLettered, st.Dropped, st.Abandoned)
 	if fed >= 0 && st.Read < fed {
 		fmt.Fprintf(out, "warning: the feeders wrote %d events but only %d were settled before the demo stopped\n", fed, st.Read)
 	}
 	printSamples(out, filepath.Join(outDir, "events.jsonl"), filepath.Join(outDir, "dead-letter.jsonl"))
 	return runErr
+}
+
+// runFeeder runs one feeder: to its end, or, with an expected count, until
+// it has written that many events (then it is stopped, which saves its
+// checkpoints) or the feeder timeout passes.
+func runFeeder(ctx context.Context, p *pipeline.Pipeline, f demoFeeder) error {
+	if f.expect <= 0 {
+		return p.Run(ctx)
+	}
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(fctx) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(demoFeederTimeout)
+	for {
+		select {
+		case err := <-done:
+			if err == nil && ctx.Err() == nil && p.Stats().Written+p.Stats().DeadLettered < f.expect {
+				err = fmt.Errorf("%s ended after %d of the %d recorded events", f.cfg.Name, p.Stats().Written, f.expect)
+			}
+			return err
+		case <-deadline:
+			stop()
+			<-done
+			return fmt.Errorf("%s wrote %d of the %d recorded events in %s", f.cfg.Name, p.Stats().Written, f.expect, demoFeederTimeout)
+		case <-tick.C:
+			if st := p.Stats(); st.Written+st.DeadLettered >= f.expect {
+				stop()
+				return <-done
+			}
+		}
+	}
 }
 
 // printSamples shows one event per source vendor and one dead letter, so a

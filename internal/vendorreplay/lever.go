@@ -1,0 +1,56 @@
+package vendorreplay
+
+import (
+	"cmp"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// leverList answers GET /v1/opportunities: Basic auth with the API key as
+// user name, updated_at_start in epoch milliseconds, and limit/offset
+// paging where offset is the opaque `next` of the page before.
+func (a *API) leverList(w http.ResponseWriter, r *http.Request) {
+	key, _, ok := r.BasicAuth()
+	if !ok || key != a.creds.LeverAPIKey {
+		a.count(Lever, func(s *VendorStats) { s.Unauthorized++ })
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"code": "Unauthorized", "message": "Invalid API key"})
+		return
+	}
+	recs, ok := a.set.objects[Lever][r.PathValue("object")]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"code": "ResourceNotFound", "message": "Resource not found"})
+		return
+	}
+	q := r.URL.Query()
+	badRequest := func(msg string) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"code": "BadRequestError", "message": msg})
+	}
+	startMS, err := strconv.ParseInt(cmp.Or(q.Get("updated_at_start"), "0"), 10, 64)
+	if err != nil {
+		badRequest("updated_at_start must be a timestamp in milliseconds")
+		return
+	}
+	limit, err := strconv.Atoi(cmp.Or(q.Get("limit"), "100"))
+	if err != nil || limit < 1 || limit > 100 {
+		badRequest("limit must be 1 to 100")
+		return
+	}
+	offset := 0
+	if o := q.Get("offset"); o != "" {
+		b, err := base64.RawURLEncoding.DecodeString(o)
+		if offset, err = strconv.Atoi(string(b)); err != nil || offset < 0 {
+			badRequest("invalid offset")
+			return
+		}
+	}
+	matched := since(recs, time.UnixMilli(startMS), false, byStampThenID)
+	page := matched[min(offset, len(matched)):min(offset+limit, len(matched))]
+	body := map[string]any{"data": raws(page), "hasNext": offset+limit < len(matched)}
+	if offset+limit < len(matched) {
+		body["next"] = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(offset + limit)))
+	}
+	a.page(Lever, len(page))
+	writeJSON(w, http.StatusOK, body)
+}
