@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // leverList answers GET /v1/opportunities: Basic auth with the API key as
@@ -45,7 +47,11 @@ func (a *API) leverList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	matched := since(recs, time.UnixMilli(startMS), false, byStampThenID)
+	// Lever lists by creation, newest first, not by update time: the
+	// connector must read every page before its cursor can move.
+	matched := since(recs, time.UnixMilli(startMS), false, func(a, b record) int {
+		return cmp.Compare(gjson.GetBytes(b.raw, "createdAt").Int(), gjson.GetBytes(a.raw, "createdAt").Int())
+	})
 	page := matched[min(offset, len(matched)):min(offset+limit, len(matched))]
 	body := map[string]any{"data": raws(page), "hasNext": offset+limit < len(matched)}
 	if offset+limit < len(matched) {

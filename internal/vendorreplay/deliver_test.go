@@ -1,0 +1,156 @@
+package vendorreplay
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
+	"github.com/sluicehq/sluice/sources/webhooks"
+)
+
+// startWebhooks runs the real webhooks source, verifying with keys, into
+// a memory sink, and returns its base URL.
+func startWebhooks(t *testing.T, keys *Keys, sink *pipelinetest.Sink) string {
+	t.Helper()
+	reg := pipeline.NewRegistry()
+	built := make(chan *webhooks.Source, 1)
+	pipeline.RegisterSource(reg, "webhooks", "test", func(bc pipeline.BuildContext, c *webhooks.Config) (pipeline.Source, error) {
+		s, err := webhooks.New(*c, bc.Logger, bc.Metrics, webhooks.WithHTTPClient(&http.Client{Transport: keys.AWS()}))
+		if err == nil {
+			built <- s
+		}
+		return s, err
+	})
+	pipelinetest.Register(reg, pipelinetest.NewSource(), sink)
+	env := map[string]string{"SG": keys.SendGridPublicKey(), "MG": keys.MailgunSigningKey()}
+	cfg, err := pipeline.Load("replay-test.yaml", []byte(`name: replay-test
+source:
+  webhooks:
+    listen: 127.0.0.1:0
+    sendgrid: {public_key: "${SG}"}
+    mailgun: {signing_key: "${MG}"}
+    ses: {regions: [us-east-1]}
+sinks: [{mem: {index: 0}}]
+batch: {max_events: 100, max_wait: 2ms}
+`), reg, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	src := <-built
+	deadline := time.Now().Add(5 * time.Second)
+	for src.Addr() == nil && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if src.Addr() == nil {
+		t.Fatal("webhooks source did not start")
+	}
+	return "http://" + src.Addr().String() + "/webhooks"
+}
+
+// TestDeliverThroughTheWebhooksSource: every recorded delivery is accepted
+// with a signature the source verifies, the SNS subscription is
+// confirmed, and a broken signature is refused with nothing enqueued.
+func TestDeliverThroughTheWebhooksSource(t *testing.T) {
+	set := loadRecorded(t)
+	keys, err := NewKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &pipelinetest.Sink{}
+	base := startWebhooks(t, keys, sink)
+	d := NewDeliverer(set, keys, nil)
+	reports, err := d.Deliver(t.Context(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reports {
+		if r.Delivered != set.Deliveries(r.Provider) || len(r.Rejected) > 0 || r.Attempts != r.Delivered {
+			t.Errorf("%s: %+v, want all %d delivered at the first attempt", r.Provider, r, set.Deliveries(r.Provider))
+		}
+	}
+	if got := len(sink.Writes()); got != set.WebhookEvents() {
+		t.Errorf("%d events stored, want %d", got, set.WebhookEvents())
+	}
+	status, err := d.DeliverTampered(t.Context(), base)
+	if err != nil || status != http.StatusUnauthorized {
+		t.Fatalf("tampered delivery: %d %v, want 401", status, err)
+	}
+	if got := len(sink.Writes()); got != set.WebhookEvents() {
+		t.Errorf("%d events stored after the tampered delivery, want still %d", got, set.WebhookEvents())
+	}
+}
+
+// TestDeliverRetriesWhatTheSourceFailed: a delivery answered 503 is sent
+// again, as the providers do, and counted once delivered.
+func TestDeliverRetriesWhatTheSourceFailed(t *testing.T) {
+	set := loadRecorded(t)
+	keys, err := NewKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &pipelinetest.Sink{}
+	base, _ := url.Parse(startWebhooks(t, keys, sink))
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: base.Host})
+	var calls atomic.Int32
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1)%2 == 1 {
+			http.Error(w, "stream unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer flaky.Close()
+	reports, err := NewDeliverer(set, keys, nil).Deliver(t.Context(), flaky.URL+"/webhooks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reports {
+		if r.Delivered != set.Deliveries(r.Provider) || r.Attempts != 2*r.Delivered {
+			t.Errorf("%s: %+v, want %d delivered in twice as many attempts", r.Provider, r, set.Deliveries(r.Provider))
+		}
+	}
+	if got := len(sink.Writes()); got != set.WebhookEvents() {
+		t.Errorf("%d events stored, want %d", got, set.WebhookEvents())
+	}
+}
+
+func TestAWSServesOnlySNS(t *testing.T) {
+	keys, err := NewKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Transport: keys.AWS()}
+	for _, u := range []string{"https://sns.us-east-1.amazonaws.com.evil.example/x.pem", "http://sns.us-east-1.amazonaws.com/x.pem", "https://example.com/x.pem"} {
+		if resp, err := c.Get(u); err == nil {
+			resp.Body.Close()
+			t.Errorf("GET %s answered %d; want refused", u, resp.StatusCode)
+		}
+	}
+	resp, err := c.Get("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-x.pem")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("certificate: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
