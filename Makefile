@@ -1,5 +1,5 @@
 # sluice — the two commands that work on a fresh machine:
-#   make demo   runs the embedded demo pipeline (generated CRM/ATS/email events → files)
+#   make demo   replays recorded CRM/ATS/email vendor payloads through the connectors → Kafka → the stores
 #   make test   brings up the local test stack and runs every test with -race
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 30m
 
 -include internal/testenv/testenv.mk
 
-.PHONY: help build demo test unit lint fmt validate-examples bench clean image
+.PHONY: help build demo demo-load test unit lint fmt validate-examples bench clean image
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -21,10 +21,15 @@ help: ## list the targets
 build: ## build bin/sluice
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sluice
 
-demo: build ## start the local stack, then run the embedded demo (generate → Kafka → consumer → stores)
+demo: build ## start the local stack, then replay recorded vendor payloads through the connectors → Kafka → consumer → stores
 	@if [ -f internal/testenv/testenv.mk ]; then $(MAKE) --no-print-directory testenv; fi
 	@set -a; [ -f .testenv/env ] && source .testenv/env; set +a; \
-	  ./$(BIN) demo --out out/demo --log-level warn
+	  ./$(BIN) demo --source recorded --out out/demo --log-level error
+
+demo-load: build ## start the local stack, then run the synthetic-load demo (generate → Kafka → consumer → stores)
+	@if [ -f internal/testenv/testenv.mk ]; then $(MAKE) --no-print-directory testenv; fi
+	@set -a; [ -f .testenv/env ] && source .testenv/env; set +a; \
+	  ./$(BIN) demo --source generated --out out/demo --log-level warn
 
 # Examples take secrets from the environment with no default, on purpose; these
 # throwaway values (a P-256 test key, a dummy signing key) only let them validate.
