@@ -41,11 +41,13 @@ func (a *API) leverList(w http.ResponseWriter, r *http.Request) {
 	}
 	offset := 0
 	if o := q.Get("offset"); o != "" {
-		b, err := base64.RawURLEncoding.DecodeString(o)
-		if offset, err = strconv.Atoi(string(b)); err != nil || offset < 0 {
+		b, derr := base64.RawURLEncoding.DecodeString(o)
+		n, perr := strconv.Atoi(string(b))
+		if derr != nil || perr != nil || n < 0 {
 			badRequest("invalid offset")
 			return
 		}
+		offset = n
 	}
 	// Lever lists by creation, newest first, not by update time: the
 	// connector must read every page before its cursor can move.
