@@ -1,7 +1,6 @@
 package mongodb
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -32,10 +31,8 @@ func bodyDoc(ev *pipeline.Event) (bson.D, error) {
 	}
 	// Plain JSON (no "$" keys, so no Extended JSON wrappers) takes a fast
 	// path: the driver's Extended JSON reader is most of the client's CPU.
-	if !bytes.Contains(ev.Body, []byte(`"$`)) && gjson.ValidBytes(ev.Body) {
-		if r := gjson.ParseBytes(ev.Body); r.IsObject() {
-			return jsonDoc(r), nil
-		}
+	if r, ok := plainObject(ev.Body); ok {
+		return jsonDoc(r), nil
 	}
 	var d bson.D
 	if err := bson.UnmarshalExtJSON(ev.Body, false, &d); err != nil {

@@ -297,9 +297,8 @@ func (s *Sink) collection(name string) *mongo.Collection {
 
 // build makes ev's collection name and write model.
 func (s *Sink) build(ev *pipeline.Event) (string, op, error) {
-	body, err := bodyDoc(ev)
-	if err != nil {
-		return "", op{}, err
+	if len(ev.Body) == 0 {
+		return "", op{}, errNoBody
 	}
 	name, err := s.coll.RenderString(ev)
 	if err != nil {
@@ -318,11 +317,27 @@ func (s *Sink) build(ev *pipeline.Event) (string, op, error) {
 		return "", op{}, errors.New("event has an empty id")
 	}
 	o := op{id: id, event: ev}
+	var raw bson.Raw
+	if obj, ok := viewPlainObject(ev.Body); ok && s.cfg.Mode != ModeUpsert {
+		if raw, err = appendFullDoc(make([]byte, 0, len(ev.Body)+len(id)+16), id, obj); err != nil {
+			return "", op{}, fmt.Errorf("event %s cannot be encoded as BSON: %w", ev.ID, err)
+		}
+		if err := s.checkSize(ev, raw); err != nil {
+			return "", op{}, err
+		}
+	}
+	var body bson.D
+	if raw == nil {
+		if body, err = bodyDoc(ev); err != nil {
+			return "", op{}, err
+		}
+	}
 	switch s.cfg.Mode {
 	case ModeInsert, ModeReplace:
-		raw, err := s.marshal(ev, fullDoc(id, body))
-		if err != nil {
-			return "", op{}, err
+		if raw == nil {
+			if raw, err = s.marshal(ev, fullDoc(id, body)); err != nil {
+				return "", op{}, err
+			}
 		}
 		if s.cfg.Mode == ModeInsert {
 			o.model = mongo.NewInsertOneModel().SetDocument(raw)
@@ -350,10 +365,14 @@ func (s *Sink) marshal(ev *pipeline.Event, d bson.D) (bson.Raw, error) {
 	if err != nil {
 		return nil, fmt.Errorf("event %s cannot be encoded as BSON: %w", ev.ID, err)
 	}
+	return raw, s.checkSize(ev, raw)
+}
+
+func (s *Sink) checkSize(ev *pipeline.Event, raw []byte) error {
 	if len(raw) > int(s.cfg.MaxDocumentBytes) {
-		return nil, fmt.Errorf("event %s is %d bytes as BSON, over max_document_bytes (%d)", ev.ID, len(raw), s.cfg.MaxDocumentBytes)
+		return fmt.Errorf("event %s is %d bytes as BSON, over max_document_bytes (%d)", ev.ID, len(raw), s.cfg.MaxDocumentBytes)
 	}
-	return raw, nil
+	return nil
 }
 
 // bulk writes one chunk and records each op's outcome in errs.

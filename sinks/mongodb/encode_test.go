@@ -1,0 +1,73 @@
+package mongodb
+
+import (
+	"bytes"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// referenceDoc is the general path: JSON → bson.D → bson.Marshal.
+func referenceDoc(id string, body []byte) ([]byte, error) {
+	r, _ := plainObject(body)
+	return bson.Marshal(fullDoc(id, jsonDoc(r)))
+}
+
+func TestAppendFullDocMatchesMarshal(t *testing.T) {
+	for _, body := range []string{
+		`{}`,
+		`{"a":1}`,
+		`{"_id":"theirs","a":"x"}`,
+		`{"n":2147483647,"m":2147483648,"neg":-2147483649,"f":1.5,"e":1e3,"big":123456789012345678901234567890}`,
+		`{"t":true,"f":false,"z":null,"s":"é\u0000\"\\\n"}`,
+		`{"nested":{"a":[1,"two",{"three":[3]},[],{}],"b":{"c":{"d":null}}}}`,
+		`{"dup":1,"dup":2}`,
+		`{"esc\"aped key":1,"uni\u00e9":"v"}`,
+		`{"data":{"Id":"003Hu00001","Email":"ada@acme-corp.com","Tags":["a","b"]},"occurred_at":"2026-11-18T14:03:11Z"}`,
+	} {
+		if _, ok := plainObject([]byte(body)); !ok {
+			t.Fatalf("%s: not a plain object", body)
+		}
+		want, err := referenceDoc("evt_1", []byte(body))
+		if err != nil {
+			t.Fatalf("%s: reference: %v", body, err)
+		}
+		r, _ := plainObject([]byte(body))
+		got, err := appendFullDoc(nil, "evt_1", r)
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got %v\nwant %v", body, bson.Raw(got), bson.Raw(want))
+		}
+	}
+}
+
+func TestAppendFullDocRefusesNULKeys(t *testing.T) {
+	r, _ := plainObject([]byte(`{"a":{"b\u0000c":1}}`))
+	if _, err := appendFullDoc(nil, "x", r); err == nil {
+		t.Fatal("a field name with a NUL byte was encoded")
+	}
+}
+
+// FuzzAppendFullDoc: for every plain JSON object, the direct encoder
+// writes the same bytes as the bson.D path, and fails where it fails.
+func FuzzAppendFullDoc(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":[1,2.5,"x",{"b":null}]}`, `{"_id":1,"k":true}`, `{"n":-9223372036854775808}`, `{"a\u0000":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, ok := plainObject(body)
+		if !ok {
+			return
+		}
+		want, werr := referenceDoc("id", body)
+		got, gerr := appendFullDoc(nil, "id", r)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%q: reference error %v, direct error %v", body, werr, gerr)
+		}
+		if werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("%q:\n got %v\nwant %v", body, bson.Raw(got), bson.Raw(want))
+		}
+	})
+}
