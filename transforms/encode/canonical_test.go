@@ -3,7 +3,9 @@ package encode
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -31,11 +33,36 @@ func TestCanonicalEventsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var in []*pipeline.Event
 	g := generate.NewGenerator(generate.Workload{Seed: 3}, time.Now)
 	for i := 0; i < 500; i++ {
 		ev := &pipeline.Event{}
 		g.Next(ev, nil)
 		ev.Body = ev.Payload
+		in = append(in, ev)
+	}
+	// The recorded vendor payloads of every record type the connectors emit.
+	for _, f := range []struct{ source, file, prefix string }{
+		{"salesforce", "salesforce/Contact.json", "contact"}, {"salesforce", "salesforce/Lead.json", "lead"},
+		{"salesforce", "salesforce/Opportunity.json", "opportunity"}, {"salesforce", "salesforce/Task.json", "task"},
+		{"hubspot", "hubspot/contacts.json", "contact"}, {"hubspot", "hubspot/companies.json", "company"}, {"hubspot", "hubspot/deals.json", "deal"},
+		{"greenhouse", "greenhouse/candidates.json", "candidate"}, {"greenhouse", "greenhouse/applications.json", "application"}, {"greenhouse", "greenhouse/jobs.json", "job"},
+		{"lever", "lever/opportunities.json", "opportunity"},
+	} {
+		raw, err := os.ReadFile("../../internal/vendorreplay/recorded/" + f.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []json.RawMessage
+		if err := json.Unmarshal(raw, &recs); err != nil {
+			t.Fatalf("%s: %v", f.file, err)
+		}
+		for i, rec := range recs {
+			body, _ := json.Marshal(map[string]any{"id": f.file + "#" + strconv.Itoa(i), "source": f.source, "type": f.prefix + ".updated", "data": rec})
+			in = append(in, &pipeline.Event{ID: "r", Payload: body, Body: body})
+		}
+	}
+	for _, ev := range in {
 		if _, err := enr.Apply(context.Background(), []*pipeline.Event{ev}); err != nil {
 			t.Fatal(err)
 		}

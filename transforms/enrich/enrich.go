@@ -112,7 +112,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	var env [6]gjson.Result // id, source, type, account_id, occurred_at, data
 	readEnvelope(body, &env)
 	source := env[1].Str
-	m, ok := vendors[source]
+	v, ok := vendors[source]
 	if !ok {
 		if e.cfg.Unknown == "pass" {
 			return nil
@@ -124,7 +124,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		return fmt.Errorf("enrich: %s event %s has no data object", source, ev.ID)
 	}
 	var f [maxSlots]gjson.Result
-	m.read(data, &f)
+	m := v.read(env[2].Str, data, &f)
 	buf := make([]byte, 0, 512)
 	buf = append(buf, `{"id":`...)
 	if env[0].Str != "" {
@@ -169,9 +169,25 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 			buf = append(buf, `"}`...)
 		}
 	}
+	// A company record names its own domain (or web site): it is looked
+	// up the way a person's address domain is.
+	var hostBuf [64]byte
+	var host []byte
+	if m.domain != "" && f[slotDomain].Type == gjson.String {
+		host = appendHost(hostBuf[:0], f[slotDomain].Str)
+	}
 	var account []byte
-	if domain != "" && !free && e.accounts != nil {
-		account = e.accounts[domain]
+	if e.accounts != nil {
+		switch {
+		case domain != "":
+			if !free {
+				account = e.accounts[domain]
+			}
+		case len(host) > 0:
+			if _, fm := e.freeMail[string(host)]; !fm {
+				account = e.accounts[string(host)]
+			}
+		}
 	}
 	buf = append(buf, `,"account_id":`...)
 	switch {
@@ -196,6 +212,12 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	}
 	buf = append(buf, `,"attributes":{`...)
 	n := 0
+	if len(host) > 0 {
+		buf = append(buf, `"domain":"`...)
+		buf = append(buf, host...)
+		buf = append(buf, '"')
+		n++
+	}
 	for i, a := range m.attrs {
 		v := f[slotAttrs+i]
 		if !v.Exists() || v.Type == gjson.Null {
@@ -208,7 +230,11 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		buf = append(buf, '"')
 		buf = append(buf, a.name...)
 		buf = append(buf, `":`...)
-		buf = append(buf, v.Raw...)
+		if each := m.each[slotAttrs+i]; each != "" {
+			buf = appendEach(buf, v, each)
+		} else {
+			buf = append(buf, v.Raw...)
+		}
 	}
 	buf = append(buf, `},"ingested_at":"`...)
 	buf = now.AppendFormat(buf, time.RFC3339Nano)
@@ -317,6 +343,62 @@ func appendEmail(buf []byte, s string, strip bool) []byte {
 		default:
 			buf = append(buf, c)
 		}
+	}
+	return buf
+}
+
+// appendEach appends the JSON array of field f of every element of arr
+// (gjson's "arr.#.f"), without building it as a string first. Elements
+// without the field are left out.
+func appendEach(buf []byte, arr gjson.Result, f string) []byte {
+	buf = append(buf, '[')
+	n := 0
+	arr.ForEach(func(_, el gjson.Result) bool {
+		if v := el.Get(f); v.Exists() && v.Type != gjson.Null {
+			if n > 0 {
+				buf = append(buf, ',')
+			}
+			n++
+			buf = append(buf, v.Raw...)
+		}
+		return true
+	})
+	return append(buf, ']')
+}
+
+// appendHost appends the host of a domain or web site, ASCII-lowercased,
+// without scheme, "www.", port, path or trailing dot:
+// "https://www.Acme.com/about" → "acme.com". It appends nothing when the
+// rest is not a host name (letters, digits, '-', '.', '_' or non-ASCII).
+func appendHost(buf []byte, s string) []byte {
+	s = strings.TrimSpace(s)
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
+	if i := strings.IndexByte(s, ':'); i >= 0 {
+		s = s[:i]
+	}
+	s = strings.TrimSuffix(s, ".")
+	if len(s) > 4 && strings.EqualFold(s[:4], "www.") {
+		s = s[4:]
+	}
+	start := len(buf)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '.', c == '_', c >= 0x80:
+		default:
+			return buf[:start]
+		}
+		buf = append(buf, c)
 	}
 	return buf
 }

@@ -6,27 +6,89 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// vendor is how one vendor's data maps to the canonical event.
+// vendor is how one source's records map to canonical events: one
+// mapping per record type its connector emits, and a default for the rest.
 type vendor struct {
-	kind     string // entity kind: contact, candidate, message
-	entityID string // path in data of the entity's id
-	role     string // actor (CRM, ATS: the person) or recipient (email)
-	email    string // path in data of the person's address
-	time     string // path in data of the vendor's own event time
-	attrs    []attr // vendor fields copied into attributes
-	byTop    map[string][]ref
+	def   *mapping
+	types []typeMapping
 }
 
+// typeMapping is the mapping of the envelope types with one prefix: the
+// part before the first dot ("opportunity" of "opportunity.updated").
+type typeMapping struct {
+	prefix string
+	*mapping
+}
+
+// mapping is how one kind of vendor record maps to the canonical event.
+type mapping struct {
+	kind     string // entity kind: contact, lead, account, deal, activity, candidate, application, job, message
+	entityID string // path in data of the entity's id
+	role     string // actor (a CRM or ATS record's person) or recipient (email)
+	email    string // path in data of the person's address, for records about a person
+	time     string // path in data of the vendor's own event time
+	domain   string // path in data of the company's domain or web site, for company records
+	attrs    []attr // vendor fields copied into attributes
+	is       guard  // for a type's mapping: which records are that type's object
+	byTop    map[string][]ref
+	each     [maxSlots]string // per slot: the field of each element of an array to list ("a.#.f" paths)
+}
+
+// attr is an attribute and the path in data it is copied from. A path
+// "a.#.f" lists field f of every element of array a.
 type attr struct{ name, path string }
 
-// Slots of a vendor's lookups, in the results of (*vendor).read: entity
-// id, email, time, then the attributes in order.
+// guard tells a type's records apart from other objects sent with that
+// type: sources/generate sends Salesforce Contacts as lead.converted,
+// opportunity.stage_changed and task.completed, and Greenhouse candidates
+// as application.*. A record the guard rejects takes the vendor's default
+// mapping. The guard's field is read in the same pass as the others.
+type guard struct {
+	path string // a field of data
+	// want: if set, the field, when present, must equal it (Salesforce's
+	// attributes.type names the sObject; records without it are trusted);
+	// if empty, the field must be present.
+	want string
+}
+
+// lookup picks the mapping of an envelope type: the one of its prefix,
+// else the vendor's default. The prefix is the part before the first dot
+// ("opportunity" of "opportunity.updated"), a substring: no allocation.
+func (v *vendor) lookup(typ string) *mapping {
+	prefix := typ
+	if i := strings.IndexByte(typ, '.'); i >= 0 {
+		prefix = typ[:i]
+	}
+	for i := range v.types {
+		if v.types[i].prefix == prefix {
+			return v.types[i].mapping
+		}
+	}
+	return v.def
+}
+
+// read maps data: with the mapping of typ, or the vendor's default when
+// that mapping's guard rejects data.
+func (v *vendor) read(typ string, data gjson.Result, out *[maxSlots]gjson.Result) *mapping {
+	m := v.lookup(typ)
+	if m.read(data, out) || m == v.def {
+		return m
+	}
+	*out = [maxSlots]gjson.Result{}
+	v.def.read(data, out)
+	return v.def
+}
+
+// Slots of a mapping's lookups, in the results of (*mapping).read: entity
+// id, email, time, domain, guard, then the attributes in order.
 const (
 	slotEntity = iota
 	slotEmail
 	slotTime
+	slotDomain
+	slotGuard
 	slotAttrs
-	maxSlots = 16
+	maxSlots = 20
 )
 
 // ref is one lookup under a top-level key of data: the slot it fills and
@@ -36,31 +98,37 @@ type ref struct {
 	rest string
 }
 
-// index groups a vendor's paths by their top-level key, so read walks data
-// once instead of scanning it once per path.
-func (v *vendor) index() {
-	v.byTop = map[string][]ref{}
-	paths := append([]string{v.entityID, v.email, v.time}, make([]string, len(v.attrs))...)
-	for i, a := range v.attrs {
+// index groups a mapping's paths by their top-level key, so read walks
+// data once instead of scanning it once per path.
+func (m *mapping) index() {
+	m.byTop = map[string][]ref{}
+	paths := append([]string{m.entityID, m.email, m.time, m.domain, m.is.path}, make([]string, len(m.attrs))...)
+	for i, a := range m.attrs {
 		paths[slotAttrs+i] = a.path
 	}
 	if len(paths) > maxSlots {
-		panic("enrich: too many vendor paths")
+		panic("enrich: too many paths in the " + m.kind + " mapping")
 	}
 	for slot, p := range paths {
 		if p == "" {
 			continue
 		}
+		if arr, f, ok := strings.Cut(p, ".#."); ok {
+			p, m.each[slot] = arr, f
+		}
 		top, rest, _ := strings.Cut(p, ".")
-		v.byTop[top] = append(v.byTop[top], ref{slot: slot, rest: rest})
+		m.byTop[top] = append(m.byTop[top], ref{slot: slot, rest: rest})
 	}
 }
 
-// read fills out with the vendor's fields of data in one pass over it.
-func (v *vendor) read(data gjson.Result, out *[maxSlots]gjson.Result) {
-	left := len(v.byTop)
+// read fills out with the mapping's fields of data in one pass over it.
+// It reports whether the guard admits data, and stops as soon as it does
+// not.
+func (m *mapping) read(data gjson.Result, out *[maxSlots]gjson.Result) bool {
+	left := len(m.byTop)
+	admitted := true
 	data.ForEach(func(k, val gjson.Result) bool {
-		refs, ok := v.byTop[k.Str]
+		refs, ok := m.byTop[k.Str]
 		if !ok {
 			return true
 		}
@@ -70,45 +138,113 @@ func (v *vendor) read(data gjson.Result, out *[maxSlots]gjson.Result) {
 			} else {
 				out[r.slot] = val.Get(r.rest)
 			}
+			if r.slot == slotGuard && m.is.want != "" && out[r.slot].Exists() && out[r.slot].Str != m.is.want {
+				admitted = false
+				return false
+			}
 		}
 		left--
 		return left > 0
 	})
+	if m.is.path != "" && m.is.want == "" && !out[slotGuard].Exists() {
+		admitted = false
+	}
+	return admitted
 }
 
 func init() {
+	indexed := map[*mapping]bool{}
+	index := func(m *mapping) {
+		if !indexed[m] {
+			m.index()
+			indexed[m] = true
+		}
+	}
 	for _, v := range vendors {
-		v.index()
+		index(v.def)
+		for _, t := range v.types {
+			index(t.mapping)
+		}
 	}
 }
 
-var vendors = map[string]*vendor{
-	"salesforce": {
+// The mappings: docs/canonical-events.md documents them, with the type
+// prefixes each connector emits.
+var (
+	salesforceContact = &mapping{
 		kind: "contact", entityID: "Id", role: "actor", email: "Email", time: "LastModifiedDate",
 		attrs: []attr{{"first_name", "FirstName"}, {"last_name", "LastName"}, {"title", "Title"}, {"phone", "Phone"}, {"crm_account_id", "AccountId"}, {"owner_id", "OwnerId"}, {"lead_source", "LeadSource"}, {"city", "MailingCity"}, {"deleted", "IsDeleted"}},
-	},
-	"hubspot": {
+	}
+	salesforceLead = &mapping{
+		kind: "lead", entityID: "Id", role: "actor", email: "Email", time: "LastModifiedDate", is: guard{"attributes.type", "Lead"},
+		attrs: []attr{{"first_name", "FirstName"}, {"last_name", "LastName"}, {"title", "Title"}, {"phone", "Phone"}, {"company", "Company"}, {"status", "Status"}, {"lead_source", "LeadSource"}, {"city", "City"}, {"owner_id", "OwnerId"}, {"converted", "IsConverted"}, {"converted_contact_id", "ConvertedContactId"}, {"converted_account_id", "ConvertedAccountId"}, {"converted_opportunity_id", "ConvertedOpportunityId"}, {"deleted", "IsDeleted"}},
+	}
+	salesforceOpportunity = &mapping{
+		kind: "deal", entityID: "Id", time: "LastModifiedDate", is: guard{"attributes.type", "Opportunity"},
+		attrs: []attr{{"name", "Name"}, {"stage", "StageName"}, {"amount", "Amount"}, {"close_date", "CloseDate"}, {"probability", "Probability"}, {"closed", "IsClosed"}, {"won", "IsWon"}, {"crm_account_id", "AccountId"}, {"owner_id", "OwnerId"}, {"deleted", "IsDeleted"}},
+	}
+	salesforceTask = &mapping{
+		kind: "activity", entityID: "Id", time: "LastModifiedDate", is: guard{"attributes.type", "Task"},
+		attrs: []attr{{"subject", "Subject"}, {"status", "Status"}, {"priority", "Priority"}, {"activity_date", "ActivityDate"}, {"who_id", "WhoId"}, {"what_id", "WhatId"}, {"crm_account_id", "AccountId"}, {"owner_id", "OwnerId"}, {"deleted", "IsDeleted"}},
+	}
+	salesforceAccount = &mapping{
+		kind: "account", entityID: "Id", time: "LastModifiedDate", domain: "Website", is: guard{"attributes.type", "Account"},
+		attrs: []attr{{"name", "Name"}, {"website", "Website"}, {"industry", "Industry"}, {"type", "Type"}, {"employees", "NumberOfEmployees"}, {"city", "BillingCity"}, {"country", "BillingCountry"}, {"parent_id", "ParentId"}, {"owner_id", "OwnerId"}, {"deleted", "IsDeleted"}},
+	}
+
+	hubspotContact = &mapping{
 		kind: "contact", entityID: "id", role: "actor", email: "properties.email", time: "updatedAt",
 		attrs: []attr{{"first_name", "properties.firstname"}, {"last_name", "properties.lastname"}, {"company", "properties.company"}, {"title", "properties.jobtitle"}, {"lifecycle_stage", "properties.lifecyclestage"}, {"deleted", "archived"}},
-	},
-	"greenhouse": {
+	}
+	hubspotCompany = &mapping{
+		kind: "account", entityID: "id", time: "updatedAt", domain: "properties.domain",
+		attrs: []attr{{"name", "properties.name"}, {"industry", "properties.industry"}, {"employees", "properties.numberofemployees"}, {"city", "properties.city"}, {"country", "properties.country"}, {"lifecycle_stage", "properties.lifecyclestage"}, {"owner_id", "properties.hubspot_owner_id"}, {"deleted", "archived"}},
+	}
+	hubspotDeal = &mapping{
+		kind: "deal", entityID: "id", time: "updatedAt",
+		attrs: []attr{{"name", "properties.dealname"}, {"stage", "properties.dealstage"}, {"amount", "properties.amount"}, {"close_date", "properties.closedate"}, {"pipeline", "properties.pipeline"}, {"deal_type", "properties.dealtype"}, {"owner_id", "properties.hubspot_owner_id"}, {"deleted", "archived"}},
+	}
+
+	greenhouseCandidate = &mapping{
 		kind: "candidate", entityID: "id", role: "actor", email: "email_addresses.0.value", time: "updated_at",
 		attrs: []attr{{"first_name", "first_name"}, {"last_name", "last_name"}, {"company", "company"}, {"title", "title"}, {"application_id", "applications.0.id"}, {"stage", "applications.0.current_stage.name"}, {"status", "applications.0.status"}, {"tags", "tags"}},
-	},
-	"lever": {
+	}
+	greenhouseApplication = &mapping{
+		kind: "application", entityID: "id", time: "last_activity_at", is: guard{path: "candidate_id"},
+		attrs: []attr{{"candidate_id", "candidate_id"}, {"job_id", "jobs.0.id"}, {"job_name", "jobs.0.name"}, {"stage", "current_stage.name"}, {"status", "status"}, {"source", "source.public_name"}, {"applied_at", "applied_at"}, {"rejected_at", "rejected_at"}, {"rejection_reason", "rejection_reason.name"}, {"prospect", "prospect"}},
+	}
+	greenhouseJob = &mapping{
+		kind: "job", entityID: "id", time: "updated_at",
+		attrs: []attr{{"name", "name"}, {"status", "status"}, {"requisition_id", "requisition_id"}, {"departments", "departments.#.name"}, {"offices", "offices.#.name"}, {"confidential", "confidential"}, {"opened_at", "opened_at"}, {"closed_at", "closed_at"}},
+	}
+
+	leverOpportunity = &mapping{
 		kind: "candidate", entityID: "id", role: "actor", email: "emails.0", time: "updatedAt",
-		attrs: []attr{{"name", "name"}, {"company", "headline"}, {"stage_id", "stage"}, {"origin", "origin"}, {"city", "location"}, {"tags", "tags"}},
-	},
-	"sendgrid": {
+		attrs: []attr{{"name", "name"}, {"company", "headline"}, {"stage_id", "stage"}, {"origin", "origin"}, {"city", "location"}, {"tags", "tags"}, {"contact_id", "contact"}, {"archived_at", "archived.archivedAt"}},
+	}
+)
+
+var vendors = map[string]*vendor{
+	"salesforce": {def: salesforceContact, types: []typeMapping{
+		{"contact", salesforceContact}, {"lead", salesforceLead}, {"opportunity", salesforceOpportunity}, {"task", salesforceTask}, {"account", salesforceAccount},
+	}},
+	"hubspot": {def: hubspotContact, types: []typeMapping{
+		{"contact", hubspotContact}, {"company", hubspotCompany}, {"deal", hubspotDeal},
+	}},
+	"greenhouse": {def: greenhouseCandidate, types: []typeMapping{
+		{"candidate", greenhouseCandidate}, {"application", greenhouseApplication}, {"job", greenhouseJob},
+	}},
+	"lever": {def: leverOpportunity},
+	"sendgrid": {def: &mapping{
 		kind: "message", entityID: "sg_message_id", role: "recipient", email: "email", time: "timestamp",
 		attrs: []attr{{"vendor_event", "event"}, {"event_id", "sg_event_id"}, {"categories", "category"}, {"ip", "ip"}, {"user_agent", "useragent"}},
-	},
-	"mailgun": {
+	}},
+	"mailgun": {def: &mapping{
 		kind: "message", entityID: "event-data.message.headers.message-id", role: "recipient", email: "event-data.recipient", time: "event-data.timestamp",
 		attrs: []attr{{"vendor_event", "event-data.event"}, {"event_id", "event-data.id"}, {"subject", "event-data.message.headers.subject"}, {"from", "event-data.message.headers.from"}, {"delivery_code", "event-data.delivery-status.code"}},
-	},
-	"ses": {
+	}},
+	"ses": {def: &mapping{
 		kind: "message", entityID: "mail.messageId", role: "recipient", email: "mail.destination.0", time: "mail.timestamp",
 		attrs: []attr{{"vendor_event", "eventType"}, {"from", "mail.source"}, {"smtp_response", "delivery.smtpResponse"}, {"processing_ms", "delivery.processingTimeMillis"}},
-	},
+	}},
 }
