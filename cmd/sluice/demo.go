@@ -185,7 +185,8 @@ type demoPlan struct {
 	// a consumer that reads a file to its end rather than following it.
 	consumerLast bool
 	// alongside runs beside the pipelines, given the context that ends
-	// with them; an error from it stops the demo.
+	// with them; an error from it stops the demo. The consumer is stopped
+	// (or, with consumerLast, started) only once it has returned.
 	alongside func(context.Context) error
 	// report prints what the feeders' counterparts saw (the replay's
 	// answers), before the consumer's summary.
@@ -199,6 +200,10 @@ type demoFeeder struct {
 	// before the demo stops it: a connector polls forever, a replay does
 	// not. Zero: the feeder ends by itself.
 	expect int64
+	// hold, when set, keeps the feeder running past expect until it is
+	// closed: the webhooks source must still answer the replay's last
+	// requests after its events are in.
+	hold <-chan struct{}
 }
 
 // demoFeederTimeout bounds how long a feeder with an expected count may
@@ -249,9 +254,9 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 	consumerCtx, stopConsumer := context.WithCancel(runCtx)
 	defer stopConsumer()
 	consumerDone := make(chan error, 1)
-	consumerStarted := false
+	consumerRunning := false
 	startConsumer := func() {
-		consumerStarted = true
+		consumerRunning = true
 		go func() { consumerDone <- consumer.Run(consumerCtx) }()
 	}
 	if !plan.consumerLast {
@@ -273,42 +278,50 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 		feedersDone <- errors.Join(all...)
 	}()
 	alongsideDone := make(chan error, 1)
-	if plan.alongside != nil {
+	alongsideRunning := plan.alongside != nil
+	if alongsideRunning {
 		go func() { alongsideDone <- plan.alongside(runCtx) }()
 	}
 	fed := int64(-1)
-	feedersReported := false
+	feedersRunning := true
+	// Whatever ends the demo, everything it started is stopped and waited
+	// for before it returns.
+	defer func() {
+		stopAll()
+		if feedersRunning {
+			<-feedersDone
+		}
+		if alongsideRunning {
+			<-alongsideDone
+		}
+		if consumerRunning {
+			<-consumerDone
+		}
+	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var runErr error
 	for {
 		select {
 		case err := <-alongsideDone:
+			alongsideRunning = false
 			if err != nil {
-				stopAll()
-				if !feedersReported {
-					<-feedersDone
-				}
-				if consumerStarted {
-					<-consumerDone
-				}
 				return err
+			}
+			if plan.consumerLast && !feedersRunning {
+				startConsumer()
 			}
 			continue
 		case err := <-feedersDone:
-			feedersReported = true
+			feedersRunning = false
 			if err != nil {
-				stopConsumer()
-				if consumerStarted {
-					<-consumerDone
-				}
 				return err
 			}
 			fed = 0
 			for _, p := range feeders {
 				fed += p.Stats().Written + p.Stats().DeadLettered
 			}
-			if plan.consumerLast {
+			if plan.consumerLast && !alongsideRunning {
 				startConsumer()
 			}
 			if len(feeders) == 0 || plan.consumerLast {
@@ -316,6 +329,7 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 			}
 			continue
 		case runErr = <-consumerDone:
+			consumerRunning = false
 		case <-tick.C:
 			line := fmt.Sprintf("  %5.1fs", time.Since(start).Seconds())
 			for i, p := range feeders {
@@ -324,7 +338,9 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 			st := consumer.Stats()
 			line += fmt.Sprintf("  %s: %d settled, %d written, %d dead-lettered", plan.consumer.Name, st.Read, st.Written, st.DeadLettered)
 			fmt.Fprintln(out, line)
-			if fed >= 0 && st.Read >= fed {
+			// What runs alongside (webhook deliveries) may still be
+			// reporting after its events are in: wait for it too.
+			if fed >= 0 && st.Read >= fed && !alongsideRunning {
 				stopConsumer()
 			}
 			continue
@@ -343,6 +359,19 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 	}
 	printSamples(out, filepath.Join(outDir, "events.jsonl"), filepath.Join(outDir, "dead-letter.jsonl"))
 	return runErr
+}
+
+// released reports whether hold is nil or closed.
+func released(hold <-chan struct{}) bool {
+	if hold == nil {
+		return true
+	}
+	select {
+	case <-hold:
+		return true
+	default:
+		return false
+	}
 }
 
 // runFeeder runs one feeder: to its end, or, with an expected count, until
@@ -371,7 +400,7 @@ func runFeeder(ctx context.Context, p *pipeline.Pipeline, f demoFeeder) error {
 			<-done
 			return fmt.Errorf("%s wrote %d of the %d recorded events in %s", f.cfg.Name, p.Stats().Written, f.expect, demoFeederTimeout)
 		case <-tick.C:
-			if st := p.Stats(); st.Written+st.DeadLettered >= f.expect {
+			if st := p.Stats(); st.Written+st.DeadLettered >= f.expect && released(f.hold) {
 				stop()
 				return <-done
 			}

@@ -38,8 +38,11 @@ type replay struct {
 
 	// webhookSource is the webhooks source the demo's registry built.
 	webhookSource chan *webhooks.Source
-	deliveries    []vendorreplay.DeliveryReport
-	tampered      int
+	// delivered is closed when deliver returns, so the webhooks source is
+	// kept serving until then.
+	delivered  chan struct{}
+	deliveries []vendorreplay.DeliveryReport
+	tampered   int
 }
 
 // startReplay loads the embedded recorded set and serves the vendor APIs
@@ -60,7 +63,7 @@ func startReplay(log *slog.Logger) (*replay, error) {
 	r := &replay{
 		set: set, api: vendorreplay.NewAPI(set), keys: keys, aws: keys.AWS(),
 		served: make(chan struct{}), url: "http://" + ln.Addr().String(), log: log,
-		webhookSource: make(chan *webhooks.Source, 1),
+		webhookSource: make(chan *webhooks.Source, 1), delivered: make(chan struct{}),
 	}
 	r.srv = &http.Server{Handler: r.api, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -151,7 +154,11 @@ func (r *replay) plan(mode string, getenv func(string) (string, bool)) (demoPlan
 		if err != nil {
 			return demoPlan{}, err
 		}
-		plan.feeders = append(plan.feeders, demoFeeder{cfg: cfg, expect: int64(expect[name])})
+		f := demoFeeder{cfg: cfg, expect: int64(expect[name])}
+		if name == "webhooks" {
+			f.hold = r.delivered
+		}
+		plan.feeders = append(plan.feeders, f)
 	}
 	consumerName, consumerDoc := consumerYAML(mode)
 	if mode == "files" {
@@ -174,6 +181,7 @@ func (r *replay) plan(mode string, getenv func(string) (string, bool)) (demoPlan
 // deliver waits for the webhooks source to listen, then posts the
 // recorded deliveries to it, and one with a broken signature.
 func (r *replay) deliver(ctx context.Context) error {
+	defer close(r.delivered)
 	var src *webhooks.Source
 	select {
 	case src = <-r.webhookSource:
