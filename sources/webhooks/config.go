@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/redisconn"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -74,6 +75,28 @@ type MailgunConfig struct {
 	// when Mailgun retries it unchanged with its original, by then stale,
 	// signature (default 9h, covering Mailgun's ~8h retry schedule).
 	RetryWindow pipeline.Duration `yaml:"retry_window"`
+	// ReplayStore, when set, keeps the tokens in a store all replicas
+	// share instead of in this process's memory (replay_capacity then does
+	// not apply).
+	ReplayStore *ReplayStoreConfig `yaml:"replay_store"`
+}
+
+// ReplayStoreConfig chooses the shared token store: redis is the one there
+// is.
+type ReplayStoreConfig struct {
+	Redis *RedisReplayStoreConfig `yaml:"redis"`
+}
+
+// RedisReplayStoreConfig keeps Mailgun tokens in Redis: addr, username,
+// password, db and timeout (one reserve or settle round trip, default 1s),
+// plus tls and prefix.
+type RedisReplayStoreConfig struct {
+	redisconn.Config `yaml:",inline"`
+	TLS              *pipeline.TLSConfig `yaml:"tls"`
+	// Prefix is prepended to every token's key (default "sluice:mailgun:").
+	// The replicas of one deployment share it: a token one of them took is
+	// a replay at the others.
+	Prefix string `yaml:"prefix"`
 }
 
 // SESConfig enables the Amazon SES (via SNS) route.
@@ -109,6 +132,8 @@ const (
 	defaultReplayCapacity = 200000
 	defaultRetryWindow    = 9 * time.Hour
 	defaultFetchTimeout   = 5 * time.Second
+	defaultRedisPrefix    = "sluice:mailgun:"
+	defaultRedisTimeout   = time.Second
 )
 
 var (
@@ -181,7 +206,59 @@ func (c *MailgunConfig) Validate() error {
 	if c.RetryWindow <= 0 {
 		c.RetryWindow = pipeline.Duration(defaultRetryWindow)
 	}
+	if c.ReplayStore != nil {
+		return underField("replay_store.", c.ReplayStore.Validate())
+	}
 	return nil
+}
+
+// Validate requires a store.
+func (c *ReplayStoreConfig) Validate() error {
+	if c.Redis == nil {
+		return pipeline.FieldErrorf("redis", "is required: the shared replay store is redis (omit replay_store to keep tokens in memory)")
+	}
+	return underField("redis.", c.Redis.Validate())
+}
+
+// Validate fills the defaults and checks the connection settings; it does
+// not dial.
+func (c *RedisReplayStoreConfig) Validate() error {
+	if c.Prefix == "" {
+		c.Prefix = defaultRedisPrefix
+	}
+	if c.Timeout == 0 {
+		c.Timeout = pipeline.Duration(defaultRedisTimeout)
+	}
+	errs := c.Check("")
+	if c.TLS != nil {
+		errs = append(errs, underField("tls.", c.TLS.Validate()))
+	}
+	return errors.Join(errs...)
+}
+
+// underField puts the FieldErrors in err under prefix ("redis."), so a
+// section's Validate that checks its subsections names the full key when
+// it is called outside the decoder (New); the decoder, which validated the
+// subsections already, drops the repeats.
+func underField(prefix string, err error) error {
+	var out []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if fe, ok := errors.AsType[*pipeline.FieldError](e); ok {
+			e = &pipeline.FieldError{Field: prefix + fe.Field, Msg: fe.Msg}
+		}
+		out = append(out, e)
+	}
+	if err != nil {
+		walk(err)
+	}
+	return errors.Join(out...)
 }
 
 // Validate checks regions and topic ARNs.

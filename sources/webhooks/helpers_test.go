@@ -30,7 +30,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/webhooks"
@@ -94,6 +96,57 @@ func mailgunBody(key, token string, ts time.Time, id, event, recipient string) [
 	m.Write([]byte(tss + token))
 	return fmt.Appendf(nil, `{"signature":{"timestamp":%q,"token":%q,"signature":%q},"event-data":{"event":%q,"timestamp":%d.25,"id":%q,"recipient":%q,"message":{"headers":{"message-id":"m1@mg.sluice.example"}}}}`,
 		tss, token, hex.EncodeToString(m.Sum(nil)), event, ts.Unix(), id, recipient)
+}
+
+// replayStores are the Mailgun token stores the Mailgun tests run against:
+// the in-memory set (mailgun.replay_store absent) and Redis, the test
+// stack's, under a prefix of the test's own. yaml is the replay_store
+// value, "" for none.
+var replayStores = []struct {
+	name string
+	yaml func(t *testing.T) string
+}{
+	{"memory", func(*testing.T) string { return "" }},
+	{"redis", func(t *testing.T) string { return redisReplayStore(t, testenv.RedisAddr(t), redisPrefix(t)) }},
+}
+
+// withReplayStore sets mailgun.replay_store in allProviders-like YAML.
+func withReplayStore(sourceYAML, store string) string {
+	if store == "" {
+		return sourceYAML
+	}
+	out := strings.Replace(sourceYAML, "max_age: 5m}", "max_age: 5m, replay_store: "+store+"}", 1)
+	if out == sourceYAML {
+		panic("no mailgun section with max_age: 5m to add replay_store to")
+	}
+	return out
+}
+
+// redisReplayStore is a replay_store value for the Redis at addr.
+func redisReplayStore(t *testing.T, addr, prefix string) string {
+	return fmt.Sprintf(`{redis: {addr: %q, prefix: %q, timeout: 1s}}`, addr, prefix)
+}
+
+// redisPrefix is a key prefix no other test uses; its keys are deleted
+// when the test ends.
+func redisPrefix(t *testing.T) string {
+	t.Helper()
+	addr := testenv.RedisAddr(t)
+	prefix := fmt.Sprintf("sluice-test:mailgun:%s:%d:", strings.ReplaceAll(t.Name(), "/", "."), time.Now().UnixNano())
+	t.Cleanup(func() {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		keys, err := rdb.Keys(ctx, prefix+"*").Result()
+		if err == nil && len(keys) > 0 {
+			err = rdb.Del(ctx, keys...).Err()
+		}
+		if err != nil {
+			t.Logf("deleting test keys %s*: %v", prefix, err)
+		}
+	})
+	return prefix
 }
 
 // snsMsg is an SNS delivery as the tests build it.

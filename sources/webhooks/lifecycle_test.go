@@ -183,6 +183,13 @@ func TestConfigValidation(t *testing.T) {
 		{"bad topic arn", `{listen: ":1", ses: {topic_arns: ["arn:aws:sqs:us-east-1:1:q"]}}`, "source.webhooks.ses.topic_arns[0]: "},
 		{"bad account", `{listen: ":1", account_id: "a b", mailgun: {signing_key: k}}`, "source.webhooks.account_id: must be"},
 		{"zero ack timeout", `{listen: ":1", ack_timeout: 0, mailgun: {signing_key: k}}`, "source.webhooks.ack_timeout: must be more than 0"},
+		{"replay store without redis", `{listen: ":1", mailgun: {signing_key: k, replay_store: {}}}`, "source.webhooks.mailgun.replay_store.redis: is required"},
+		{"redis without addr", `{listen: ":1", mailgun: {signing_key: k, replay_store: {redis: {prefix: p}}}}`, "source.webhooks.mailgun.replay_store.redis.addr: is required"},
+		{"redis addr without port", `{listen: ":1", mailgun: {signing_key: k, replay_store: {redis: {addr: redis}}}}`, "source.webhooks.mailgun.replay_store.redis.addr: must be host:port"},
+		{"redis negative timeout", `{listen: ":1", mailgun: {signing_key: k, replay_store: {redis: {addr: "redis:6379", timeout: -1s}}}}`, `source.webhooks.mailgun.replay_store.redis.timeout: "-1s" is negative`},
+		{"redis negative db", `{listen: ":1", mailgun: {signing_key: k, replay_store: {redis: {addr: "redis:6379", db: -1}}}}`, "source.webhooks.mailgun.replay_store.redis.db: must be 0 or more"},
+		{"redis tls half a pair", `{listen: ":1", mailgun: {signing_key: k, replay_store: {redis: {addr: "redis:6379", tls: {enabled: true, cert_file: c.pem}}}}}`, "source.webhooks.mailgun.replay_store.redis.tls.cert_file: cert_file and key_file go together"},
+		{"redis unknown key", `{listen: ":1", mailgun: {signing_key: k, replay_store: {redis: {addr: "redis:6379", pasword: x}}}}`, "source.webhooks.mailgun.replay_store.redis.pasword: unknown field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := "name: x\nsource:\n  webhooks: " + tc.source + "\nsinks: [{mem: {index: 0}}]\n"
@@ -197,6 +204,15 @@ func TestConfigValidation(t *testing.T) {
 	doc := "name: x\nsource:\n  webhooks:\n    listen: \":8080\"\n    sendgrid: {public_key: \"" + strings.ReplaceAll(pemKey, "\n", "\\n") + "\"}\n    ses: {regions: [us-east-1, eu-west-1]}\nsinks: [{mem: {index: 0}}]\n"
 	if _, err := pipeline.Load("x.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false }); err != nil {
 		t.Fatal(err)
+	}
+	// A replay store is checked, not dialled: nothing listens on :1.
+	doc = "name: x\nsource:\n  webhooks:\n    listen: \":8080\"\n    mailgun:\n      signing_key: k\n      replay_store: {redis: {addr: \"127.0.0.1:1\", username: u, password: p, db: 2, tls: {enabled: true}}}\nsinks: [{mem: {index: 0}}]\n"
+	cfg, err := pipeline.Load("x.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := cfg.Source.Config.(*webhooks.Config).Mailgun.ReplayStore.Redis; r.Prefix != "sluice:mailgun:" || r.Timeout.D() != time.Second || r.DB != 2 {
+		t.Fatalf("redis replay store %+v, want the default prefix and timeout", r)
 	}
 }
 

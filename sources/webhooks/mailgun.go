@@ -68,7 +68,7 @@ func parseMailgun(body []byte) (*mailgunBody, vendorEvent, error) {
 	return &b, ve, nil
 }
 
-func (s *Source) mailgun(_ context.Context, _ *http.Request, body []byte, account string) (*result, *httpError) {
+func (s *Source) mailgun(ctx context.Context, _ *http.Request, body []byte, account string) (*result, *httpError) {
 	cfg := s.cfg.Mailgun
 	b, ve, err := parseMailgun(body)
 	if err != nil {
@@ -83,7 +83,18 @@ func (s *Source) mailgun(_ context.Context, _ *http.Request, body []byte, accoun
 		return nil, unauthorized("invalid Mailgun signature timestamp")
 	}
 	signedAt := time.Unix(sec, 0)
-	switch s.replay.reserve(sig.Token, sha256.Sum256(body), signedAt, cfg.MaxAge.D(), s.now()) {
+	res, serr := s.replay.reserve(ctx, sig.Token, sha256.Sum256(body), signedAt, cfg.MaxAge.D(), s.now())
+	if serr != nil {
+		// Fail closed: without the store we cannot tell a replay from a
+		// first delivery. Mailgun retries the 503.
+		if ctx.Err() == nil {
+			s.storeAnswered(serr)
+			s.log.Warn("mailgun replay store unavailable; answering 503 so Mailgun retries", "err", serr)
+		}
+		return nil, reject(http.StatusServiceUnavailable, outcomeUnavailable, "replay store unavailable, retry later")
+	}
+	s.storeAnswered(nil)
+	switch res {
 	case replayed:
 		return nil, unauthorized("replayed Mailgun token")
 	case stale:
@@ -100,11 +111,21 @@ func (s *Source) mailgun(_ context.Context, _ *http.Request, body []byte, accoun
 	} else {
 		typ = canonicalType("mailgun", typ)
 	}
-	token := sig.Token
+	token, id := sig.Token, ve.id
 	return &result{
 		events: []*pipeline.Event{wrap("mailgun", account, typ, ve)},
-		settled: func(ok bool) {
-			s.replay.settle(token, ok, s.now(), cfg.RetryWindow.D())
+		settled: func(ctx context.Context, ok bool) {
+			err := s.replay.settle(ctx, token, ok, s.now(), cfg.RetryWindow.D())
+			s.storeAnswered(err)
+			switch {
+			case err == nil:
+			case ok:
+				// The token stays in flight until it expires: replays are
+				// rejected all the same.
+				s.log.Warn("mailgun replay store: could not mark a written request's token used", "event_id", id, "err", err)
+			default:
+				s.log.Error("mailgun replay store: could not mark a failed request's token for retry; Mailgun's retries of this request will be rejected as replays", "event_id", id, "err", err)
+			}
 		},
 	}, nil
 }

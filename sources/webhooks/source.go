@@ -76,9 +76,17 @@ type Source struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 
-	replay   *replaySet
+	replay   tokenStore // nil without the mailgun route
 	certs    *certCache
 	accounts map[string]bool
+
+	// storeProblem is the last error of the shared replay store (nil: it
+	// answered), for Ready; probeEvery is how often Start's probe pings it.
+	storeProblem atomic.Pointer[error]
+	probeEvery   time.Duration
+	probeStop    context.CancelFunc
+	probeDone    chan struct{}
+	closeOnce    sync.Once
 
 	srv     *http.Server
 	ln      net.Listener
@@ -115,9 +123,19 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option) 
 		queue: make(chan *pending, max(1, c.QueueSize)), stopping: make(chan struct{}),
 		slots: make(chan struct{}, max(1, c.MaxConcurrent)),
 		certs: newCertCache(100), served: make(chan struct{}),
+		probeEvery: defaultProbeEvery,
 	}
 	if c.Mailgun != nil {
-		s.replay = newReplaySet(c.Mailgun.ReplayCapacity)
+		if rs := c.Mailgun.ReplayStore; rs != nil && rs.Redis != nil {
+			// Entries outlive their expiry by the longest a request takes
+			// from reserve to settle, so that settle finds them.
+			linger := c.AckTimeout.D() + 2*rs.Redis.Timeout.D() + 5*time.Second
+			if s.replay, err = newRedisTokenStore(rs.Redis, linger); err != nil {
+				return nil, fmt.Errorf("webhooks source: %w", err)
+			}
+		} else {
+			s.replay = newReplaySet(c.Mailgun.ReplayCapacity)
+		}
 	}
 	if len(c.Accounts) > 0 {
 		s.accounts = map[string]bool{}
@@ -184,9 +202,61 @@ func (s *Source) Start(context.Context) error {
 			s.log.Error("webhook server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
+	if s.sharedStore() {
+		// Before started: Ready reports the store as found at Start.
+		s.startProbe()
+	}
 	s.started.Store(true)
 	s.log.Info("serving webhooks", "addr", ln.Addr().String(), "prefix", s.cfg.PathPrefix, "providers", s.providers())
 	return nil
+}
+
+// defaultProbeEvery is how often the shared replay store is pinged.
+const defaultProbeEvery = 5 * time.Second
+
+func (s *Source) sharedStore() bool {
+	return s.cfg.Mailgun != nil && s.cfg.Mailgun.ReplayStore != nil
+}
+
+// startProbe pings the shared replay store now and then every probeEvery
+// until Close, so that readiness follows the store even while no requests
+// come in (a replica not ready gets none).
+func (s *Source) startProbe() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.probeStop, s.probeDone = cancel, make(chan struct{})
+	probe := func() {
+		if err := s.replay.ping(ctx); ctx.Err() == nil {
+			s.storeAnswered(err)
+		}
+	}
+	probe()
+	go func() {
+		defer close(s.probeDone)
+		t := time.NewTicker(s.probeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				probe()
+			}
+		}
+	}()
+}
+
+// storeAnswered records, for Ready, whether the replay store answered (err
+// nil) the last request or ping, and logs when that changes.
+func (s *Source) storeAnswered(err error) {
+	if err == nil {
+		if s.storeProblem.Load() != nil && s.storeProblem.Swap(nil) != nil {
+			s.log.Info("mailgun replay store answers again; ready")
+		}
+		return
+	}
+	if s.storeProblem.Swap(&err) == nil {
+		s.log.Warn("mailgun replay store unreachable: Mailgun requests are answered 503 and the source reports not ready until it answers", "err", err)
+	}
 }
 
 func (s *Source) providers() []string {
@@ -236,7 +306,9 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 
 func (s *Source) stop() { s.stopOnce.Do(func() { close(s.stopping) }) }
 
-// Ready reports whether the server is listening and taking requests.
+// Ready reports whether the server is listening and taking requests, and
+// whether the shared Mailgun replay store answered its last request or
+// ping.
 func (s *Source) Ready() error {
 	if !s.started.Load() {
 		return errors.New("webhook server not started")
@@ -245,22 +317,35 @@ func (s *Source) Ready() error {
 	case <-s.stopping:
 		return ErrStopping
 	default:
-		return nil
 	}
+	if p := s.storeProblem.Load(); p != nil {
+		return fmt.Errorf("mailgun replay store: %w", *p)
+	}
+	return nil
 }
 
-// Close answers requests still waiting with 503 and shuts the server down
-// gracefully within ctx.
+// Close answers requests still waiting with 503, shuts the server down
+// gracefully within ctx, then closes the replay store.
 func (s *Source) Close(ctx context.Context) error {
 	s.stop()
-	if s.srv == nil {
-		return nil
+	var err error
+	if s.srv != nil {
+		if err = s.srv.Shutdown(ctx); err != nil {
+			err = errors.Join(err, s.srv.Close())
+		}
+		<-s.served
 	}
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		err = errors.Join(err, s.srv.Close())
-	}
-	<-s.served
+	s.closeOnce.Do(func() {
+		if s.probeStop != nil {
+			s.probeStop()
+			<-s.probeDone
+		}
+		if s.replay != nil {
+			if cerr := s.replay.close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("webhooks source: close the mailgun replay store: %w", cerr))
+			}
+		}
+	})
 	return err
 }
 
@@ -332,7 +417,9 @@ func badRequest(format string, args ...any) *httpError {
 type result struct {
 	events []*pipeline.Event
 	// settled, when set, learns whether the events were durably taken.
-	settled func(ok bool)
+	// Its ctx outlives the request's cancellation: the outcome must be
+	// recorded even when the caller went away.
+	settled func(ctx context.Context, ok bool)
 	// outcome and status answer a request with no events (default 200).
 	outcome string
 	status  int
@@ -386,7 +473,7 @@ func (s *Source) handle(provider string, fn providerFunc, w http.ResponseWriter,
 	}
 	if len(res.events) == 0 {
 		if res.settled != nil {
-			res.settled(true)
+			res.settled(context.WithoutCancel(r.Context()), true)
 		}
 		status, outcome := cmp(res.status, http.StatusOK), res.outcome
 		if outcome == "" {
@@ -400,7 +487,7 @@ func (s *Source) handle(provider string, fn providerFunc, w http.ResponseWriter,
 	}
 	err = s.submit(r.Context(), res.events)
 	if res.settled != nil {
-		res.settled(err == nil)
+		res.settled(context.WithoutCancel(r.Context()), err == nil)
 	}
 	if err != nil {
 		s.log.Warn("webhook events not written; answering 503 so the provider retries", "provider", provider, "events", len(res.events), "err", err)

@@ -138,7 +138,13 @@ func TestSendGridStaleTimestamp(t *testing.T) {
 }
 
 func TestMailgun(t *testing.T) {
-	h := startPipeline(t, allProviders, nil)
+	for _, st := range replayStores {
+		t.Run(st.name, func(t *testing.T) { testMailgun(t, withReplayStore(allProviders, st.yaml(t))) })
+	}
+}
+
+func testMailgun(t *testing.T, sourceYAML string) {
+	h := startPipeline(t, sourceYAML, nil)
 	now := time.Now()
 	valid := mailgunBody(mailgunKey, "tok-1", now, "mg-1", "opened", "Linus@Hooli.xyz")
 	for _, tc := range []struct {
@@ -316,6 +322,12 @@ func TestSESCertificateUnavailable(t *testing.T) {
 // identical retry of a request we failed is accepted, anything else with
 // that token is not.
 func TestSinkDownAnswers503(t *testing.T) {
+	for _, st := range replayStores {
+		t.Run(st.name, func(t *testing.T) { testSinkDownAnswers503(t, withReplayStore(allProviders, st.yaml(t))) })
+	}
+}
+
+func testSinkDownAnswers503(t *testing.T, sourceYAML string) {
 	var down = make(chan struct{})
 	sink := &pipelinetest.Sink{WriteFunc: func(ctx context.Context, _ int, _ []*pipeline.Event) error {
 		select {
@@ -327,7 +339,7 @@ func TestSinkDownAnswers503(t *testing.T) {
 	}}
 	var skew atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	h := startPipeline(t, strings.Replace(allProviders, "ack_timeout: 5s", "ack_timeout: 300ms", 1), sink, webhooks.WithClock(clock))
+	h := startPipeline(t, strings.Replace(sourceYAML, "ack_timeout: 5s", "ack_timeout: 300ms", 1), sink, webhooks.WithClock(clock))
 	signedAt := time.Now()
 	body := mailgunBody(mailgunKey, "tok-down", signedAt, "mg-down", "delivered", "a@b.c")
 	start := time.Now()

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/internal/redisconn"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -36,16 +38,12 @@ type Config struct {
 	Redis RedisConfig `yaml:"redis"`
 }
 
-// RedisConfig is where store: redis keeps keys.
+// RedisConfig is where store: redis keeps keys: addr, username, password,
+// db, timeout (one pipelined round trip) and prefix.
 type RedisConfig struct {
-	Addr     string `yaml:"addr"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
-	DB       int    `yaml:"db"`
+	redisconn.Config `yaml:",inline"`
 	// Prefix is prepended to every key; default "sluice:dedupe:<pipeline>:".
 	Prefix string `yaml:"prefix"`
-	// Timeout bounds one pipelined round trip.
-	Timeout pipeline.Duration `yaml:"timeout"`
 }
 
 // SetDefaults fills the defaults.
@@ -73,12 +71,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, pipeline.FieldErrorf("capacity", "must be positive; got %d", c.Capacity))
 		}
 	case "redis":
-		if c.Redis.Addr == "" {
-			errs = append(errs, pipeline.FieldErrorf("redis.addr", "is required with store: redis"))
-		}
-		if c.Redis.Timeout <= 0 {
-			errs = append(errs, pipeline.FieldErrorf("redis.timeout", "must be positive"))
-		}
+		errs = append(errs, c.Redis.Check("redis.")...)
 	default:
 		errs = append(errs, pipeline.FieldErrorf("store", "must be memory or redis; got %q", c.Store))
 	}
@@ -137,7 +130,11 @@ func New(bc pipeline.BuildContext, c Config) (*Dedupe, error) {
 		if prefix == "" {
 			prefix = "sluice:dedupe:" + bc.Pipeline + ":"
 		}
-		d.remote = newRedisStore(c.Redis, prefix, c.Window.D(), d.log)
+		remote, err := newRedisStore(c.Redis, prefix, c.Window.D(), d.log)
+		if err != nil {
+			return nil, fmt.Errorf("dedupe: %w", err)
+		}
+		d.remote = remote
 	}
 	d.local = newMemoryStore(c.Capacity, c.Window.D(), func() time.Time { return d.now() })
 	return d, nil

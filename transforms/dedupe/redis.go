@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sluicehq/sluice/internal/redisconn"
 )
 
 // redisStore keeps seen keys in Redis, shared by every replica: SET NX PX
@@ -28,19 +30,20 @@ type redisStore struct {
 	stopped chan struct{}
 }
 
-func newRedisStore(c RedisConfig, prefix string, window time.Duration, log *slog.Logger) *redisStore {
+func newRedisStore(c RedisConfig, prefix string, window time.Duration, log *slog.Logger) (*redisStore, error) {
+	opts, err := redisconn.Options(c.Config, nil)
+	if err != nil {
+		return nil, err
+	}
 	s := &redisStore{
-		rdb: redis.NewClient(&redis.Options{
-			Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB,
-			ReadTimeout: c.Timeout.D(), WriteTimeout: c.Timeout.D(),
-		}),
+		rdb:    redis.NewClient(opts),
 		prefix: prefix, window: window, timeout: c.Timeout.D(), log: log,
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
 	go s.writer()
-	return s
+	return s, nil
 }
 
 func (s *redisStore) seen(ctx context.Context, keys []string, out []bool) error {
