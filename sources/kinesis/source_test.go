@@ -86,12 +86,33 @@ func (e *env) put(t *testing.T, from, n, keys int) []string {
 			entries = append(entries, types.PutRecordsRequestEntry{Data: b, PartitionKey: aws.String(r.Key)})
 			ids = append(ids, r.ID)
 		}
-		out, err := e.client.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String(e.stream), Records: entries})
-		if err != nil || aws.ToInt32(out.FailedRecordCount) > 0 {
-			t.Fatalf("put records: %v (%d failed)", err, aws.ToInt32(out.FailedRecordCount))
-		}
+		e.putAll(t, entries)
 	}
 	return ids
+}
+
+// putAll puts entries, sending the request again when it fails as a
+// whole (kinesalite times out under load, as Kinesis can): records it did
+// take arrive twice, after their first copies, so first arrivals keep
+// their order. A partial refusal fails the test: resending part of a
+// request would reorder a key.
+func (e *env) putAll(t *testing.T, entries []types.PutRecordsRequestEntry) {
+	t.Helper()
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(100<<attempt) * time.Millisecond)
+		}
+		var out *kinesis.PutRecordsOutput
+		if out, err = e.client.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String(e.stream), Records: entries}); err != nil {
+			continue
+		}
+		if n := aws.ToInt32(out.FailedRecordCount); n > 0 {
+			t.Fatalf("put records: %d of %d refused", n, len(entries))
+		}
+		return
+	}
+	t.Fatalf("put records: %v", err)
 }
 
 func (e *env) sourceYAML(extra string) string {

@@ -16,6 +16,20 @@ const server = kinesalite({
   shardLimit: 100,
 })
 
+// kinesalite throws from a request's 'error' event, so a client that goes
+// away mid-request (a SIGKILLed consumer, an SDK call timing out) would take
+// the whole emulator down, and every test after it. Such an abort concerns
+// only that request: log it and go on. Anything else still stops the
+// process.
+process.on('uncaughtException', (err) => {
+  if (err && (err.code === 'ECONNRESET' || err.message === 'aborted')) {
+    console.error(`kinesalite: a client aborted its request (${err.message}); continuing`)
+    return
+  }
+  console.error(err)
+  process.exit(1)
+})
+
 server.on('error', (err) => {
   console.error(`kinesalite: ${err.message}`)
   process.exit(1)
