@@ -12,16 +12,26 @@ const memoryShards = 64
 // shard owns a preallocated slab of entries linked in insertion order (every
 // key has the same window, so insertion order is expiry order). When a shard
 // is full its oldest entry is reused, so memory stays flat at capacity.
+//
+// It keeps each key's 128-bit fingerprint, not the key: entries then hold
+// no pointers, so the garbage collector never scans a million-key window,
+// and no key string is retained. Two different keys share a fingerprint
+// with probability about n²/2¹²⁹ (10⁻²⁷ for a million keys in the window),
+// far below the rate of undetected memory errors; a shared fingerprint
+// would drop the second event as a duplicate.
 type memoryStore struct {
-	seed   maphash.Seed
+	seeds  [2]maphash.Seed
 	window time.Duration
 	now    func() time.Time
 	shards [memoryShards]memShard
 }
 
+// fingerprint is a key's two 64-bit hashes under independent seeds.
+type fingerprint [2]uint64
+
 type memShard struct {
 	mu      sync.Mutex
-	index   map[string]int32
+	index   map[fingerprint]int32
 	entries []memEntry // the slab; len grows to cap once, then entries are reused
 	head    int32      // oldest, -1 when empty
 	tail    int32      // newest
@@ -29,36 +39,37 @@ type memShard struct {
 }
 
 type memEntry struct {
-	key        string
+	key        fingerprint
 	expires    int64 // unix nanoseconds
 	prev, next int32
 }
 
 func newMemoryStore(capacity int, window time.Duration, now func() time.Time) *memoryStore {
-	m := &memoryStore{seed: maphash.MakeSeed(), window: window, now: now}
+	m := &memoryStore{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, window: window, now: now}
 	per := (capacity + memoryShards - 1) / memoryShards
 	if per < 1 {
 		per = 1
 	}
 	for i := range m.shards {
 		s := &m.shards[i]
-		s.index = make(map[string]int32, per)
+		s.index = make(map[fingerprint]int32, per)
 		s.entries = make([]memEntry, 0, per)
 		s.head, s.tail, s.free = -1, -1, -1
 	}
 	return m
 }
 
-func (m *memoryStore) shard(key string) *memShard {
-	return &m.shards[maphash.String(m.seed, key)%memoryShards]
+func (m *memoryStore) fingerprint(key string) (fingerprint, *memShard) {
+	f := fingerprint{maphash.String(m.seeds[0], key), maphash.String(m.seeds[1], key)}
+	return f, &m.shards[f[0]%memoryShards]
 }
 
 // has reports whether key was marked within the window before now.
 func (m *memoryStore) has(key string, now int64) bool {
-	s := m.shard(key)
+	f, s := m.fingerprint(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j, ok := s.index[key]
+	j, ok := s.index[f]
 	if !ok {
 		return false
 	}
@@ -72,9 +83,9 @@ func (m *memoryStore) has(key string, now int64) bool {
 func (m *memoryStore) mark(keys []string) {
 	expires := m.now().Add(m.window).UnixNano()
 	for _, k := range keys {
-		s := m.shard(k)
+		f, s := m.fingerprint(k)
 		s.mu.Lock()
-		s.put(k, expires)
+		s.put(f, expires)
 		s.mu.Unlock()
 	}
 }
@@ -91,7 +102,7 @@ func (m *memoryStore) len() int {
 	return n
 }
 
-func (s *memShard) put(key string, expires int64) {
+func (s *memShard) put(key fingerprint, expires int64) {
 	if j, ok := s.index[key]; ok {
 		s.unlink(j)
 		s.entries[j].expires = expires
