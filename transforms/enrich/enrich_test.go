@@ -277,7 +277,7 @@ func TestRecordedTypes(t *testing.T) {
 		{
 			name: "hubspot contact", file: "hubspot/contacts.json", id: "95012843371",
 			typ: "contact.updated", kind: "contact", actor: "delia.okonkwo@harborview.example.com", accountID: "20418837561",
-			attrs: map[string]string{"first_name": `"Delia"`, "lifecycle_stage": `"opportunity"`, "deleted": "false"},
+			attrs: map[string]string{"first_name": `"Delia"`, "lifecycle_stage": `"opportunity"`, "deleted": "false", "company_id": `"20418837561"`, "city": `"Seattle"`, "phone": `"(206) 555-0142"`},
 		},
 		{
 			name: "hubspot company", file: "hubspot/companies.json", id: "20418837561",

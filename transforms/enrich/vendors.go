@@ -194,7 +194,8 @@ var (
 
 	hubspotContact = &mapping{
 		kind: "contact", entityID: "id", role: "actor", email: "properties.email", time: "updatedAt",
-		attrs: []attr{{"first_name", "properties.firstname"}, {"last_name", "properties.lastname"}, {"company", "properties.company"}, {"title", "properties.jobtitle"}, {"lifecycle_stage", "properties.lifecyclestage"}, {"deleted", "archived"}},
+		attrs: []attr{{"first_name", "properties.firstname"}, {"last_name", "properties.lastname"}, {"company", "properties.company"}, {"title", "properties.jobtitle"}, {"lifecycle_stage", "properties.lifecyclestage"}, {"deleted", "archived"},
+			{"phone", "properties.phone"}, {"city", "properties.city"}, {"company_id", "properties.associatedcompanyid"}},
 	}
 	hubspotCompany = &mapping{
 		kind: "account", entityID: "id", time: "updatedAt", domain: "properties.domain",
