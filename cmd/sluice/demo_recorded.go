@@ -228,10 +228,10 @@ func (r *replay) report(out io.Writer) {
 		fmt.Fprintf(out, "  %-10s %3d deliveries answered 2xx in %d requests\n", d.Provider, d.Delivered, d.Attempts)
 	}
 	if n := len(r.aws.Confirmations()); n > 0 {
-		fmt.Fprintf(out, "  %-10s %d SNS subscription confirmed\n", "ses", n)
+		fmt.Fprintf(out, "  %-10s %3d SNS subscription confirmed through SubscribeURL\n", "ses", n)
 	}
 	if r.tampered != 0 {
-		fmt.Fprintf(out, "  %-10s a delivery with a broken signature was answered %d, nothing enqueued\n", "mailgun", r.tampered)
+		fmt.Fprintf(out, "  %-10s %3d delivery with a broken signature, answered %d, nothing enqueued\n", "mailgun", 1, r.tampered)
 	}
 }
 
