@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -127,7 +128,19 @@ type pipelineFile struct {
 			Group string `yaml:"group"`
 			Start string `yaml:"start"`
 		} `yaml:"kafka"`
+		// The connectors' sources (connectors_test.go).
+		Webhooks   *webhooksSource `yaml:"webhooks"`
+		Salesforce *pollerSource   `yaml:"salesforce"`
+		HubSpot    *pollerSource   `yaml:"hubspot"`
+		Greenhouse *pollerSource   `yaml:"greenhouse"`
+		Lever      *pollerSource   `yaml:"lever"`
 	} `yaml:"source"`
+	Sinks []struct {
+		Kafka *struct {
+			Topic        string `yaml:"topic"`
+			RequiredAcks string `yaml:"required_acks"`
+		} `yaml:"kafka"`
+	} `yaml:"sinks"`
 	Delivery struct {
 		ShutdownTimeout string `yaml:"shutdown_timeout"`
 	} `yaml:"delivery"`
@@ -147,11 +160,15 @@ type rendered struct {
 	serviceMonitors []*serviceMonitor
 	scaledObjects   []*scaledObject
 	triggerAuths    map[string]*triggerAuthentication
+	hpas            []*autoscalingv2.HorizontalPodAutoscaler
+	ingresses       []*networkingv1.Ingress
 }
 
-func overlayDirs(t *testing.T) []string {
+// kustomizeDirs lists the directories matching pattern that hold a
+// kustomization.yaml.
+func kustomizeDirs(t *testing.T, pattern string) []string {
 	t.Helper()
-	dirs, err := filepath.Glob(filepath.Join("k8s", "overlays", "*"))
+	dirs, err := filepath.Glob(pattern)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +178,15 @@ func overlayDirs(t *testing.T) []string {
 			out = append(out, d)
 		}
 	}
+	return out
+}
+
+// overlayDirs are the consumers' overlays, one per stream (k8s/overlays/*).
+// The connectors that fill the streams have theirs in
+// k8s/connectors/overlays (connectorDirs, connectors_test.go).
+func overlayDirs(t *testing.T) []string {
+	t.Helper()
+	out := kustomizeDirs(t, filepath.Join("k8s", "overlays", "*"))
 	if len(out) < 3 {
 		t.Fatalf("want an overlay per example stream (crm, ats, email) in k8s/overlays, found %v", out)
 	}
@@ -210,6 +236,12 @@ func render(t *testing.T, dir string) *rendered {
 		case "keda.sh/v1alpha1 TriggerAuthentication":
 			a := &triggerAuthentication{}
 			r.triggerAuths[res.GetName()], obj = a, a
+		case "autoscaling/v2 HorizontalPodAutoscaler":
+			h := &autoscalingv2.HorizontalPodAutoscaler{}
+			r.hpas, obj = append(r.hpas, h), h
+		case "networking.k8s.io/v1 Ingress":
+			i := &networkingv1.Ingress{}
+			r.ingresses, obj = append(r.ingresses, i), i
 		default:
 			t.Fatalf("%s: %s %s: no typed decoding for this kind; add it to render()", dir, gvk, res.GetName())
 		}
@@ -221,9 +253,8 @@ func render(t *testing.T, dir string) *rendered {
 			t.Errorf("%s: %s %s: %v", dir, gvk, res.GetName(), e)
 		}
 	}
-	if len(r.deployments) != 1 || len(r.services) != 1 || len(r.pdbs) != 1 || len(r.serviceMonitors) != 1 || len(r.scaledObjects) != 1 {
-		t.Fatalf("%s: want one Deployment, Service, PodDisruptionBudget, ServiceMonitor and ScaledObject; got %d, %d, %d, %d, %d",
-			dir, len(r.deployments), len(r.services), len(r.pdbs), len(r.serviceMonitors), len(r.scaledObjects))
+	if len(r.deployments) != 1 {
+		t.Fatalf("%s: want one Deployment, got %d", dir, len(r.deployments))
 	}
 	return r
 }
@@ -233,11 +264,17 @@ var (
 	renders    []*rendered
 )
 
+// renderAll renders the consumer overlays.
 func renderAll(t *testing.T) []*rendered {
 	t.Helper()
 	renderOnce.Do(func() {
 		for _, d := range overlayDirs(t) {
-			renders = append(renders, render(t, d))
+			r := render(t, d)
+			if len(r.services) != 1 || len(r.pdbs) != 1 || len(r.serviceMonitors) != 1 || len(r.scaledObjects) != 1 || len(r.hpas) != 0 || len(r.ingresses) != 0 {
+				t.Fatalf("%s: want one Service, PodDisruptionBudget, ServiceMonitor and ScaledObject, no HorizontalPodAutoscaler (KEDA makes it) or Ingress; got %d, %d, %d, %d, %d, %d",
+					d, len(r.services), len(r.pdbs), len(r.serviceMonitors), len(r.scaledObjects), len(r.hpas), len(r.ingresses))
+			}
+			renders = append(renders, r)
 		}
 	})
 	if renders == nil {
@@ -297,6 +334,13 @@ func parsePipeline(t *testing.T, r *rendered, text string) pipelineFile {
 	return p
 }
 
+// secretSamples are throwaway values for the Secret keys whose format
+// `sluice validate` checks (the Makefile's EXAMPLE_SECRETS key: a P-256
+// test key); any other Secret key gets a placeholder.
+var secretSamples = map[string]string{
+	"sluice-webhooks/sendgrid-public-key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEk4a7WLkJRDh9mTALI7YPuFZxU8xFIWNVoUn8KdxVkCLqja+bWgpbmCgp/Tm7S9/FA5+ju39X1RixNS5KsXrjZg==",
+}
+
 // containerEnv is the environment the container starts with, as far as the
 // manifests say: literal values, ConfigMap values (env and envFrom), and a
 // placeholder for each Secret key (whose value is not in the repository).
@@ -325,6 +369,9 @@ func containerEnv(t *testing.T, r *rendered) (env map[string]string, secrets map
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
 			env[e.Name] = "placeholder-for-secret-" + ref.Name + "-" + ref.Key
+			if v, ok := secretSamples[ref.Name+"/"+ref.Key]; ok {
+				env[e.Name] = v
+			}
 			secrets[e.Name] = ref.Name + "/" + ref.Key
 		case e.ValueFrom.ConfigMapKeyRef != nil:
 			ref := e.ValueFrom.ConfigMapKeyRef
@@ -340,132 +387,185 @@ func containerEnv(t *testing.T, r *rendered) (env map[string]string, secrets map
 	return env, secrets
 }
 
+// pod is what checkPod found out about an overlay's Deployment.
+type pod struct {
+	labels      labels.Set
+	pipeline    pipelineFile // parsed with ${VAR} replaced from env
+	metricsPort *corev1.ContainerPort
+	env         map[string]string
+}
+
+// checkPod checks what every sluice Deployment needs, consumer or connector:
+// one container with a pinned image, its ServiceAccount, a non-root security
+// context, resources, a grace period longer than delivery.shutdown_timeout,
+// metrics.listen reachable from outside on a named port with /healthz and
+// /readyz probes, and every ${VAR} of the pipeline in the container's env.
+func checkPod(t *testing.T, r *rendered) pod {
+	t.Helper()
+	d := r.deployments[0]
+	spec := d.Spec.Template.Spec
+	if len(spec.Containers) != 1 {
+		t.Fatalf("Deployment %s: want one container, got %d", d.Name, len(spec.Containers))
+	}
+	c := spec.Containers[0]
+	if c.Image == "" || c.Image == "sluice" || !strings.Contains(c.Image, ":") {
+		t.Errorf("container image %q: want a registry name and tag (kustomize images:)", c.Image)
+	}
+	if _, ok := r.serviceAccounts[spec.ServiceAccountName]; !ok {
+		t.Errorf("serviceAccountName %q is not rendered", spec.ServiceAccountName)
+	}
+	sc := spec.SecurityContext
+	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 {
+		t.Errorf("pod securityContext must run as a non-root user")
+	}
+	for _, rn := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		req, lim := c.Resources.Requests[rn], c.Resources.Limits[rn]
+		if req.IsZero() || lim.IsZero() {
+			t.Errorf("resources: want a %s request and limit, got %v and %v", rn, req.String(), lim.String())
+		} else if req.Cmp(lim) > 0 {
+			t.Errorf("resources: %s request %s above its limit %s", rn, req.String(), lim.String())
+		}
+	}
+
+	// The pipeline the container reads, and what the manifests must agree with.
+	p, text, env := loadPipeline(t, r)
+	// Every ${VAR} without a default must be in the container's env.
+	for _, m := range envRef.FindAllStringSubmatch(stripComments(text), -1) {
+		if _, ok := env[m[1]]; !ok && m[2] == "" {
+			t.Errorf("the pipeline uses ${%s}, which the container's env does not set", m[1])
+		}
+	}
+	shutdown := 30 * time.Second // delivery.shutdown_timeout's default
+	if p.Delivery.ShutdownTimeout != "" {
+		var err error
+		if shutdown, err = time.ParseDuration(p.Delivery.ShutdownTimeout); err != nil {
+			t.Fatalf("delivery.shutdown_timeout: %v", err)
+		}
+	}
+	grace := time.Duration(ptrOr(spec.TerminationGracePeriodSeconds, 30)) * time.Second
+	if grace < shutdown+10*time.Second {
+		t.Errorf("terminationGracePeriodSeconds %s must exceed delivery.shutdown_timeout %s by at least 10s (commit, save cursors, leave the group), or the kubelet kills in-flight work", grace, shutdown)
+	}
+
+	host, port, err := net.SplitHostPort(p.Metrics.Listen)
+	if err != nil {
+		t.Fatalf("metrics.listen %q: %v", p.Metrics.Listen, err)
+	}
+	if host != "0.0.0.0" && host != "" && host != "::" {
+		t.Errorf("metrics.listen %q: probes and Prometheus come from outside the pod; listen on 0.0.0.0", p.Metrics.Listen)
+	}
+	metricsPort := containerPort(c, port)
+	if metricsPort == nil || metricsPort.Name == "" {
+		t.Fatalf("container declares no named port for metrics.listen %s", p.Metrics.Listen)
+	}
+	for _, pr := range []struct {
+		name  string
+		probe *corev1.Probe
+		path  string
+	}{{"livenessProbe", c.LivenessProbe, "/healthz"}, {"readinessProbe", c.ReadinessProbe, "/readyz"}} {
+		if pr.probe == nil || pr.probe.HTTPGet == nil {
+			t.Errorf("%s: want an httpGet on %s", pr.name, pr.path)
+			continue
+		}
+		g := pr.probe.HTTPGet
+		if g.Path != pr.path || !portMatches(g.Port, metricsPort) {
+			t.Errorf("%s: GET %s on port %s, want %s on %s (%d)", pr.name, g.Path, g.Port.String(), pr.path, metricsPort.Name, metricsPort.ContainerPort)
+		}
+	}
+	return pod{labels: labels.Set(d.Spec.Template.Labels), pipeline: p, metricsPort: metricsPort, env: env}
+}
+
+// loadPipeline is the pipeline r's container reads: parsed with ${VAR}
+// replaced from the container's env, as written, and that env.
+func loadPipeline(t *testing.T, r *rendered) (p pipelineFile, text string, env map[string]string) {
+	t.Helper()
+	_, text = pipelineOf(t, r)
+	env, _ = containerEnv(t, r)
+	return parsePipeline(t, r, expandEnv(text, env)), text, env
+}
+
+// containerPort is the port c declares with the number port ("9102"), or nil.
+func containerPort(c corev1.Container, port string) *corev1.ContainerPort {
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return nil
+	}
+	for i := range c.Ports {
+		if int(c.Ports[i].ContainerPort) == n {
+			return &c.Ports[i]
+		}
+	}
+	return nil
+}
+
+// expandEnv replaces ${VAR} and ${VAR:-default} as the pipeline loader does;
+// a variable env lacks (reported by checkPod) is left as written.
+func expandEnv(text string, env map[string]string) string {
+	return envRef.ReplaceAllStringFunc(text, func(ref string) string {
+		m := envRef.FindStringSubmatch(ref)
+		if v, ok := env[m[1]]; ok && (v != "" || m[2] == "") {
+			return v
+		}
+		if m[2] != "" {
+			return strings.TrimPrefix(m[2], ":-")
+		}
+		return ref
+	})
+}
+
+// selectorOf parses a Deployment's or PodDisruptionBudget's selector.
+func selectorOf(t *testing.T, s *metav1.LabelSelector) labels.Selector {
+	t.Helper()
+	sel, err := metav1.LabelSelectorAsSelector(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel
+}
+
+// podSelectors are the selectors of an overlay that pick its pods.
+func podSelectors(t *testing.T, r *rendered) map[string]labels.Selector {
+	t.Helper()
+	sel := map[string]labels.Selector{}
+	d := r.deployments[0]
+	sel["Deployment "+d.Name] = selectorOf(t, d.Spec.Selector)
+	for _, svc := range r.services {
+		sel["Service "+svc.Name] = labels.SelectorFromSet(svc.Spec.Selector)
+	}
+	for _, pdb := range r.pdbs {
+		sel["PodDisruptionBudget "+pdb.Name] = selectorOf(t, pdb.Spec.Selector)
+	}
+	return sel
+}
+
 // TestOverlaysRender checks what the typed decoding cannot: that the objects
-// of each stream refer to each other correctly.
+// of each stream's consumer refer to each other correctly.
 func TestOverlaysRender(t *testing.T) {
-	streamSelectors := map[string][]labels.Selector{}
-	podLabels := map[string]labels.Set{}
 	for _, r := range renderAll(t) {
 		t.Run(filepath.Base(r.dir), func(t *testing.T) {
 			d := r.deployments[0]
-			spec := d.Spec.Template.Spec
-			pod := labels.Set(d.Spec.Template.Labels)
-			podLabels[r.dir] = pod
-
 			if d.Spec.Replicas != nil {
 				t.Errorf("Deployment %s sets replicas: the ScaledObject's HPA owns the count, and every apply would reset it", d.Name)
 			}
-			if len(spec.Containers) != 1 {
-				t.Fatalf("Deployment %s: want one container, got %d", d.Name, len(spec.Containers))
-			}
-			c := spec.Containers[0]
-			if c.Image == "" || c.Image == "sluice" || !strings.Contains(c.Image, ":") {
-				t.Errorf("container image %q: want a registry name and tag (kustomize images:)", c.Image)
-			}
-			if _, ok := r.serviceAccounts[spec.ServiceAccountName]; !ok {
-				t.Errorf("serviceAccountName %q is not rendered", spec.ServiceAccountName)
-			}
-			sc := spec.SecurityContext
-			if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 {
-				t.Errorf("pod securityContext must run as a non-root user")
-			}
-			for _, rn := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-				req, lim := c.Resources.Requests[rn], c.Resources.Limits[rn]
-				if req.IsZero() || lim.IsZero() {
-					t.Errorf("resources: want a %s request and limit, got %v and %v", rn, req.String(), lim.String())
-				} else if req.Cmp(lim) > 0 {
-					t.Errorf("resources: %s request %s above its limit %s", rn, req.String(), lim.String())
-				}
-			}
-
-			// The pipeline the container reads, and what the manifests must agree with.
-			_, text := pipelineOf(t, r)
-			p := parsePipeline(t, r, text)
-			shutdown := 30 * time.Second // delivery.shutdown_timeout's default
-			if p.Delivery.ShutdownTimeout != "" {
-				var err error
-				if shutdown, err = time.ParseDuration(p.Delivery.ShutdownTimeout); err != nil {
-					t.Fatalf("delivery.shutdown_timeout: %v", err)
-				}
-			}
-			grace := time.Duration(ptrOr(spec.TerminationGracePeriodSeconds, 30)) * time.Second
-			if grace < shutdown+10*time.Second {
-				t.Errorf("terminationGracePeriodSeconds %s must exceed delivery.shutdown_timeout %s by at least 10s (commit and leave the group), or the kubelet kills in-flight work", grace, shutdown)
-			}
-
-			host, port, err := net.SplitHostPort(p.Metrics.Listen)
-			if err != nil {
-				t.Fatalf("metrics.listen %q: %v", p.Metrics.Listen, err)
-			}
-			if host != "0.0.0.0" && host != "" && host != "::" {
-				t.Errorf("metrics.listen %q: probes and Prometheus come from outside the pod; listen on 0.0.0.0", p.Metrics.Listen)
-			}
-			portNum, _ := strconv.Atoi(port)
-			var metricsPort *corev1.ContainerPort
-			for i := range c.Ports {
-				if int(c.Ports[i].ContainerPort) == portNum {
-					metricsPort = &c.Ports[i]
-				}
-			}
-			if metricsPort == nil || metricsPort.Name == "" {
-				t.Fatalf("container declares no named port for metrics.listen %s", p.Metrics.Listen)
-			}
-			for _, pr := range []struct {
-				name  string
-				probe *corev1.Probe
-				path  string
-			}{{"livenessProbe", c.LivenessProbe, "/healthz"}, {"readinessProbe", c.ReadinessProbe, "/readyz"}} {
-				if pr.probe == nil || pr.probe.HTTPGet == nil {
-					t.Errorf("%s: want an httpGet on %s", pr.name, pr.path)
-					continue
-				}
-				g := pr.probe.HTTPGet
-				if g.Path != pr.path || !portMatches(g.Port, metricsPort) {
-					t.Errorf("%s: GET %s on port %s, want %s on %s (%d)", pr.name, g.Path, g.Port.String(), pr.path, metricsPort.Name, metricsPort.ContainerPort)
-				}
-			}
-
-			// Every ${VAR} without a default must be in the container's env.
-			env, _ := containerEnv(t, r)
-			for _, m := range envRef.FindAllStringSubmatch(stripComments(text), -1) {
-				if _, ok := env[m[1]]; !ok && m[2] == "" {
-					t.Errorf("the pipeline uses ${%s}, which the container's env does not set", m[1])
-				}
-			}
+			pd := checkPod(t, r)
+			p, env, metricsPort := pd.pipeline, pd.env, pd.metricsPort
 
 			// Selectors: each must pick exactly this stream's pods.
-			sel := map[string]labels.Selector{}
-			ds, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sel["Deployment "+d.Name] = ds
-			svc := r.services[0]
-			sel["Service "+svc.Name] = labels.SelectorFromSet(svc.Spec.Selector)
-			pdb := r.pdbs[0]
-			ps, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sel["PodDisruptionBudget "+pdb.Name] = ps
-			for what, s := range sel {
-				if s.Empty() || !s.Matches(pod) {
-					t.Errorf("%s selects %q, which does not match the pod labels %v", what, s.String(), pod)
+			for what, s := range podSelectors(t, r) {
+				if s.Empty() || !s.Matches(pd.labels) {
+					t.Errorf("%s selects %q, which does not match the pod labels %v", what, s.String(), pd.labels)
 				}
 				if _, ok := s.RequiresExactMatch("sluice.dev/stream"); !ok {
 					t.Errorf("%s selects %q without sluice.dev/stream: it would catch other streams' pods", what, s.String())
 				}
-				streamSelectors[r.dir] = append(streamSelectors[r.dir], s)
 			}
+			svc := r.services[0]
 			if len(svc.Spec.Ports) != 1 || !portMatches(svc.Spec.Ports[0].TargetPort, metricsPort) {
 				t.Errorf("Service %s: want one port targeting the metrics port %s", svc.Name, metricsPort.Name)
 			}
 
 			sm := r.serviceMonitors[0]
-			sms, err := metav1.LabelSelectorAsSelector(&sm.Spec.Selector)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sms := selectorOf(t, &sm.Spec.Selector)
 			if sms.Empty() || !sms.Matches(labels.Set(svc.Labels)) {
 				t.Errorf("ServiceMonitor %s selects %q, which does not match Service %s labels %v", sm.Name, sms.String(), svc.Name, svc.Labels)
 			}
@@ -479,16 +579,44 @@ func TestOverlaysRender(t *testing.T) {
 			checkScaledObject(t, r, p, env)
 		})
 	}
+}
 
-	// Streams share a namespace: no stream's selector may match another's pods.
-	for dir, sels := range streamSelectors {
-		for other, pod := range podLabels {
-			if other == dir {
+// allRenders is every overlay: the consumers' and the connectors'.
+func allRenders(t *testing.T) []*rendered {
+	t.Helper()
+	return append(slices.Clone(renderAll(t)), renderConnectors(t)...)
+}
+
+// TestOverlaysDistinct: the consumers and connectors share a namespace, so no
+// overlay's selectors may match another's pods (a Service would send traffic,
+// a PodDisruptionBudget count pods, of the wrong Deployment), no
+// ServiceMonitor another's Services (scraped twice), and no two pipelines
+// share a name (the pipeline label of every metric and log line).
+func TestOverlaysDistinct(t *testing.T) {
+	all := allRenders(t)
+	names := map[string]string{}
+	for _, r := range all {
+		p, _, _ := loadPipeline(t, r)
+		if other, ok := names[p.Name]; ok {
+			t.Errorf("%s and %s both run a pipeline named %q", other, r.dir, p.Name)
+		}
+		names[p.Name] = r.dir
+		for _, other := range all {
+			if other == r {
 				continue
 			}
-			for _, s := range sels {
-				if s.Matches(pod) {
-					t.Errorf("%s: selector %q also matches the pods of %s", dir, s.String(), other)
+			otherPod := labels.Set(other.deployments[0].Spec.Template.Labels)
+			for what, s := range podSelectors(t, r) {
+				if s.Matches(otherPod) {
+					t.Errorf("%s: %s selects %q, which also matches the pods of %s", r.dir, what, s.String(), other.dir)
+				}
+			}
+			for _, sm := range r.serviceMonitors {
+				sms := selectorOf(t, &sm.Spec.Selector)
+				for _, svc := range other.services {
+					if svc.Namespace == sm.Namespace && sms.Matches(labels.Set(svc.Labels)) {
+						t.Errorf("%s: ServiceMonitor %s also selects Service %s of %s", r.dir, sm.Name, svc.Name, other.dir)
+					}
 				}
 			}
 		}
@@ -644,9 +772,11 @@ func runValidate(t *testing.T, file string, env map[string]string) {
 
 // TestOverlayPipelinesValidate extracts the pipeline each Deployment runs from
 // its rendered ConfigMap and runs the real `sluice validate` on it, with the
-// container's environment (Secret values replaced by placeholders).
+// container's environment (Secret values replaced by placeholders), for the
+// consumers and the connectors. Every credential in it must be a ${VAR} the
+// container takes from a Secret.
 func TestOverlayPipelinesValidate(t *testing.T) {
-	for _, r := range renderAll(t) {
+	for _, r := range allRenders(t) {
 		t.Run(filepath.Base(r.dir), func(t *testing.T) {
 			cm, text := pipelineOf(t, r)
 			file := filepath.Join(t.TempDir(), cm+".yaml")
@@ -658,13 +788,58 @@ func TestOverlayPipelinesValidate(t *testing.T) {
 				t.Errorf("no credentials from a Secret: want them as env secretKeyRef, used as ${VAR}")
 			}
 			for name := range secrets {
-				if !strings.Contains(text, "${"+name+"}") {
+				if !strings.Contains(stripComments(text), "${"+name+"}") {
 					t.Errorf("env %s comes from a Secret but the pipeline does not use ${%s}", name, name)
 				}
 			}
+			checkCredentials(t, text, secrets)
 			runValidate(t, file, env)
 		})
 	}
+}
+
+// credentialKeys are the pipeline keys that hold a secret (mongodb.uri
+// carries the user and password).
+var credentialKeys = []string{"password", "client_secret", "private_key", "token", "api_key", "signing_key", "mongodb.uri"}
+
+// wholeEnvRef is a value that is exactly one ${VAR}, without a default.
+var wholeEnvRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+
+// checkCredentials: every credential in the pipeline is exactly ${VAR}, and
+// VAR comes from a Secret (secrets: env name → Secret/key). A literal or a
+// ${VAR:-default} would put the secret, or a stand-in for it, in the
+// repository.
+func checkCredentials(t *testing.T, text string, secrets map[string]string) {
+	t.Helper()
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &root); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n *yaml.Node, parent, path string)
+	walk = func(n *yaml.Node, parent, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, parent, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i].Value, n.Content[i+1]
+				p := strings.TrimPrefix(path+"."+k, ".")
+				if v.Kind == yaml.ScalarNode && (slices.Contains(credentialKeys, k) || slices.Contains(credentialKeys, parent+"."+k)) {
+					m := wholeEnvRef.FindStringSubmatch(v.Value)
+					switch {
+					case m == nil:
+						t.Errorf("pipeline line %d: %s is %q: want exactly ${VAR}, VAR from a Secret", v.Line, p, v.Value)
+					case secrets[m[1]] == "":
+						t.Errorf("pipeline line %d: %s is ${%s}, which the container does not take from a Secret", v.Line, p, m[1])
+					}
+				}
+				walk(v, k, p)
+			}
+		}
+	}
+	walk(&root, "", "")
 }
 
 // TestReplayPipelinesValidate: the dead-letter replay pipelines of
