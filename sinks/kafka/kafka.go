@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -128,7 +129,21 @@ type Sink struct {
 	key   *pipeline.Template
 	topic *pipeline.Template
 	log   *slog.Logger
+
+	// The broker probe behind Ready: a webhook receiver whose brokers are
+	// unreachable must leave its Service rather than take requests it can
+	// only answer 503.
+	dialer    *kafkago.Dialer
+	notReady  atomic.Pointer[error]
+	stopProbe context.CancelFunc
+	probeDone chan struct{}
 }
+
+// Probe intervals: while ready, and while not (to come back quickly).
+const (
+	probeEvery      = 5 * time.Second
+	probeEveryUnfit = time.Second
+)
 
 // New builds the sink's writer; it connects on the first write.
 func New(c Config, log *slog.Logger) (*Sink, error) {
@@ -164,7 +179,90 @@ func New(c Config, log *slog.Logger) (*Sink, error) {
 	if c.Topic.Static() {
 		s.w.Topic = c.Topic.String()
 	}
+	s.dialer = conn.Dialer()
+	notYet := errors.New("kafka sink: brokers not reached yet")
+	s.notReady.Store(&notYet)
 	return s, nil
+}
+
+// Start begins probing the brokers; until a probe succeeds the sink
+// reports itself not ready. It does not wait for them: a broker outage at
+// start is retried like one later.
+func (s *Sink) Start(context.Context) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopProbe, s.probeDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.probeDone)
+		for {
+			wait := probeEvery
+			if err := s.probe(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if prev := s.notReady.Swap(&err); prev == nil {
+					s.log.Warn("kafka sink not ready", "err", err)
+				}
+				wait = probeEveryUnfit
+			} else if prev := s.notReady.Swap(nil); prev != nil {
+				s.log.Info("kafka sink ready", "brokers", s.cfg.Brokers)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+	}()
+	return nil
+}
+
+// probe connects to a broker and asks it for metadata: of the topic when
+// it is static, so a missing topic that will not be created shows too. It
+// dials rather than asking the writer's transport, which answers metadata
+// from its cache.
+func (s *Sink) probe(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout.D())
+	defer cancel()
+	var conn *kafkago.Conn
+	var errs []error
+	for _, b := range s.cfg.Brokers {
+		c, err := s.dialer.DialContext(pctx, "tcp", b)
+		if err == nil {
+			conn = c
+			break
+		}
+		errs = append(errs, err)
+	}
+	if conn == nil {
+		return fmt.Errorf("kafka sink: brokers %s unreachable: %w", strings.Join(s.cfg.Brokers, ","), errors.Join(errs...))
+	}
+	defer conn.Close()
+	if dl, ok := pctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	var err error
+	if s.w.Topic != "" {
+		_, err = conn.ReadPartitions(s.w.Topic)
+		if err != nil && s.cfg.AutoCreateTopics && errors.Is(err, kafkago.UnknownTopicOrPartition) {
+			err = nil
+		}
+		if err != nil {
+			return fmt.Errorf("kafka sink: topic %s: %w", s.w.Topic, err)
+		}
+		return nil
+	}
+	if _, err = conn.Brokers(); err != nil {
+		return fmt.Errorf("kafka sink: brokers %s: %w", strings.Join(s.cfg.Brokers, ","), err)
+	}
+	return nil
+}
+
+// Ready reports the last probe's failure, if any.
+func (s *Sink) Ready() error {
+	if e := s.notReady.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Write produces one record per event and waits for the broker's acks.
@@ -267,8 +365,12 @@ func classify(err error) error {
 	return err
 }
 
-// Close flushes and closes the writer.
+// Close stops the probe, then flushes and closes the writer.
 func (s *Sink) Close(context.Context) error {
+	if s.stopProbe != nil {
+		s.stopProbe()
+		<-s.probeDone
+	}
 	if err := s.w.Close(); err != nil {
 		return fmt.Errorf("kafka sink: close: %w", err)
 	}

@@ -158,3 +158,56 @@ func TestUnreachableBrokerIsRetryable(t *testing.T) {
 		t.Fatalf("err = %v, want a retryable error", err)
 	}
 }
+
+// TestReadinessFollowsTheBrokers: /readyz sees the sink's brokers. Not
+// ready before the first probe and while the brokers are gone or the
+// topic is missing; ready while they answer.
+func TestReadinessFollowsTheBrokers(t *testing.T) {
+	waitReady := func(t *testing.T, s *kafkasink.Sink, want bool, contains string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			err := s.Ready()
+			if (err == nil) == want && (contains == "" || (err != nil && strings.Contains(err.Error(), contains))) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Ready() = %v, want ready=%v (%q)", err, want, contains)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	t.Run("brokers come and go", func(t *testing.T) {
+		cluster := testenv.StartKafkaCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "up"))
+		s := newSink(t, cluster.ListenAddrs(), "up", func(c *kafkasink.Config) { c.WriteTimeout = pipeline.Duration(time.Second) })
+		if s.Ready() == nil {
+			t.Fatal("ready before any probe")
+		}
+		if err := s.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, s, true, "")
+		cluster.Close()
+		waitReady(t, s, false, "unreachable")
+	})
+	t.Run("unreachable from the start", func(t *testing.T) {
+		s := newSink(t, []string{"127.0.0.1:1"}, "t", func(c *kafkasink.Config) { c.WriteTimeout = pipeline.Duration(time.Second) })
+		if err := s.Start(t.Context()); err != nil {
+			t.Fatalf("Start must not wait for the brokers: %v", err)
+		}
+		waitReady(t, s, false, "unreachable")
+	})
+	t.Run("missing topic", func(t *testing.T) {
+		brokers := testenv.StartKafka(t, kfake.NumBrokers(1))
+		s := newSink(t, brokers, "nope", func(c *kafkasink.Config) { c.WriteTimeout = pipeline.Duration(time.Second) })
+		if err := s.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, s, false, "topic nope")
+		auto := newSink(t, brokers, "nope", func(c *kafkasink.Config) { c.AutoCreateTopics = true })
+		if err := auto.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, auto, true, "")
+	})
+}
