@@ -395,6 +395,48 @@ type pod struct {
 	env         map[string]string
 }
 
+// checkMemLimit: GOMEMLIMIT must be set, in Go's syntax, between half and
+// 90% of the container's memory limit, so the GC holds the heap under the
+// limit with room for the runtime's own memory.
+func checkMemLimit(t *testing.T, c corev1.Container) {
+	t.Helper()
+	var v string
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			v = e.Value
+		}
+	}
+	if v == "" {
+		t.Errorf("container env sets no GOMEMLIMIT: the heap may grow to twice the live data and past limits.memory")
+		return
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	var bytes int64 = -1
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			if x, err := strconv.ParseInt(n, 10, 64); err == nil {
+				bytes = x * u.mult
+			}
+			break
+		}
+	}
+	if bytes < 0 {
+		if x, err := strconv.ParseInt(v, 10, 64); err == nil {
+			bytes = x
+		}
+	}
+	limit := c.Resources.Limits.Memory().Value()
+	switch {
+	case bytes < 0:
+		t.Errorf("GOMEMLIMIT %q is not in Go's syntax (e.g. 400MiB)", v)
+	case limit > 0 && (bytes > limit*9/10 || bytes < limit/2):
+		t.Errorf("GOMEMLIMIT %s is not between 50%% and 90%% of limits.memory %s", v, c.Resources.Limits.Memory())
+	}
+}
+
 // checkPod checks what every sluice Deployment needs, consumer or connector:
 // one container with a pinned image, its ServiceAccount, a non-root security
 // context, resources, a grace period longer than delivery.shutdown_timeout,
@@ -426,6 +468,8 @@ func checkPod(t *testing.T, r *rendered) pod {
 			t.Errorf("resources: %s request %s above its limit %s", rn, req.String(), lim.String())
 		}
 	}
+
+	checkMemLimit(t, c)
 
 	// The pipeline the container reads, and what the manifests must agree with.
 	p, text, env := loadPipeline(t, r)
