@@ -285,19 +285,23 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 	fed := int64(-1)
 	feedersRunning := true
 	// Whatever ends the demo, everything it started is stopped and waited
-	// for before it returns.
-	defer func() {
+	// for before it reports or returns.
+	drain := func() {
 		stopAll()
 		if feedersRunning {
 			<-feedersDone
+			feedersRunning = false
 		}
 		if alongsideRunning {
 			<-alongsideDone
+			alongsideRunning = false
 		}
 		if consumerRunning {
 			<-consumerDone
+			consumerRunning = false
 		}
-	}()
+	}
+	defer drain()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var runErr error
@@ -347,6 +351,7 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 		}
 		break
 	}
+	drain()
 	if plan.report != nil {
 		plan.report(out)
 	}
@@ -392,13 +397,14 @@ func runFeeder(ctx context.Context, p *pipeline.Pipeline, f demoFeeder) error {
 		select {
 		case err := <-done:
 			if err == nil && ctx.Err() == nil && p.Stats().Written+p.Stats().DeadLettered < f.expect {
-				err = fmt.Errorf("%s ended after %d of the %d recorded events", f.cfg.Name, p.Stats().Written, f.expect)
+				err = fmt.Errorf("%s ended after %d of the %d recorded events", f.cfg.Name, p.Stats().Written+p.Stats().DeadLettered, f.expect)
 			}
 			return err
 		case <-deadline:
 			stop()
 			<-done
-			return fmt.Errorf("%s wrote %d of the %d recorded events in %s", f.cfg.Name, p.Stats().Written, f.expect, demoFeederTimeout)
+			st := p.Stats()
+			return fmt.Errorf("%s wrote %d of the %d recorded events in %s", f.cfg.Name, st.Written+st.DeadLettered, f.expect, demoFeederTimeout)
 		case <-tick.C:
 			if st := p.Stats(); st.Written+st.DeadLettered >= f.expect && released(f.hold) {
 				stop()

@@ -199,6 +199,9 @@ func (r *replay) deliver(ctx context.Context) error {
 	d := vendorreplay.NewDeliverer(r.set, r.keys, nil)
 	var err error
 	if r.deliveries, err = d.Deliver(ctx, base); err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted: the summary says how far it got
+		}
 		return fmt.Errorf("demo webhooks: %w", err)
 	}
 	for _, rep := range r.deliveries {
@@ -207,6 +210,9 @@ func (r *replay) deliver(ctx context.Context) error {
 		}
 	}
 	if r.tampered, err = d.DeliverTampered(ctx, base); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("demo webhooks: %w", err)
 	}
 	if r.tampered != http.StatusUnauthorized {

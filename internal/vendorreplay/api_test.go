@@ -1,6 +1,7 @@
 package vendorreplay
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -188,6 +189,9 @@ func TestAPIRefusals(t *testing.T) {
 		{"greenhouse bad time", "GET", "/greenhouse/v1/candidates?updated_after=yesterday", "", creds.GreenhouseAPIKey, "", 422, `updated_after`},
 		{"lever bad key", "GET", "/lever/v1/opportunities", "", "nope", "", 401, `"Unauthorized"`},
 		{"lever bad offset", "GET", "/lever/v1/opportunities?offset=!!", "", creds.LeverAPIKey, "", 400, `invalid offset`},
+		{"hubspot negative after", "POST", "/hubspot/crm/v3/objects/deals/search", `{"after":"-3"}`, "", creds.HubSpotToken, 400, `non-negative`},
+		{"lever offset past the end", "GET", "/lever/v1/opportunities?offset=" + base64.RawURLEncoding.EncodeToString([]byte("9223372036854775807")), "", creds.LeverAPIKey, "", 200, `"data":[]`},
+		{"greenhouse page past the end", "GET", "/greenhouse/v1/jobs?page=9223372036854775807&per_page=500", "", creds.GreenhouseAPIKey, "", 200, `[]`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))

@@ -10,7 +10,8 @@
 //     shape and pagination (nextRecordsUrl, after, Link, next), auth, and
 //     rate-limit headers. Because it filters by the cursor rather than
 //     serving pages in order, a poller that restarts from its checkpoint
-//     gets nothing twice.
+//     is served only the records at or after its cursor (the ones at the
+//     cursor again, which the poller drops as seen), as from the vendor.
 //   - Deliverer posts the recorded webhook bodies (SendGrid, Mailgun,
 //     SES via SNS) to the webhooks source, signed the way each provider
 //     signs, with keys it makes for the run, and retries a delivery the

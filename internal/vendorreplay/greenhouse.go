@@ -60,7 +60,10 @@ func (a *API) greenhouseList(w http.ResponseWriter, r *http.Request) {
 		bi, _ := strconv.ParseInt(b.id, 10, 64)
 		return cmp.Compare(ai, bi)
 	})
-	start := min((pageNo-1)*perPage, len(matched))
+	start := len(matched)
+	if pageNo-1 <= len(matched)/perPage { // a page past the end is empty, and the product cannot overflow
+		start = min((pageNo-1)*perPage, len(matched))
+	}
 	page := matched[start:min(start+perPage, len(matched))]
 	last := max(1, (len(matched)+perPage-1)/perPage)
 	link := func(n int, rel string) string {

@@ -88,9 +88,17 @@ func (a *API) hubspotSearch(w http.ResponseWriter, r *http.Request) {
 	if limit <= 0 || limit > 200 {
 		limit = 10
 	}
-	after, _ := strconv.Atoi(q.After)
+	after := 0
+	if q.After != "" {
+		var err error
+		if after, err = strconv.Atoi(q.After); err != nil || after < 0 {
+			writeJSON(w, http.StatusBadRequest, hsError{Status: "error", Message: "after must be a non-negative integer offset", CorrelationID: correlation, Category: "VALIDATION_ERROR"})
+			return
+		}
+	}
 	matched := since(recs, from, false, byStampThenID)
-	page := matched[min(after, len(matched)):min(after+limit, len(matched))]
+	after = min(after, len(matched))
+	page := matched[after:min(after+limit, len(matched))]
 	results := make([]json.RawMessage, len(page))
 	for i, rec := range page {
 		results[i] = hubspotProperties(rec.raw, q.Properties, prop)

@@ -54,7 +54,8 @@ func (a *API) leverList(w http.ResponseWriter, r *http.Request) {
 	matched := since(recs, time.UnixMilli(startMS), false, func(a, b record) int {
 		return cmp.Compare(gjson.GetBytes(b.raw, "createdAt").Int(), gjson.GetBytes(a.raw, "createdAt").Int())
 	})
-	page := matched[min(offset, len(matched)):min(offset+limit, len(matched))]
+	offset = min(offset, len(matched)) // also keeps offset+limit from overflowing
+	page := matched[offset:min(offset+limit, len(matched))]
 	body := map[string]any{"data": raws(page), "hasNext": offset+limit < len(matched)}
 	if offset+limit < len(matched) {
 		body["next"] = base64.RawURLEncoding.EncodeToString([]byte(strconv.Itoa(offset + limit)))

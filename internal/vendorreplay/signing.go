@@ -80,8 +80,8 @@ func (k *Keys) signSendGrid(timestamp string, body []byte) (string, error) {
 }
 
 // signMailgun replaces the body's signature block with a fresh timestamp,
-// token and hex HMAC-SHA256(timestamp + token), as Mailgun signs each
-// attempt.
+// token and hex HMAC-SHA256(timestamp + token). A delivery is signed once:
+// its retries resend the same bytes, as Mailgun's retries may.
 func (k *Keys) signMailgun(body []byte, at time.Time) ([]byte, error) {
 	ts := strconv.FormatInt(at.Unix(), 10)
 	token := strings.ToLower(rand.Text() + rand.Text())[:50]

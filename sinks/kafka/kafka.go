@@ -3,6 +3,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -133,7 +134,7 @@ type Sink struct {
 	// The broker probe behind Ready: a webhook receiver whose brokers are
 	// unreachable must leave its Service rather than take requests it can
 	// only answer 503.
-	dialer    *kafkago.Dialer
+	conn      *kafkaconn.Conn
 	notReady  atomic.Pointer[error]
 	stopProbe context.CancelFunc
 	probeDone chan struct{}
@@ -179,7 +180,7 @@ func New(c Config, log *slog.Logger) (*Sink, error) {
 	if c.Topic.Static() {
 		s.w.Topic = c.Topic.String()
 	}
-	s.dialer = conn.Dialer()
+	s.conn = conn
 	notYet := errors.New("kafka sink: brokers not reached yet")
 	s.notReady.Store(&notYet)
 	return s, nil
@@ -193,18 +194,22 @@ func (s *Sink) Start(context.Context) error {
 	s.stopProbe, s.probeDone = cancel, make(chan struct{})
 	go func() {
 		defer close(s.probeDone)
+		warned := false
 		for {
 			wait := probeEvery
 			if err := s.probe(ctx); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				if prev := s.notReady.Swap(&err); prev == nil {
+				s.notReady.Store(&err)
+				if !warned { // once per outage, the one at start included
 					s.log.Warn("kafka sink not ready", "err", err)
+					warned = true
 				}
 				wait = probeEveryUnfit
 			} else if prev := s.notReady.Swap(nil); prev != nil {
 				s.log.Info("kafka sink ready", "brokers", s.cfg.Brokers)
+				warned = false
 			}
 			select {
 			case <-ctx.Done():
@@ -216,43 +221,29 @@ func (s *Sink) Start(context.Context) error {
 	return nil
 }
 
-// probe connects to a broker and asks it for metadata: of the topic when
-// it is static, so a missing topic that will not be created shows too. It
-// dials rather than asking the writer's transport, which answers metadata
-// from its cache.
+// probe asks the brokers for metadata: of the topic when it is static, so
+// a missing topic that will not be created shows too. Each probe uses a
+// transport of its own: the writer's answers metadata from its cache, and
+// Conn.ReadPartitions would ask the broker to create a missing topic.
 func (s *Sink) probe(ctx context.Context) error {
-	pctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout.D())
+	pctx, cancel := context.WithTimeout(ctx, cmp.Or(s.cfg.WriteTimeout.D(), 10*time.Second))
 	defer cancel()
-	var conn *kafkago.Conn
-	var errs []error
-	for _, b := range s.cfg.Brokers {
-		c, err := s.dialer.DialContext(pctx, "tcp", b)
-		if err == nil {
-			conn = c
-			break
-		}
-		errs = append(errs, err)
-	}
-	if conn == nil {
-		return fmt.Errorf("kafka sink: brokers %s unreachable: %w", strings.Join(s.cfg.Brokers, ","), errors.Join(errs...))
-	}
-	defer conn.Close()
-	if dl, ok := pctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	var err error
+	t := s.conn.Transport()
+	defer t.CloseIdleConnections()
+	var topics []string
 	if s.w.Topic != "" {
-		_, err = conn.ReadPartitions(s.w.Topic)
-		if err != nil && s.cfg.AutoCreateTopics && errors.Is(err, kafkago.UnknownTopicOrPartition) {
-			err = nil
-		}
-		if err != nil {
-			return fmt.Errorf("kafka sink: topic %s: %w", s.w.Topic, err)
-		}
-		return nil
+		topics = []string{s.w.Topic}
+		t.MetadataTopics = topics
 	}
-	if _, err = conn.Brokers(); err != nil {
-		return fmt.Errorf("kafka sink: brokers %s: %w", strings.Join(s.cfg.Brokers, ","), err)
+	c := &kafkago.Client{Addr: s.w.Addr, Transport: t}
+	resp, err := c.Metadata(pctx, &kafkago.MetadataRequest{Topics: topics})
+	if err != nil {
+		return fmt.Errorf("kafka sink: brokers %s unreachable: %w", strings.Join(s.cfg.Brokers, ","), err)
+	}
+	for _, tp := range resp.Topics {
+		if tp.Error != nil && !(s.cfg.AutoCreateTopics && errors.Is(tp.Error, kafkago.UnknownTopicOrPartition)) {
+			return fmt.Errorf("kafka sink: topic %s: %w", tp.Name, tp.Error)
+		}
 	}
 	return nil
 }

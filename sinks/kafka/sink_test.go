@@ -204,6 +204,18 @@ func TestReadinessFollowsTheBrokers(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitReady(t, s, false, "topic nope")
+		// A broker that creates topics on metadata requests must not get
+		// one from the probe when the sink says not to.
+		creating := testenv.StartKafka(t, kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+		strict := newSink(t, creating, "not.created", func(c *kafkasink.Config) { c.WriteTimeout = pipeline.Duration(time.Second) })
+		if err := strict.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, strict, false, "topic not.created")
+		time.Sleep(2500 * time.Millisecond) // two more probes: a created topic would make it ready
+		if err := strict.Ready(); err == nil {
+			t.Fatal("the probe created the topic: ready with auto_create_topics off")
+		}
 		auto := newSink(t, brokers, "nope", func(c *kafkasink.Config) { c.AutoCreateTopics = true })
 		if err := auto.Start(t.Context()); err != nil {
 			t.Fatal(err)

@@ -32,7 +32,7 @@ func TestAppendFullDocMatchesMarshal(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: reference: %v", body, err)
 		}
-		r, _ := plainObject([]byte(body))
+		r, _ := viewPlainObject([]byte(body)) // the view build() uses
 		got, err := appendFullDoc(nil, "evt_1", r)
 		if err != nil {
 			t.Fatalf("%s: %v", body, err)
@@ -57,7 +57,10 @@ func FuzzAppendFullDoc(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, ok := plainObject(body)
+		r, ok := viewPlainObject(body)
+		if _, okCopy := plainObject(body); ok != okCopy {
+			t.Fatalf("%q: the view and the copy disagree on whether it is a plain object", body)
+		}
 		if !ok {
 			return
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tidwall/gjson"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -318,7 +319,7 @@ func (s *Sink) build(ev *pipeline.Event) (string, op, error) {
 	}
 	o := op{id: id, event: ev}
 	var raw bson.Raw
-	if obj, ok := viewPlainObject(ev.Body); ok && s.cfg.Mode != ModeUpsert {
+	if obj, ok := s.directBody(ev); ok {
 		if raw, err = appendFullDoc(make([]byte, 0, len(ev.Body)+len(id)+16), id, obj); err != nil {
 			return "", op{}, fmt.Errorf("event %s cannot be encoded as BSON: %w", ev.ID, err)
 		}
@@ -366,6 +367,15 @@ func (s *Sink) marshal(ev *pipeline.Event, d bson.D) (bson.Raw, error) {
 		return nil, fmt.Errorf("event %s cannot be encoded as BSON: %w", ev.ID, err)
 	}
 	return raw, s.checkSize(ev, raw)
+}
+
+// directBody is ev's body as a plain JSON object when the write can be
+// encoded straight from it (insert, replace); upserts build a bson.D.
+func (s *Sink) directBody(ev *pipeline.Event) (gjson.Result, bool) {
+	if s.cfg.Mode == ModeUpsert {
+		return gjson.Result{}, false
+	}
+	return viewPlainObject(ev.Body)
 }
 
 func (s *Sink) checkSize(ev *pipeline.Event, raw []byte) error {
