@@ -199,6 +199,21 @@ type sesEvent struct {
 			EmailAddress string `json:"emailAddress"`
 		} `json:"complainedRecipients"`
 	} `json:"complaint"`
+	DeliveryDelay *struct {
+		Timestamp         string `json:"timestamp"`
+		DelayedRecipients []struct {
+			EmailAddress string `json:"emailAddress"`
+		} `json:"delayedRecipients"`
+	} `json:"deliveryDelay"`
+	// Engagement events carry only their own time; the recipient is the
+	// mail's destination.
+	Open         *sesStamp `json:"open"`
+	Click        *sesStamp `json:"click"`
+	Subscription *sesStamp `json:"subscription"`
+}
+
+type sesStamp struct {
+	Timestamp string `json:"timestamp"`
 }
 
 // parseSNS decodes the SNS envelope.
@@ -244,6 +259,17 @@ func parseSESEvent(m *snsMessage) (vendorEvent, error) {
 		if len(e.Complaint.ComplainedRecipients) > 0 {
 			ve.recipient = e.Complaint.ComplainedRecipients[0].EmailAddress
 		}
+	case e.DeliveryDelay != nil:
+		ts = e.DeliveryDelay.Timestamp
+		if len(e.DeliveryDelay.DelayedRecipients) > 0 {
+			ve.recipient = e.DeliveryDelay.DelayedRecipients[0].EmailAddress
+		}
+	case e.Open != nil:
+		ts = e.Open.Timestamp
+	case e.Click != nil:
+		ts = e.Click.Timestamp
+	case e.Subscription != nil:
+		ts = e.Subscription.Timestamp
 	}
 	if ve.recipient == "" && len(e.Mail.Destination) > 0 {
 		ve.recipient = e.Mail.Destination[0]
