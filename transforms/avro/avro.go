@@ -85,15 +85,17 @@ func IsRecord(schema string) bool {
 	return gjson.Get(schema, "type").Str == "record"
 }
 
-// Registry fetches schemas by ID and caches their codecs for the life of
-// the process (a schema ID never changes meaning).
+// Registry fetches schemas by ID and caches their codecs and JSON
+// decoders for the life of the process (a schema ID never changes meaning):
+// one entry per schema ID the process has seen, like the codecs.
 type Registry struct {
 	cl      *sr.Client
 	timeout time.Duration
 
-	mu     sync.RWMutex
-	codecs map[int]*goavro.Codec
-	bad    map[int]error // IDs whose schema does not compile: permanent
+	mu       sync.RWMutex
+	codecs   map[int]*goavro.Codec
+	decoders map[int]*JSONDecoder // nil for schemas left to goavro (ErrUnsupportedSchema)
+	bad      map[int]error        // IDs whose schema does not compile: permanent
 }
 
 // NewRegistry returns a registry client for c.
@@ -110,7 +112,7 @@ func NewRegistry(c RegistryConfig) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Registry{cl: cl, timeout: timeout, codecs: map[int]*goavro.Codec{}, bad: map[int]error{}}, nil
+	return &Registry{cl: cl, timeout: timeout, codecs: map[int]*goavro.Codec{}, decoders: map[int]*JSONDecoder{}, bad: map[int]error{}}, nil
 }
 
 // ErrPermanent wraps failures that will not go away by retrying: an
@@ -119,15 +121,24 @@ var ErrPermanent = errors.New("permanent")
 
 // Codec returns the codec of schema id, fetching it once.
 func (r *Registry) Codec(ctx context.Context, id int) (*goavro.Codec, error) {
+	c, _, err := r.Decoder(ctx, id)
+	return c, err
+}
+
+// Decoder returns the codec of schema id and its JSONDecoder, fetching the
+// schema once. The decoder is nil for a schema NewJSONDecoder leaves to
+// goavro (ErrUnsupportedSchema); decode with the codec then.
+func (r *Registry) Decoder(ctx context.Context, id int) (*goavro.Codec, *JSONDecoder, error) {
 	r.mu.RLock()
 	c, ok := r.codecs[id]
+	d := r.decoders[id]
 	bad := r.bad[id]
 	r.mu.RUnlock()
 	if ok {
-		return c, nil
+		return c, d, nil
 	}
 	if bad != nil {
-		return nil, bad
+		return nil, nil, bad
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
@@ -136,15 +147,15 @@ func (r *Registry) Codec(ctx context.Context, id int) (*goavro.Codec, error) {
 		var re *sr.ResponseError
 		if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
 			err = fmt.Errorf("%w: schema id %d is not in the registry: %v", ErrPermanent, id, err)
-			r.remember(id, nil, err)
-			return nil, err
+			r.remember(id, nil, nil, err)
+			return nil, nil, err
 		}
-		return nil, fmt.Errorf("fetch schema id %d: %w", id, err)
+		return nil, nil, fmt.Errorf("fetch schema id %d: %w", id, err)
 	}
 	if s.Type != sr.TypeAvro {
 		err := fmt.Errorf("%w: schema id %d is %s, not Avro", ErrPermanent, id, s.Type)
-		r.remember(id, nil, err)
-		return nil, err
+		r.remember(id, nil, nil, err)
+		return nil, nil, err
 	}
 	c, err = NewCodec(s.Schema)
 	if err == nil && !IsRecord(s.Schema) {
@@ -152,14 +163,17 @@ func (r *Registry) Codec(ctx context.Context, id int) (*goavro.Codec, error) {
 	}
 	if err != nil {
 		err = fmt.Errorf("%w: schema id %d: %v", ErrPermanent, id, err)
-		r.remember(id, nil, err)
-		return nil, err
+		r.remember(id, nil, nil, err)
+		return nil, nil, err
 	}
-	r.remember(id, c, nil)
-	return c, nil
+	// goavro has accepted the schema; the JSON decoder is the fast path
+	// for it, goavro the fallback for what the decoder leaves out.
+	d, _ = NewJSONDecoder(s.Schema)
+	r.remember(id, c, d, nil)
+	return c, d, nil
 }
 
-func (r *Registry) remember(id int, c *goavro.Codec, err error) {
+func (r *Registry) remember(id int, c *goavro.Codec, d *JSONDecoder, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -167,6 +181,9 @@ func (r *Registry) remember(id int, c *goavro.Codec, err error) {
 		return
 	}
 	r.codecs[id] = c
+	if d != nil {
+		r.decoders[id] = d
+	}
 }
 
 // Register registers schema under subject (or finds it registered) and

@@ -48,15 +48,19 @@ type node struct {
 	fields  []field        // record
 	index   map[string]int // record: field name -> position
 	symbols map[string]int // enum
+	syms    []string       // enum symbols in order (decoding)
+	symJSON [][]byte       // enum symbols as JSON strings (decoding)
 	items   *node          // array items, map values
 	branch  []*node        // union
 	size    int            // fixed
+	logical string         // logicalType goavro honours for this node, e.g. "timestamp-millis"
 }
 
 type field struct {
 	name string
 	typ  *node
 	def  []byte // encoded default; nil when the field has none
+	key  []byte // `"name":` (decoding)
 }
 
 // NewJSONEncoder compiles schema.
@@ -74,7 +78,8 @@ func NewJSONEncoder(schema string) (*JSONEncoder, error) {
 }
 
 type builder struct {
-	named map[string]*node
+	named     map[string]*node
+	ambiguous bool // a reference goavro may resolve to another type
 }
 
 func fullName(name, ns string) string {
@@ -105,11 +110,19 @@ func (b *builder) build(s any, ns string) (*node, error) {
 		case "string":
 			return &node{kind: kString}, nil
 		}
-		if n, ok := b.named[fullName(t, ns)]; ok {
-			return n, nil
+		rel, okRel := b.named[fullName(t, ns)]
+		abs, okAbs := b.named[t]
+		if okRel && okAbs && rel != abs {
+			// goavro takes the name as written first, the Avro spec the
+			// name in the enclosing namespace: the decoder leaves such a
+			// schema to goavro.
+			b.ambiguous = true
 		}
-		if n, ok := b.named[t]; ok {
-			return n, nil
+		if okRel {
+			return rel, nil
+		}
+		if okAbs {
+			return abs, nil
 		}
 		return nil, fmt.Errorf("unknown type %q", t)
 	case []any:
@@ -131,8 +144,11 @@ func (b *builder) build(s any, ns string) (*node, error) {
 			return nil, errors.New("type without a type")
 		}
 		name, _ := t["name"].(string)
-		if v, ok := t["namespace"].(string); ok {
-			ns = v
+		if v, ok := t["namespace"].(string); ok && v != "" {
+			switch typ {
+			case "record", "error", "enum", "fixed": // as goavro: named types only, "" inherits
+				ns = v
+			}
 		}
 		switch typ {
 		case "record", "error":
@@ -181,12 +197,20 @@ func (b *builder) build(s any, ns string) (*node, error) {
 			for i, s := range syms {
 				str, _ := s.(string)
 				n.symbols[str] = i
+				n.syms = append(n.syms, str)
 			}
 			b.named[n.name] = n
 			return n, nil
 		case "fixed":
-			size, _ := t["size"].(float64)
-			n := &node{kind: kFixed, name: fullName(name, ns), size: int(size)}
+			var size int
+			switch v := t["size"].(type) {
+			case float64:
+				size = int(v)
+			case string: // goavro takes "size": "16" too
+				size, _ = strconv.Atoi(v)
+			}
+			n := &node{kind: kFixed, name: fullName(name, ns), size: size}
+			n.logical, _ = t["logicalType"].(string)
 			b.named[n.name] = n
 			return n, nil
 		case "array":
@@ -202,7 +226,17 @@ func (b *builder) build(s any, ns string) (*node, error) {
 			}
 			return &node{kind: kMap, items: it}, nil
 		default:
-			return b.build(typ, ns) // {"type": "string", "logicalType": ...}
+			n, err := b.build(typ, ns) // {"type": "string", "logicalType": ...}
+			if err != nil {
+				return nil, err
+			}
+			if lt, ok := t["logicalType"].(string); ok && n.kind <= kString && n.kind != kNull {
+				// A primitive built from its name is a fresh node: it can
+				// carry the logical type (a named type is shared, and goavro
+				// ignores a logical type on one anyway).
+				n.logical = lt
+			}
+			return n, nil
 		}
 	}
 	return nil, fmt.Errorf("unsupported schema element %v", s)

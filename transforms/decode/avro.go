@@ -16,6 +16,7 @@ import (
 type Avro struct {
 	cfg      Config
 	local    *goavro.Codec
+	localDec *avro.JSONDecoder // nil: the schema is left to goavro
 	registry *avro.Registry
 }
 
@@ -23,11 +24,14 @@ type Avro struct {
 func NewAvro(c Config) (*Avro, error) {
 	d := &Avro{cfg: c}
 	if c.Avro.SchemaFile != "" {
-		codec, _, err := avro.LoadFile(c.Avro.SchemaFile)
+		codec, schema, err := avro.LoadFile(c.Avro.SchemaFile)
 		if err != nil {
 			return nil, err
 		}
 		d.local = codec
+		// goavro has accepted the schema; the JSON decoder is the fast
+		// path, goavro the fallback for what the decoder leaves out.
+		d.localDec, _ = avro.NewJSONDecoder(schema)
 	}
 	if c.Avro.Registry.URL != "" {
 		r, err := avro.NewRegistry(c.Avro.Registry)
@@ -59,22 +63,25 @@ func (d *Avro) Apply(ctx context.Context, in []*pipeline.Event) ([]*pipeline.Eve
 var errRetry = errors.New("retryable")
 
 func (d *Avro) decode(ctx context.Context, ev *pipeline.Event) error {
-	codec, data := d.local, ev.Payload
+	codec, dec, data := d.local, d.localDec, ev.Payload
 	if d.registry != nil {
 		id, rest, err := avro.SplitFrame(ev.Payload)
 		switch {
 		case err == nil:
-			c, err := d.registry.Codec(ctx, id)
+			c, jd, err := d.registry.Decoder(ctx, id)
 			if err != nil {
 				if errors.Is(err, avro.ErrPermanent) {
 					return fmt.Errorf("decode avro: %w", err)
 				}
 				return fmt.Errorf("decode avro: %w (%w)", err, errRetry)
 			}
-			codec, data = c, rest
+			codec, dec, data = c, jd, rest
 		case d.local == nil:
 			return fmt.Errorf("decode avro: %w (starts %q)", err, preview(ev.Payload))
 		}
+	}
+	if dec != nil {
+		return d.decodeFast(ev, dec, data)
 	}
 	native, rest, err := codec.NativeFromBinary(data)
 	if err != nil {
@@ -89,6 +96,24 @@ func (d *Avro) decode(ctx context.Context, ev *pipeline.Event) error {
 	body, err := codec.TextualFromNative(make([]byte, 0, len(data)*2), native)
 	if err != nil {
 		return fmt.Errorf("decode avro: to JSON: %v", err)
+	}
+	ev.Body = body
+	return finish(&d.cfg, ev, "avro")
+}
+
+// decodeFast decodes with the schema-compiled JSON decoder: the same body
+// as goavro's NativeFromBinary + TextualFromNative (FuzzJSONDecoder in
+// transforms/avro holds them together), without the map tree.
+func (d *Avro) decodeFast(ev *pipeline.Event, dec *avro.JSONDecoder, data []byte) error {
+	if !dec.IsRecord() {
+		return errors.New("decode avro: the record is not an object")
+	}
+	body, rest, err := dec.Append(make([]byte, 0, len(data)*2), data)
+	if err != nil {
+		return fmt.Errorf("decode avro: %v", err)
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("decode avro: %d bytes left after the record", len(rest))
 	}
 	ev.Body = body
 	return finish(&d.cfg, ev, "avro")
