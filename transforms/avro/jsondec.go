@@ -36,6 +36,12 @@ var ErrUnsupportedSchema = errors.New("schema not supported by the JSON decoder"
 // choose it); goavro has no bound and would exhaust the stack instead.
 const maxDepth = 10000
 
+// maxJSONBytes bounds the JSON one value decodes to. Items that take no
+// bytes (null, empty records) let a few bytes of block counts stand for
+// millions of items: without a bound a small payload could exhaust memory.
+// goavro has none; no event body comes near it.
+const maxJSONBytes = 64 << 20
+
 // NewJSONDecoder compiles schema.
 func NewJSONDecoder(schema string) (*JSONDecoder, error) {
 	var s any
@@ -206,6 +212,9 @@ func (s *decState) blockCount() (int64, error) {
 func (s *decState) value(dst []byte, n *node, depth int) ([]byte, error) {
 	if depth > maxDepth {
 		return dst, fmt.Errorf("values nested deeper than %d", maxDepth)
+	}
+	if len(dst) > maxJSONBytes {
+		return dst, fmt.Errorf("the JSON would exceed %d bytes", maxJSONBytes)
 	}
 	switch n.kind {
 	case kNull:

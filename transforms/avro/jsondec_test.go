@@ -459,3 +459,21 @@ func binaryLE64Bytes(b []byte) uint64 {
 	}
 	return v
 }
+
+// TestJSONDecoderBoundsOutput: a few hundred bytes of block counts of
+// zero-byte items must not expand into unbounded JSON.
+func TestJSONDecoderBoundsOutput(t *testing.T) {
+	d, err := NewJSONDecoder(`{"type":"array","items":"null"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := []byte{0x80, 0x80, 0x08} // zig-zag varint of 65,536 items
+	in := append(bytes.Repeat(block, 300), 0)
+	out, _, err := d.Append(nil, in)
+	if err == nil || !strings.Contains(err.Error(), "exceed") {
+		t.Fatalf("want an output bound error, got %v", err)
+	}
+	if len(out) > maxJSONBytes+1024 {
+		t.Fatalf("%d bytes of JSON written past the bound", len(out))
+	}
+}
