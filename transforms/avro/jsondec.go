@@ -109,7 +109,7 @@ func (d *JSONDecoder) IsRecord() bool { return d.root.kind == kRecord }
 // and returns the extended dst and the bytes after the value. On error dst
 // may hold part of the value.
 func (d *JSONDecoder) Append(dst, data []byte) (out, rest []byte, err error) {
-	st := decState{data: data}
+	st := decState{data: data, limit: len(dst) + maxJSONBytes}
 	dst, err = st.value(dst, d.root, 0)
 	if st.pooled != nil {
 		clear(st.keys[:cap(st.keys)]) // keep no payload alive in the pool
@@ -123,9 +123,10 @@ func (d *JSONDecoder) Append(dst, data []byte) (out, rest []byte, err error) {
 }
 
 type decState struct {
-	data []byte
-	pos  int
-	keys [][]byte // map keys so far, for the duplicate check of small maps
+	data  []byte
+	pos   int
+	limit int      // len(dst) past which the value's JSON is too large
+	keys  [][]byte // map keys so far, for the duplicate check of small maps
 
 	pooled *[][]byte // where keys came from
 }
@@ -213,7 +214,7 @@ func (s *decState) value(dst []byte, n *node, depth int) ([]byte, error) {
 	if depth > maxDepth {
 		return dst, fmt.Errorf("values nested deeper than %d", maxDepth)
 	}
-	if len(dst) > maxJSONBytes {
+	if len(dst) > s.limit {
 		return dst, fmt.Errorf("the JSON would exceed %d bytes", maxJSONBytes)
 	}
 	switch n.kind {

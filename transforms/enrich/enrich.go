@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/sluicehq/sluice/pipeline"
@@ -387,6 +388,15 @@ func appendHost(buf []byte, s string) []byte {
 	s = strings.TrimSuffix(s, ".")
 	if len(s) > 4 && strings.EqualFold(s[:4], "www.") {
 		s = s[4:]
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 { // an internationalized name: whole runes, lowercased
+			if !utf8.ValidString(s) {
+				return buf
+			}
+			s = strings.ToLower(s)
+			break
+		}
 	}
 	start := len(buf)
 	for i := 0; i < len(s); i++ {

@@ -456,6 +456,9 @@ func TestTypeFallback(t *testing.T) {
 		// A Salesforce record without attributes is trusted to be its type.
 		{"salesforce opportunity without attributes", "salesforce", "opportunity.updated", `{"Id":"006x","Name":"Big","StageName":"Won"}`, "deal", "006x", "", "stage", `"Won"`},
 		{"salesforce lead with attributes", "salesforce", "lead.converted", `{"attributes":{"type":"Lead"},"Id":"00Qx","Email":"ada@acme.com","City":"Oslo","MailingCity":"no"}`, "lead", "00Qx", "ada@acme.com", "city", `"Oslo"`},
+		// A key given many times counts once (the first value), so the
+		// guard after the repeats is still read.
+		{"salesforce contact with a repeated key", "salesforce", "lead.converted", `{` + strings.Repeat(`"Id":"003x",`, 40) + `"attributes":{"type":"Contact"},"Email":"ada@acme.com","MailingCity":"Berlin"}`, "contact", "003x", "ada@acme.com", "city", `"Berlin"`},
 	}
 	e := newEnrich(t, Config{})
 	for _, tt := range tests {
@@ -558,6 +561,8 @@ func TestAppendHost(t *testing.T) {
 		{"not a host", ""},
 		{`quote"d.com`, ""},
 		{"bücher.example", "bücher.example"},
+		{"https://BÜCHER.Example/", "bücher.example"},
+		{"bad\xffutf8.example", ""},
 	}
 	for _, tt := range tests {
 		if got := string(appendHost(nil, tt.in)); got != tt.want {

@@ -127,11 +127,20 @@ func (m *mapping) index() {
 func (m *mapping) read(data gjson.Result, out *[maxSlots]gjson.Result) bool {
 	left := len(m.byTop)
 	admitted := true
+	var seen uint32 // top-level keys read, by the slot of their first ref
 	data.ForEach(func(k, val gjson.Result) bool {
 		refs, ok := m.byTop[k.Str]
 		if !ok {
 			return true
 		}
+		// A key given twice counts once, and its first value is the one
+		// read, as gjson.Get reads it: otherwise repeats of one key would
+		// end the pass before the other keys (the guard among them).
+		bit := uint32(1) << refs[0].slot
+		if seen&bit != 0 {
+			return true
+		}
+		seen |= bit
 		for _, r := range refs {
 			if r.rest == "" {
 				out[r.slot] = val
