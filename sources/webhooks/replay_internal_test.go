@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"strings"
@@ -29,7 +30,7 @@ func testRedisStore(t *testing.T, prefix string) *redisTokenStore {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := newRedisTokenStore(c, time.Minute)
+	s, err := newRedisTokenStore(c, time.Minute, 9*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,9 +233,9 @@ func TestRedisTokenStoreTTLs(t *testing.T) {
 	}
 	r := steps{t, s}
 	r.reserve("fresh", body, now.Add(-time.Minute), 5*time.Minute, now)
-	near("fresh", 4*time.Minute+time.Second+s.linger)
+	near("fresh", 15*time.Minute+time.Second+s.linger) // 3×max_age + 1 s + linger, whatever the caller's clock
 	r.settle("fresh", true, now, 9*time.Hour)
-	near("fresh", 4*time.Minute+time.Second+s.linger)
+	near("fresh", 15*time.Minute+time.Second+s.linger)
 	r.reserve("failed", body, now, 5*time.Minute, now)
 	r.settle("failed", false, now, 9*time.Hour)
 	near("failed", 9*time.Hour+s.linger)
@@ -273,7 +274,7 @@ func TestRedisTokenStoreDown(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := newRedisTokenStore(c, time.Minute)
+	s, err := newRedisTokenStore(c, time.Minute, 9*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,5 +289,59 @@ func TestRedisTokenStoreDown(t *testing.T) {
 	}
 	if err := s.ping(ctx); err == nil {
 		t.Fatal("ping: no error")
+	}
+}
+
+// TestRedisTokenStoreClockSkew: a replica whose clock runs ahead must not
+// make the shared entry vanish while the signature is still fresh to the
+// others (the key's TTL once followed the reserving replica's clock).
+func TestRedisTokenStoreClockSkew(t *testing.T) {
+	s := testRedisStore(t, "")
+	s.linger = 100 * time.Millisecond
+	ctx := context.Background()
+	body := sha256.Sum256([]byte("body"))
+	signed := time.Now()
+	ahead := signed.Add(2 * time.Second) // replica A's clock
+	if r, err := s.reserve(ctx, "tok", body, signed, 2*time.Second, ahead); err != nil || r != reserved {
+		t.Fatalf("A: %v %v", r, err)
+	}
+	if err := s.settle(ctx, "tok", true, ahead, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	// Replica B, clock right: the signature is still fresh to it.
+	if r, err := s.reserve(ctx, "tok", sha256.Sum256([]byte("forged")), signed, 2*time.Second, time.Now()); err != nil || r != replayed {
+		t.Fatalf("B: %v %v, want replayed", r, err)
+	}
+}
+
+// TestRedisTokenStoreRelease: a reserve whose answer was lost leaves the
+// token in flight; release turns it into a failed entry, so the
+// provider's identical retry (stale by then) is admitted and another body
+// is not.
+func TestRedisTokenStoreRelease(t *testing.T) {
+	s := testRedisStore(t, "")
+	ctx := context.Background()
+	body := sha256.Sum256([]byte("body"))
+	now := time.Now()
+	r := steps{t, s}
+	r.reserve("lost", body, now, 5*time.Minute, now)
+	if err := s.release(ctx, "lost", hex.EncodeToString(body[:]), tokenExpiry(now, 5*time.Minute), now); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Hour)
+	if got, err := s.reserve(ctx, "lost", sha256.Sum256([]byte("other")), now, 5*time.Minute, later); err != nil || got != replayed {
+		t.Fatalf("another body: %v %v, want replayed", got, err)
+	}
+	if got, err := s.reserve(ctx, "lost", body, now, 5*time.Minute, later); err != nil || got != reserved {
+		t.Fatalf("the identical retry: %v %v, want reserved", got, err)
+	}
+	// Release touches only the entry it reserved.
+	other := sha256.Sum256([]byte("other"))
+	if err := s.release(ctx, "lost", hex.EncodeToString(other[:]), tokenExpiry(now, 5*time.Minute), now); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.rdb.Get(ctx, s.prefix+"lost").Result(); !strings.HasPrefix(v, "inflight:") {
+		t.Fatalf("entry %q after a release by another body, want it still in flight", v)
 	}
 }

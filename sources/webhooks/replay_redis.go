@@ -19,19 +19,38 @@ import (
 // a token.
 //
 // The expiry in the value is the entry's, as replaySet keeps it, checked
-// against the caller's clock; the key's server-side TTL is that expiry plus
-// linger (the longest a request can take between reserve and settle), so
-// nothing outlives its use and a settle still finds an entry that expired
-// while its request was waiting for the ack, as replaySet's would.
+// against the caller's clock: a replica sees the entry expired only when it
+// also sees the signature stale. The key's server-side TTL must not depend
+// on the reserving replica's clock, or a replica running ahead would let
+// the key vanish while the signature is still fresh to the others: a fresh
+// entry's TTL is 3×max_age + 1 s + linger (linger: the longest a request
+// takes from reserve to settle), which holds for clock differences up to
+// max_age between replicas, and lets a settle find an entry whose expiry
+// passed while its request waited for the ack. Nothing outlives that.
 type redisTokenStore struct {
 	rdb           *redis.Client
 	addr          string
 	prefix        string
 	timeout       time.Duration
 	linger        time.Duration
+	retryWindow   time.Duration
 	reserveScript *redis.Script
 	settleScript  *redis.Script
+	releaseScript *redis.Script
 }
+
+// releaseLua: KEYS[1] the token's key; ARGV: body hash, the reserved
+// entry's expiry (ms), now+retry_window (ms) and its TTL (ms). It marks an
+// entry this request reserved as failed, so the provider's identical retry
+// is admitted; anything else is left alone. Returns 1 when it released.
+const releaseLua = `
+local v = redis.call('GET', KEYS[1])
+if v == 'inflight:' .. ARGV[1] .. ':' .. ARGV[2] then
+  redis.call('SET', KEYS[1], 'failed:' .. ARGV[1] .. ':' .. ARGV[3], 'PX', ARGV[4])
+  return 1
+end
+return 0
+`
 
 // reserveLua: KEYS[1] the token's key; ARGV: body hash, now (ms), "1" when
 // the signature is stale, the fresh entry's expiry (ms) and its TTL (ms).
@@ -79,7 +98,7 @@ return 1
 
 // newRedisTokenStore builds the client; it does not dial (the first
 // command or ping does).
-func newRedisTokenStore(c *RedisReplayStoreConfig, linger time.Duration) (*redisTokenStore, error) {
+func newRedisTokenStore(c *RedisReplayStoreConfig, linger, retryWindow time.Duration) (*redisTokenStore, error) {
 	opts, err := redisconn.Options(c.Config, c.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("mailgun replay store: %w", err)
@@ -91,8 +110,9 @@ func newRedisTokenStore(c *RedisReplayStoreConfig, linger time.Duration) (*redis
 	opts.ContextTimeoutEnabled = true
 	return &redisTokenStore{
 		rdb: redis.NewClient(opts), addr: c.Addr, prefix: c.Prefix,
-		timeout: c.Timeout.D(), linger: linger,
+		timeout: c.Timeout.D(), linger: linger, retryWindow: retryWindow,
 		reserveScript: redis.NewScript(reserveLua), settleScript: redis.NewScript(settleLua),
+		releaseScript: redis.NewScript(releaseLua),
 	}, nil
 }
 
@@ -104,11 +124,16 @@ func (s *redisTokenStore) reserve(ctx context.Context, token string, body [32]by
 		isStale = "1"
 	}
 	exp := tokenExpiry(signedAt, maxAge)
-	// Only written when fresh, i.e. exp is at least a second away.
-	ttl := exp.Sub(now) + s.linger
+	ttl := 3*maxAge + time.Second + s.linger // see the type's comment
+	hash := hex.EncodeToString(body[:])
 	n, err := s.reserveScript.Run(ctx, s.rdb, []string{s.prefix + token},
-		hex.EncodeToString(body[:]), ms(now), isStale, ms(exp), max(1, ttl.Milliseconds())).Int()
+		hash, ms(now), isStale, ms(exp), max(1, ttl.Milliseconds())).Int()
 	if err != nil {
+		// The script may have run with its answer lost: the token would
+		// stay in flight and the provider's retries be refused as
+		// replays. Release what this request may hold, on a fresh
+		// deadline; the request itself is answered 503.
+		_ = s.release(context.WithoutCancel(ctx), token, hash, exp, now)
 		return 0, fmt.Errorf("redis %s: reserve a token: %w", s.addr, err)
 	}
 	switch n {
@@ -120,6 +145,15 @@ func (s *redisTokenStore) reserve(ctx context.Context, token string, body [32]by
 		return stale, nil
 	}
 	return 0, fmt.Errorf("redis %s: reserve a token: unexpected answer %d", s.addr, n)
+}
+
+// release marks the entry a request reserved (same body hash and expiry)
+// as failed, as settle(false) would: for a reserve whose answer was lost.
+func (s *redisTokenStore) release(ctx context.Context, token, hash string, exp, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.releaseScript.Run(ctx, s.rdb, []string{s.prefix + token},
+		hash, ms(exp), ms(now.Add(s.retryWindow)), max(1, (s.retryWindow+s.linger).Milliseconds())).Err()
 }
 
 func (s *redisTokenStore) settle(ctx context.Context, token string, ok bool, now time.Time, retryWindow time.Duration) error {

@@ -130,7 +130,7 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option) 
 			// Entries outlive their expiry by the longest a request takes
 			// from reserve to settle, so that settle finds them.
 			linger := c.AckTimeout.D() + 2*rs.Redis.Timeout.D() + 5*time.Second
-			if s.replay, err = newRedisTokenStore(rs.Redis, linger); err != nil {
+			if s.replay, err = newRedisTokenStore(rs.Redis, linger, c.Mailgun.RetryWindow.D()); err != nil {
 				return nil, fmt.Errorf("webhooks source: %w", err)
 			}
 		} else {
