@@ -126,9 +126,18 @@ func tokenExpiry(signedAt time.Time, maxAge time.Duration) time.Time {
 	return signedAt.Add(maxAge + time.Second)
 }
 
+// inFlightGrace keeps an in-flight entry past its expiry for as long as
+// its request may still be waiting for the ack, so that its settle finds
+// it: a request we answer 5xx must be marked failed, or Mailgun's
+// identical retry would be refused as stale.
+const inFlightGrace = 2 * time.Minute
+
 func (r *replaySet) sweep(now time.Time) {
 	r.lastSweep = now
 	for t, e := range r.tokens {
+		if e.state == tokenInFlight && now.Before(e.expires.Add(inFlightGrace)) {
+			continue
+		}
 		if !now.Before(e.expires) {
 			delete(r.tokens, t)
 		}

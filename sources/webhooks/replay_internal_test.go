@@ -144,6 +144,10 @@ func TestReplaySet(t *testing.T) {
 		{"full of live tokens fails closed, expired ones are swept", true, func(r steps) []reserveResult {
 			a := r.reserve("a", body, t0, maxAge, t0)
 			b := r.reserve("b", body, t0, maxAge, t0)
+			// Settled: an entry still in flight is kept past its expiry
+			// for its settle (TestReplaySetKeepsInFlightForSettle).
+			r.settle("a", true, t0, time.Hour)
+			r.settle("b", true, t0, time.Hour)
 			c := r.reserve("c", body, t0, maxAge, t0.Add(time.Minute))
 			d := r.reserve("d", body, t0.Add(maxAge), maxAge, t0.Add(maxAge+2*time.Second))
 			return []reserveResult{a, b, c, d}
@@ -343,5 +347,26 @@ func TestRedisTokenStoreRelease(t *testing.T) {
 	}
 	if v, _ := s.rdb.Get(ctx, s.prefix+"lost").Result(); !strings.HasPrefix(v, "inflight:") {
 		t.Fatalf("entry %q after a release by another body, want it still in flight", v)
+	}
+}
+
+// TestReplaySetKeepsInFlightForSettle: a sweep while a request waits for
+// its ack must not drop its entry, or its failure could not be recorded
+// and Mailgun's identical (stale) retry would be refused.
+func TestReplaySetKeepsInFlightForSettle(t *testing.T) {
+	r := newReplaySet(10)
+	ctx := context.Background()
+	body := sha256.Sum256([]byte("body"))
+	signed := time.Now()
+	if got, _ := r.reserve(ctx, "slow", body, signed, time.Second, signed); got != reserved {
+		t.Fatalf("reserve: %v", got)
+	}
+	late := signed.Add(30 * time.Second) // past the entry's expiry, before its ack
+	r.sweep(late)
+	if err := r.settle(ctx, "slow", false, late, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.reserve(ctx, "slow", body, signed, time.Second, late.Add(time.Minute)); got != reserved {
+		t.Fatalf("the identical retry after a failure: %v, want reserved", got)
 	}
 }
