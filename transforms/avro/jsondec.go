@@ -2,7 +2,6 @@ package avro
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -44,12 +43,7 @@ const maxJSONBytes = 64 << 20
 
 // NewJSONDecoder compiles schema.
 func NewJSONDecoder(schema string) (*JSONDecoder, error) {
-	var s any
-	if err := json.Unmarshal([]byte(schema), &s); err != nil {
-		return nil, fmt.Errorf("schema is not JSON: %w", err)
-	}
-	b := &builder{named: map[string]*node{}}
-	root, err := b.build(s, "")
+	root, b, err := compile(schema)
 	if err != nil {
 		return nil, err
 	}
@@ -155,20 +149,10 @@ func (s *decState) long() (int64, error) {
 }
 
 // int reads an int as goavro does: a varint of any length, truncated to 32
-// bits.
+// bits (the low 32 bits of the zig-zag decoded long).
 func (s *decState) int() (int32, error) {
-	var v int
-	var shift uint
-	for i := s.pos; i < len(s.data); i++ {
-		b := s.data[i]
-		v |= int(b&0x7f) << shift
-		if b&0x80 == 0 {
-			s.pos = i + 1
-			return int32(v>>1) ^ -int32(v&1), nil
-		}
-		shift += 7
-	}
-	return 0, errShort
+	v, err := s.long()
+	return int32(v), err
 }
 
 // bytes reads a length-prefixed value, checking the length against what is

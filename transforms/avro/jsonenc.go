@@ -65,16 +65,23 @@ type field struct {
 
 // NewJSONEncoder compiles schema.
 func NewJSONEncoder(schema string) (*JSONEncoder, error) {
-	var s any
-	if err := json.Unmarshal([]byte(schema), &s); err != nil {
-		return nil, fmt.Errorf("schema is not JSON: %w", err)
-	}
-	b := &builder{named: map[string]*node{}}
-	root, err := b.build(s, "")
+	root, _, err := compile(schema)
 	if err != nil {
 		return nil, err
 	}
 	return &JSONEncoder{root: root}, nil
+}
+
+// compile parses a schema into its node tree; the builder says what it
+// met on the way (names goavro would resolve otherwise).
+func compile(schema string) (*node, *builder, error) {
+	var s any
+	if err := json.Unmarshal([]byte(schema), &s); err != nil {
+		return nil, nil, fmt.Errorf("schema is not JSON: %w", err)
+	}
+	b := &builder{named: map[string]*node{}}
+	root, err := b.build(s, "")
+	return root, b, err
 }
 
 type builder struct {
