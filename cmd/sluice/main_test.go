@@ -191,24 +191,32 @@ func countLines(t *testing.T, path string) int {
 	return n
 }
 
+// demoEnv points the demo at what its mode needs: a fresh in-process Kafka
+// for kafka and stores, the test stack's MongoDB and Elasticsearch for
+// stores.
+func demoEnv(t *testing.T, mode string) {
+	t.Helper()
+	t.Setenv("SLUICE_METRICS_ADDR", "127.0.0.1:0")
+	if mode != "files" {
+		t.Setenv("SLUICE_KAFKA_BROKERS", strings.Join(testenv.StartKafka(t, kfake.NumBrokers(3)), ","))
+	}
+	if mode == "stores" {
+		esURL, user, pass := testenv.ElasticsearchURL(t)
+		t.Setenv("SLUICE_MONGO_URI", testenv.MongoURI(t))
+		t.Setenv("SLUICE_ES_URL", esURL)
+		t.Setenv("SLUICE_ES_USERNAME", user)
+		t.Setenv("SLUICE_ES_PASSWORD", pass)
+	}
+}
+
 func TestDemo(t *testing.T) {
 	for _, mode := range []string{"files", "kafka", "stores"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Setenv("SLUICE_DEMO_COUNT", "3000")
 			t.Setenv("SLUICE_DEMO_RATE", "20000/s")
-			t.Setenv("SLUICE_METRICS_ADDR", "127.0.0.1:0")
-			if mode != "files" {
-				t.Setenv("SLUICE_KAFKA_BROKERS", strings.Join(testenv.StartKafka(t, kfake.NumBrokers(3)), ","))
-			}
-			if mode == "stores" {
-				esURL, user, pass := testenv.ElasticsearchURL(t)
-				t.Setenv("SLUICE_MONGO_URI", testenv.MongoURI(t))
-				t.Setenv("SLUICE_ES_URL", esURL)
-				t.Setenv("SLUICE_ES_USERNAME", user)
-				t.Setenv("SLUICE_ES_PASSWORD", pass)
-			}
 			dir := t.TempDir()
 			var out, errOut bytes.Buffer
+			demoEnv(t, mode)
 			if code := execute([]string{"demo", "--source", "generated", "--mode", mode, "--out", dir, "--log-level", "error"}, &out, &errOut); code != 0 {
 				t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 			}
@@ -247,19 +255,9 @@ func TestDemoRecorded(t *testing.T) {
 		set.Records(vendorreplay.Lever) + set.WebhookEvents()
 	for _, mode := range []string{"files", "kafka", "stores"} {
 		t.Run(mode, func(t *testing.T) {
-			t.Setenv("SLUICE_METRICS_ADDR", "127.0.0.1:0")
-			if mode != "files" {
-				t.Setenv("SLUICE_KAFKA_BROKERS", strings.Join(testenv.StartKafka(t, kfake.NumBrokers(3)), ","))
-			}
-			if mode == "stores" {
-				esURL, user, pass := testenv.ElasticsearchURL(t)
-				t.Setenv("SLUICE_MONGO_URI", testenv.MongoURI(t))
-				t.Setenv("SLUICE_ES_URL", esURL)
-				t.Setenv("SLUICE_ES_USERNAME", user)
-				t.Setenv("SLUICE_ES_PASSWORD", pass)
-			}
 			dir := t.TempDir()
 			var out, errOut bytes.Buffer
+			demoEnv(t, mode)
 			if code := execute([]string{"demo", "--mode", mode, "--out", dir, "--log-level", "error"}, &out, &errOut); code != 0 {
 				t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
 			}
