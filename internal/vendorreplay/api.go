@@ -135,6 +135,19 @@ func (a *API) page(vendor string, records int) {
 	a.count(vendor, func(s *VendorStats) { s.Pages++; s.Records += records })
 }
 
+// unauthorized counts a refusal and answers 401 with the vendor's body.
+func (a *API) unauthorized(w http.ResponseWriter, vendor string, body any) {
+	a.count(vendor, func(s *VendorStats) { s.Unauthorized++ })
+	writeJSON(w, http.StatusUnauthorized, body)
+}
+
+// basicKey reports whether r carries key as its Basic-auth user name, the
+// way Harvest and Lever take API keys.
+func basicKey(r *http.Request, key string) bool {
+	user, _, ok := r.BasicAuth()
+	return ok && user == key
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {

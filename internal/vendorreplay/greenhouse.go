@@ -16,10 +16,8 @@ import (
 // *_after filter, page/per_page paging with RFC 5988 Link headers, and the
 // per-10-seconds rate-limit headers.
 func (a *API) greenhouseList(w http.ResponseWriter, r *http.Request) {
-	key, _, ok := r.BasicAuth()
-	if !ok || key != a.creds.GreenhouseAPIKey {
-		a.count(Greenhouse, func(s *VendorStats) { s.Unauthorized++ })
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Invalid Basic Auth credentials"})
+	if !basicKey(r, a.creds.GreenhouseAPIKey) {
+		a.unauthorized(w, Greenhouse, map[string]string{"message": "Invalid Basic Auth credentials"})
 		return
 	}
 	w.Header().Set("X-RateLimit-Limit", "50")

@@ -40,8 +40,7 @@ type hsSearch struct {
 func (a *API) hubspotSearch(w http.ResponseWriter, r *http.Request) {
 	const correlation = "aeb5f871-7f07-4993-9211-075dc63e7cbf"
 	if r.Header.Get("Authorization") != "Bearer "+a.creds.HubSpotToken {
-		a.count(HubSpot, func(s *VendorStats) { s.Unauthorized++ })
-		writeJSON(w, http.StatusUnauthorized, hsError{Status: "error", Message: "Authentication credentials not found. This API supports OAuth 2.0 authentication.", CorrelationID: correlation, Category: "INVALID_AUTHENTICATION"})
+		a.unauthorized(w, HubSpot, hsError{Status: "error", Message: "Authentication credentials not found. This API supports OAuth 2.0 authentication.", CorrelationID: correlation, Category: "INVALID_AUTHENTICATION"})
 		return
 	}
 	a.mu.Lock()

@@ -14,10 +14,8 @@ import (
 // user name, updated_at_start in epoch milliseconds, and limit/offset
 // paging where offset is the opaque `next` of the page before.
 func (a *API) leverList(w http.ResponseWriter, r *http.Request) {
-	key, _, ok := r.BasicAuth()
-	if !ok || key != a.creds.LeverAPIKey {
-		a.count(Lever, func(s *VendorStats) { s.Unauthorized++ })
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"code": "Unauthorized", "message": "Invalid API key"})
+	if !basicKey(r, a.creds.LeverAPIKey) {
+		a.unauthorized(w, Lever, map[string]string{"code": "Unauthorized", "message": "Invalid API key"})
 		return
 	}
 	recs, ok := a.set.objects[Lever][r.PathValue("object")]

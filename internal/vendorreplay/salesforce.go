@@ -79,8 +79,7 @@ func (a *API) salesforceAuth(w http.ResponseWriter, r *http.Request) bool {
 	}
 	a.mu.Unlock()
 	if !ok {
-		a.count(Salesforce, func(s *VendorStats) { s.Unauthorized++ })
-		writeJSON(w, http.StatusUnauthorized, []sfError{{Message: "Session expired or invalid", ErrorCode: "INVALID_SESSION_ID"}})
+		a.unauthorized(w, Salesforce, []sfError{{Message: "Session expired or invalid", ErrorCode: "INVALID_SESSION_ID"}})
 		return false
 	}
 	a.mu.Lock()
