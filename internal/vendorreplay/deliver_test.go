@@ -1,8 +1,7 @@
 package vendorreplay
 
 import (
-	"context"
-	"log/slog"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/poller/pollertest"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/webhooks"
@@ -20,52 +20,28 @@ import (
 // a memory sink, and returns its base URL.
 func startWebhooks(t *testing.T, keys *Keys, sink *pipelinetest.Sink) string {
 	t.Helper()
-	reg := pipeline.NewRegistry()
 	built := make(chan *webhooks.Source, 1)
-	pipeline.RegisterSource(reg, "webhooks", "test", func(bc pipeline.BuildContext, c *webhooks.Config) (pipeline.Source, error) {
-		s, err := webhooks.New(*c, bc.Logger, bc.Metrics, webhooks.WithHTTPClient(&http.Client{Transport: keys.AWS()}))
-		if err == nil {
-			built <- s
-		}
-		return s, err
-	})
-	pipelinetest.Register(reg, pipelinetest.NewSource(), sink)
-	env := map[string]string{"SG": keys.SendGridPublicKey(), "MG": keys.MailgunSigningKey()}
-	cfg, err := pipeline.Load("replay-test.yaml", []byte(`name: replay-test
-source:
-  webhooks:
+	register := func(reg *pipeline.Registry) {
+		pipeline.RegisterSource(reg, "webhooks", "test", func(bc pipeline.BuildContext, c *webhooks.Config) (pipeline.Source, error) {
+			s, err := webhooks.New(*c, bc.Logger, bc.Metrics, webhooks.WithHTTPClient(&http.Client{Transport: keys.AWS()}))
+			if err == nil {
+				built <- s
+			}
+			return s, err
+		})
+	}
+	run := pollertest.Start(t, register, fmt.Sprintf(`  webhooks:
     listen: 127.0.0.1:0
-    sendgrid: {public_key: "${SG}"}
-    mailgun: {signing_key: "${MG}"}
-    ses: {regions: [us-east-1]}
-sinks: [{mem: {index: 0}}]
-batch: {max_events: 100, max_wait: 2ms}
-`), reg, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+    sendgrid: {public_key: %q}
+    mailgun: {signing_key: %q}
+    ses: {regions: [us-east-1]}`, keys.SendGridPublicKey(), keys.MailgunSigningKey()), sink)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.Stop(t); err != nil {
 			t.Error(err)
 		}
 	})
 	src := <-built
-	deadline := time.Now().Add(5 * time.Second)
-	for src.Addr() == nil && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if src.Addr() == nil {
-		t.Fatal("webhooks source did not start")
-	}
+	pollertest.WaitFor(t, "the webhooks source to listen", 5*time.Second, func() bool { return src.Addr() != nil })
 	return "http://" + src.Addr().String() + "/webhooks"
 }
 

@@ -1,5 +1,5 @@
-// Package pollertest runs polling sources in a real pipeline with a memory
-// sink, for the vendor packages' tests.
+// Package pollertest runs a source (the pollers, the webhooks source) in a
+// real pipeline with a memory sink, for the connectors' tests.
 package pollertest
 
 import (
