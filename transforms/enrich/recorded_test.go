@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/poller/pollertest"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
 )
@@ -30,17 +31,6 @@ var recordedFiles = []struct{ source, file, prefix string }{
 	{"greenhouse", "greenhouse/applications.json", "application"},
 	{"greenhouse", "greenhouse/jobs.json", "job"},
 	{"lever", "lever/opportunities.json", "opportunity"},
-}
-
-// recordedEnvelope is the envelope internal/poller writes for a record.
-type recordedEnvelope struct {
-	ID         string          `json:"id"`
-	Source     string          `json:"source"`
-	Type       string          `json:"type"`
-	AccountID  string          `json:"account_id"`
-	OccurredAt string          `json:"occurred_at"`
-	Key        string          `json:"key"`
-	Data       json.RawMessage `json:"data"`
 }
 
 // recordedRecords reads one recorded file: its records, as the vendor's
@@ -118,7 +108,7 @@ func wrapRecorded(tb testing.TB, source, prefix string, data json.RawMessage) *p
 		tb.Fatalf("%s %s record without id or stamp: %s", source, prefix, data)
 	}
 	occurred := t.UTC().Format(time.RFC3339Nano)
-	body, err := json.Marshal(recordedEnvelope{
+	body, err := json.Marshal(pollertest.Envelope{
 		ID: source + ":" + prefix + ":" + id + ":" + occurred, Source: source, Type: prefix + "." + verb,
 		AccountID: account, OccurredAt: occurred, Key: source + ":" + key, Data: data,
 	})
