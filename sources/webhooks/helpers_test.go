@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
@@ -107,7 +106,9 @@ var replayStores = []struct {
 	yaml func(t *testing.T) string
 }{
 	{"memory", func(*testing.T) string { return "" }},
-	{"redis", func(t *testing.T) string { return redisReplayStore(t, testenv.RedisAddr(t), redisPrefix(t)) }},
+	{"redis", func(t *testing.T) string {
+		return redisReplayStore(t, testenv.RedisAddr(t), webhooks.RedisTestPrefix(t))
+	}},
 }
 
 // withReplayStore sets mailgun.replay_store in allProviders-like YAML.
@@ -125,28 +126,6 @@ func withReplayStore(sourceYAML, store string) string {
 // redisReplayStore is a replay_store value for the Redis at addr.
 func redisReplayStore(t *testing.T, addr, prefix string) string {
 	return fmt.Sprintf(`{redis: {addr: %q, prefix: %q, timeout: 1s}}`, addr, prefix)
-}
-
-// redisPrefix is a key prefix no other test uses; its keys are deleted
-// when the test ends.
-func redisPrefix(t *testing.T) string {
-	t.Helper()
-	addr := testenv.RedisAddr(t)
-	prefix := fmt.Sprintf("sluice-test:mailgun:%s:%d:", strings.ReplaceAll(t.Name(), "/", "."), time.Now().UnixNano())
-	t.Cleanup(func() {
-		rdb := redis.NewClient(&redis.Options{Addr: addr})
-		defer rdb.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		keys, err := rdb.Keys(ctx, prefix+"*").Result()
-		if err == nil && len(keys) > 0 {
-			err = rdb.Del(ctx, keys...).Err()
-		}
-		if err != nil {
-			t.Logf("deleting test keys %s*: %v", prefix, err)
-		}
-	})
-	return prefix
 }
 
 // snsMsg is an SNS delivery as the tests build it.

@@ -24,7 +24,7 @@ func testRedisStore(t *testing.T, prefix string) *redisTokenStore {
 	t.Helper()
 	addr := testenv.RedisAddr(t)
 	if prefix == "" {
-		prefix = uniquePrefix(t)
+		prefix = RedisTestPrefix(t)
 	}
 	c := &RedisReplayStoreConfig{Config: redisconn.Config{Addr: addr}, Prefix: prefix}
 	if err := c.Validate(); err != nil {
@@ -34,27 +34,31 @@ func testRedisStore(t *testing.T, prefix string) *redisTokenStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		deleteKeys(t, s.rdb, prefix)
-		_ = s.close()
-	})
+	t.Cleanup(func() { _ = s.close() })
 	return s
 }
 
-func uniquePrefix(t *testing.T) string {
-	return fmt.Sprintf("sluice-test:mailgun:%s:%d:", strings.ReplaceAll(t.Name(), "/", "."), time.Now().UnixNano())
-}
-
-func deleteKeys(t *testing.T, rdb *redis.Client, prefix string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	keys, err := rdb.Keys(ctx, prefix+"*").Result()
-	if err == nil && len(keys) > 0 {
-		err = rdb.Del(ctx, keys...).Err()
-	}
-	if err != nil {
-		t.Logf("deleting test keys %s*: %v", prefix, err)
-	}
+// RedisTestPrefix is a key prefix no other test uses, on the test stack's
+// Redis; its keys are deleted when the test ends. Exported for this
+// package's external tests (it is compiled only into the test binary).
+func RedisTestPrefix(t *testing.T) string {
+	t.Helper()
+	addr := testenv.RedisAddr(t)
+	prefix := fmt.Sprintf("sluice-test:mailgun:%s:%d:", strings.ReplaceAll(t.Name(), "/", "."), time.Now().UnixNano())
+	t.Cleanup(func() {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		keys, err := rdb.Keys(ctx, prefix+"*").Result()
+		if err == nil && len(keys) > 0 {
+			err = rdb.Del(ctx, keys...).Err()
+		}
+		if err != nil {
+			t.Logf("deleting test keys %s*: %v", prefix, err)
+		}
+	})
+	return prefix
 }
 
 // steps drives a tokenStore, failing the test on a store error.
@@ -173,7 +177,7 @@ func TestReplaySet(t *testing.T) {
 // concurrent first deliveries of a token exactly one is reserved, and a
 // failed request's identical retry is reserved by exactly one.
 func TestRedisTokenStoreShared(t *testing.T) {
-	prefix := uniquePrefix(t)
+	prefix := RedisTestPrefix(t)
 	a, b := testRedisStore(t, prefix), testRedisStore(t, prefix)
 	now := time.Now()
 	body := sha256.Sum256([]byte("body"))

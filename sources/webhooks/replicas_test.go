@@ -23,7 +23,7 @@ import (
 // identical retry at the other even with its stale original signature,
 // and with any other body it is not.
 func TestMailgunReplicasShareRedis(t *testing.T) {
-	store := redisReplayStore(t, testenv.RedisAddr(t), redisPrefix(t))
+	store := redisReplayStore(t, testenv.RedisAddr(t), webhooks.RedisTestPrefix(t))
 	sourceYAML := strings.Replace(withReplayStore(allProviders, store), "ack_timeout: 5s", "ack_timeout: 300ms", 1)
 
 	var aDown atomic.Bool
