@@ -14,7 +14,7 @@ func TestValidateWarnsWithFileLine(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, ses, want string
-		code           int
+		code            int
 	}{
 		{"allow_any_topic warns", "allow_any_topic: true", "hooks.yaml:7: source.webhooks.ses.allow_any_topic: warning: any AWS account's SNS topic is accepted", 0},
 		{"no topic rule fails", "regions: [us-east-1]", "hooks.yaml:7: source.webhooks.ses.topic_arns: is required", 1},
