@@ -29,24 +29,33 @@ func Bound() time.Duration {
 // Poll is how often For checks its condition.
 const Poll = 20 * time.Millisecond
 
-// For polls cond until it holds. If Bound passes first, it fails the test
-// with what, state() (may be nil: say what is stuck, e.g. offsets, lag and
-// counts) and a goroutine dump of this process.
+// For polls cond every Poll until it holds. If Bound passes first, it
+// fails the test with what, state() (may be nil: say what is stuck, e.g.
+// offsets, lag and counts) and a goroutine dump of this process.
 func For(t testing.TB, what string, cond func() bool, state func() string) {
 	t.Helper()
-	if !Until(Bound(), cond) {
+	ForEvery(t, Poll, what, cond, state)
+}
+
+// ForEvery is For with another poll interval, for conditions that cost a
+// request or a file read.
+func ForEvery(t testing.TB, every time.Duration, what string, cond func() bool, state func() string) {
+	t.Helper()
+	if !until(Bound(), every, cond) {
 		Fail(t, what, state)
 	}
 }
 
-// Until polls cond until it holds (true) or d passes (false).
-func Until(d time.Duration, cond func() bool) bool {
+// Until polls cond every Poll until it holds (true) or d passes (false).
+func Until(d time.Duration, cond func() bool) bool { return until(d, Poll, cond) }
+
+func until(d, every time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(Poll)
+		time.Sleep(every)
 	}
 	return true
 }
