@@ -2,15 +2,24 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/sluicehq/sluice/internal/awskinesis"
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
+	filesink "github.com/sluicehq/sluice/sinks/file"
+	kinesissource "github.com/sluicehq/sluice/sources/kinesis"
 )
 
 // The run ends on the group's committed offsets, read from the broker,
@@ -61,6 +70,97 @@ func TestDrainCheckWaitsForCommittedOffsets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.commit >= 0 {
 				commit(tc.commit)
+			}
+			done, where, err := check.check(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if done != tc.done {
+				t.Fatalf("drained = %v (%s), want %v", done, where, tc.done)
+			}
+		})
+	}
+}
+
+// On Kinesis the run ends when every shard's checkpoint is at the shard's
+// end: nothing after it to read.
+func TestKinesisDrainCheckWaitsForCheckpointsAtTheEnd(t *testing.T) {
+	endpoint, mongoURI := testenv.KinesisEndpoint(t), testenv.MongoURI(t)
+	ctx := context.Background()
+	stream := "drain-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := createStream(ctx, endpoint, stream, 2); err != nil {
+		t.Fatal(err)
+	}
+	client, err := awskinesis.Client(ctx, "us-east-1", endpoint, staticCredentials())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []kinesistypes.PutRecordsRequestEntry
+	for i := range 20 {
+		entries = append(entries, kinesistypes.PutRecordsRequestEntry{Data: []byte(`{"id":"x"}`), PartitionKey: aws.String(strconv.Itoa(i))})
+	}
+	put, err := client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, prev := map[string]string{}, map[string]string{} // shard → last and second-to-last sequence number
+	for _, r := range put.Records {
+		id := aws.ToString(r.ShardId)
+		prev[id], last[id] = last[id], aws.ToString(r.SequenceNumber)
+	}
+	db := "bench_drain_" + stream[6:]
+	reg := pipeline.NewRegistry()
+	kinesissource.Register(reg)
+	filesink.Register(reg)
+	doc := fmt.Sprintf(`name: drain
+source:
+  kinesis: {stream: %s, endpoint: %s, consumer_group: g, credentials: {access_key_id: test, secret_access_key: test},
+            checkpoint: {mongodb: {uri: %q, database: %s}}}
+sinks: [{file: {path: %s}}]
+`, stream, endpoint, mongoURI, db, filepath.Join(t.TempDir(), "out.jsonl"))
+	cfg, err := pipeline.Load("drain.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := newDrainCheck(Options{KinesisEndpoint: endpoint}, cfg, nil, 20)
+	if check.By != "kinesis checkpoints" {
+		t.Fatalf("drain judged by %q, want kinesis checkpoints", check.By)
+	}
+	leases, err := kinesissource.OpenMongoLeases(kinesissource.MongoCheckpoint{URI: mongoURI, Database: db}, "g", stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leases.Close(ctx)
+	shards, err := client.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(stream)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		checkpoint map[string]string // nil: no leases yet
+		done       bool
+	}{
+		{"no leases yet", nil, false},
+		{"leases without checkpoints", map[string]string{}, false},
+		{"one record short on a shard", prev, false},
+		{"every shard checkpointed at its last record", last, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.checkpoint != nil {
+				for _, sh := range shards.Shards {
+					id := aws.ToString(sh.ShardId)
+					if err := leases.Ensure(ctx, []kinesissource.Lease{{Shard: id}}); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := leases.Acquire(ctx, id, "bench-test", "", time.Now().Add(time.Hour)); err != nil {
+						t.Fatal(err)
+					}
+					if cp, ok := tc.checkpoint[id]; ok {
+						if _, err := leases.Checkpoint(ctx, id, "bench-test", cp); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
 			}
 			done, where, err := check.check(ctx)
 			if err != nil {
