@@ -84,7 +84,7 @@ func TestExampleEndToEndIntoKafka(t *testing.T) {
 	}
 	defer cl.Close()
 	got := map[string]envelope{}
-	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	rctx, rcancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer rcancel()
 	for len(got) < 2 && rctx.Err() == nil {
 		cl.PollFetches(rctx).EachRecord(func(r *kgo.Record) {

@@ -157,7 +157,7 @@ func TestPortTakenFailsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	if err := p.Run(ctx); err == nil || !strings.Contains(err.Error(), "listen on") {
 		t.Fatalf("Run = %v, want a listen error", err)
