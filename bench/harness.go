@@ -17,14 +17,9 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/sluicehq/sluice/internal/awskinesis"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -63,7 +58,9 @@ type Options struct {
 	Poison          float64
 	Seed            uint64
 	// Drain bounds how long the consumer may take to settle everything
-	// after the producer finished.
+	// after the producer finished: only a stuck consumer reaches it. The
+	// run ends when the consumer's group committed every partition to its
+	// end (Kafka) or checkpointed every shard at its end (Kinesis).
 	Drain    time.Duration
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -98,6 +95,7 @@ type Result struct {
 	StageSeconds   map[string]float64 `json:"stage_seconds"`
 	Bottleneck     string             `json:"bottleneck"`
 	ProducerInProc bool               `json:"producer_in_process"`
+	DrainedBy      string             `json:"drained_by"` // how the end of the run was judged
 	Series         []Second           `json:"series"`
 	Audit          Audit              `json:"audit"`
 }
@@ -187,7 +185,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Profile: o.Profile.Name, Machine: machine(), Started: time.Now(), ProducerInProc: o.Binary == ""}
+	total := o.Profile.Events()
+	drained := newDrainCheck(o, cfg, p, audit.expectedSettled(total))
+	res := &Result{Profile: o.Profile.Name, Machine: machine(), Started: time.Now(), ProducerInProc: o.Binary == "", DrainedBy: drained.By}
 	cpu0, _ := rusage()
 	consumerCtx, stopConsumer := context.WithCancel(ctx)
 	defer stopConsumer()
@@ -235,7 +235,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return n
 	}
 
-	total := o.Profile.Events()
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -270,11 +269,17 @@ loop:
 			lastConsumed = st.Read
 			res.Series = append(res.Series, s)
 			progress(o.Progress, s, total)
-			if producerFinished && st.Read >= audit.expectedSettled(total) {
+			if !producerFinished {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
+			done, where, err := drained.check(cctx)
+			cancel()
+			if done {
 				break loop
 			}
-			if producerFinished && time.Now().After(drainDeadline) {
-				runErr = fmt.Errorf("consumer settled %d of %d events within the %s drain", st.Read, total, o.Drain)
+			if time.Now().After(drainDeadline) {
+				runErr = fmt.Errorf("the consumer did not settle all %d events within the %s drain (%s: %s, err %v)", total, o.Drain, drained.By, where, err)
 				break loop
 			}
 		}
@@ -374,46 +379,6 @@ func startProducer(ctx context.Context, o Options, producerYAML []byte, vars map
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-func createTopic(ctx context.Context, brokers, topic string, partitions int) error {
-	c := &kafkago.Client{Addr: kafkago.TCP(strings.Split(brokers, ",")...), Timeout: 10 * time.Second}
-	resp, err := c.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
-	if err != nil {
-		return fmt.Errorf("create bench topic: %w", err)
-	}
-	if err := resp.Errors[topic]; err != nil {
-		return fmt.Errorf("create bench topic: %w", err)
-	}
-	return nil
-}
-
-// createStream makes the bench's Kinesis stream and waits until it is active.
-func createStream(ctx context.Context, endpoint, stream string, shards int32) error {
-	client, err := awskinesis.Client(ctx, "us-east-1", endpoint, staticCredentials())
-	if err != nil {
-		return err
-	}
-	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(shards)}); err != nil {
-		return fmt.Errorf("create bench stream: %w", err)
-	}
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
-		if err == nil && out.StreamDescriptionSummary.StreamStatus == kinesistypes.StreamStatusActive {
-			return nil
-		}
-	}
-	return fmt.Errorf("bench stream %s did not become active", stream)
-}
-
-// staticCredentials are the keys from the environment (test keys for
-// kinesalite when unset), as the bench pipelines use them.
-func staticCredentials() *awskinesis.Credentials {
-	id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-	if id == "" {
-		id, secret = "test", "test"
-	}
-	return &awskinesis.Credentials{AccessKeyID: id, SecretAccessKey: secret}
 }
 
 // rusage is this process's CPU time and peak RSS (MiB).

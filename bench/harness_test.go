@@ -95,6 +95,9 @@ func TestAuditCatchesLossAndDuplication(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if res.DrainedBy != "kafka committed offsets" {
+				t.Fatalf("the run ended on %q, want the group's committed offsets", res.DrainedBy)
+			}
 			a := res.Audit
 			if a.Sent != 3000 || a.Unique >= 3000 || a.Poison == 0 {
 				t.Fatalf("audit %+v: want 3000 sent with some duplicates and poison", a)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
@@ -95,8 +96,8 @@ func (h *harness) run() {
 		cancel()
 		select {
 		case <-h.done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
+		case <-time.After(testwait.Bound()):
+			t.Errorf("Run did not return after cancel; goroutines:\n%s", testwait.Goroutines())
 		}
 	})
 }
@@ -107,21 +108,15 @@ func (h *harness) wait() error {
 	case err := <-h.done:
 		h.done <- err // let Cleanup see it too
 		return err
-	case <-time.After(20 * time.Second):
-		h.t.Fatal("Run did not return")
+	case <-time.After(testwait.Bound()):
+		testwait.Fail(h.t, "return from Run", nil)
 		return nil
 	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.ForEvery(t, 2*time.Millisecond, what, cond, nil)
 }
 
 func TestAckOnlyAfterEverySinkWrote(t *testing.T) {
@@ -404,13 +399,13 @@ func TestShutdownLosesNothingAcked(t *testing.T) {
 	src := pipelinetest.NewFuncSource(func(i int) []*pipeline.Event {
 		return events(fmt.Sprintf("b%d", i), 50, func(j int) string { return strconv.Itoa(j % 13) })
 	})
-	h := start(t, "batch: {max_events: 64, max_wait: 2ms}\ndelivery: {lanes: 4, max_in_flight: 8, shutdown_timeout: 5s}\n", src, 1, false, nil)
+	h := start(t, "batch: {max_events: 64, max_wait: 2ms}\ndelivery: {lanes: 4, max_in_flight: 8, shutdown_timeout: 5m}\n", src, 1, false, nil)
 	h.sinks[0].WriteFunc = func(ctx context.Context, _ int, _ []*pipeline.Event) error {
 		time.Sleep(time.Millisecond)
 		return nil
 	}
 	h.run()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	if !src.WaitAcked(ctx, 20) {
 		t.Fatal("fewer than 20 batches acked")
@@ -438,7 +433,7 @@ func TestShutdownLosesNothingAcked(t *testing.T) {
 	}
 	// The deadline was generous: everything read should have finished.
 	if okBatches != len(acks) {
-		t.Fatalf("%d of %d batches acked with an error despite a 5s deadline", len(acks)-okBatches, len(acks))
+		t.Fatalf("%d of %d batches acked with an error despite a 5m deadline", len(acks)-okBatches, len(acks))
 	}
 }
 
@@ -569,7 +564,7 @@ func TestSettlerLearnsTheOutcomeOfWhatItPassedOn(t *testing.T) {
 			if tc.sinkFail {
 				waitFor(t, "a failed write", func() bool { return h.sinks[0].Calls() > 0 })
 			} else {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 				defer cancel()
 				src.WaitAcked(ctx, 1)
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tidwall/gjson"
 
+	"github.com/sluicehq/sluice/internal/kafkagroup"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -125,6 +126,7 @@ SLUICE_DEMO_RATE (default 5000/s) and SLUICE_DEMO_COUNT (default 30000) size it.
 				if err := createTopic(ctx, brokers, vars["SLUICE_DEMO_TOPIC"], 12); err != nil {
 					return err
 				}
+				plan.drained = groupDrained(brokers, vars["SLUICE_DEMO_GROUP"], vars["SLUICE_DEMO_TOPIC"])
 			}
 			return runDemo(ctx, plan, outDir, log, cmd.OutOrStdout())
 		},
@@ -191,6 +193,24 @@ type demoPlan struct {
 	// report prints what the feeders' counterparts saw (the replay's
 	// answers), before the consumer's summary.
 	report func(io.Writer)
+	// drained reports, once the feeders are done, whether the consumer
+	// settled everything they wrote, and where it stands: its group's
+	// committed offsets against the topic's end offsets. Nil: it has read
+	// as many events as the feeders wrote.
+	drained func(context.Context) (bool, string, error)
+}
+
+// groupDrained is the demo's drained check on Kafka: every partition of
+// topic committed by group up to its end offset, read from the brokers.
+// Counting events read would stop early when a rebalance redelivers some.
+func groupDrained(brokers, group, topic string) func(context.Context) (bool, string, error) {
+	client := kafkagroup.NewClient(strings.Split(brokers, ","), nil)
+	return func(ctx context.Context) (bool, string, error) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		p, err := kafkagroup.Read(ctx, client, group, topic)
+		return err == nil && p.Drained(), p.String(), err
+	}
 }
 
 // demoFeeder is a pipeline that fills the stream.
@@ -211,8 +231,8 @@ type demoFeeder struct {
 const demoFeederTimeout = 2 * time.Minute
 
 // runDemo runs the feeders together with the consumer, printing progress
-// every second. Once every feeder is done and the consumer has settled as
-// many events as they wrote, the demo stops the consumer.
+// every second. Once every feeder is done and the consumer has settled
+// everything they wrote (plan.drained), the demo stops the consumer.
 func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger, out io.Writer) error {
 	promReg := prometheus.NewRegistry()
 	build := func(cfg *pipeline.Config) (*pipeline.Pipeline, error) {
@@ -344,7 +364,7 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 			fmt.Fprintln(out, line)
 			// What runs alongside (webhook deliveries) may still be
 			// reporting after its events are in: wait for it too.
-			if fed >= 0 && st.Read >= fed && !alongsideRunning {
+			if fed >= 0 && !alongsideRunning && demoDrained(runCtx, plan, st.Read, fed, log) {
 				stopConsumer()
 			}
 			continue
@@ -364,6 +384,22 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 	}
 	printSamples(out, filepath.Join(outDir, "events.jsonl"), filepath.Join(outDir, "dead-letter.jsonl"))
 	return runErr
+}
+
+// demoDrained asks plan.drained, or without one compares the events read
+// with the events fed.
+func demoDrained(ctx context.Context, plan demoPlan, read, fed int64, log *slog.Logger) bool {
+	if plan.drained == nil {
+		return read >= fed
+	}
+	done, where, err := plan.drained(ctx)
+	if err != nil {
+		log.Debug("demo: reading the consumer group's progress", "err", err)
+	}
+	if !done {
+		log.Debug("demo: consumer not drained yet", "progress", where)
+	}
+	return done
 }
 
 // released reports whether hold is nil or closed.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicehq/sluice/bench"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/internal/vendorreplay"
 	"github.com/sluicehq/sluice/pipeline"
 )
@@ -134,27 +135,35 @@ func TestSIGTERMShutdownLosesNothing(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for countLines(t, filepath.Join(dir, "out.jsonl")) < 2000 {
-		if time.Now().After(deadline) {
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	// stderr is read only once the process has exited (os/exec writes it
+	// until then): SIGQUIT makes a hung child print its goroutines first.
+	hung := func() string {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-waited:
+		case <-time.After(time.Minute):
 			_ = cmd.Process.Kill()
-			t.Fatalf("no output after 20s; stderr:\n%s", stderr.String())
+			<-waited
 		}
-		time.Sleep(50 * time.Millisecond)
+		return "stderr:\n" + stderr.String()
 	}
+	testwait.ForEvery(t, 50*time.Millisecond, "2000 events written by the child", func() bool {
+		return countLines(t, filepath.Join(dir, "out.jsonl")) >= 2000
+	}, func() string {
+		return fmt.Sprintf("%d lines; %s", countLines(t, filepath.Join(dir, "out.jsonl")), hung())
+	})
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
 	select {
 	case err := <-waited:
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, stderr.String())
 		}
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("did not exit after SIGTERM")
+	case <-time.After(testwait.Bound()):
+		testwait.Fail(t, "exit after SIGTERM", hung)
 	}
 	m := regexp.MustCompile(`(\d+) events settled .*: (\d+) written, (\d+) dropped, (\d+) dead-lettered, (\d+) abandoned`).FindStringSubmatch(stdout.String())
 	if m == nil {

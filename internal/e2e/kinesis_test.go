@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/awskinesis"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	filesink "github.com/sluicehq/sluice/sinks/file"
 	kinesissink "github.com/sluicehq/sluice/sinks/kinesis"
@@ -38,15 +39,16 @@ func TestKinesisSinkToSourceToFile(t *testing.T) {
 	if _, err := client.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(4)}); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	var status string
+	testwait.ForEvery(t, 50*time.Millisecond, "stream "+stream+" active", func() bool {
 		out, err := client.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
-		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			break
+		if err != nil {
+			status = err.Error()
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("stream not active")
-		}
-	}
+		status = string(out.StreamDescriptionSummary.StreamStatus)
+		return out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive
+	}, func() string { return "status " + status })
 	reg := pipeline.NewRegistry()
 	generate.Register(reg)
 	decode.Register(reg)
@@ -69,13 +71,7 @@ func TestKinesisSinkToSourceToFile(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- p.Run(ctx) }()
 		if until != nil {
-			deadline := time.Now().Add(60 * time.Second)
-			for !until() {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: timed out (stats %+v)", name, p.Stats())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			testwait.ForEvery(t, 50*time.Millisecond, name+" done", until, func() string { return fmt.Sprintf("stats %+v", p.Stats()) })
 			cancel()
 		}
 		if err := <-done; err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/poller"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 	"github.com/sluicehq/sluice/sources/hubspot"
@@ -111,8 +112,8 @@ batch: {max_events: 200, max_wait: 20ms}
 	defer cl.Close()
 	ids := map[string]int{}
 	keys := map[string]string{}
-	deadline := time.Now().Add(60 * time.Second)
-	for len(ids) < n && time.Now().Before(deadline) {
+	// The poll's own timeout only paces the loop; the bound is a hang's.
+	testwait.For(t, fmt.Sprintf("%d events in the topic", n), func() bool {
 		pctx, pcancel := context.WithTimeout(context.Background(), 2*time.Second)
 		fs := cl.PollFetches(pctx)
 		pcancel()
@@ -128,7 +129,8 @@ batch: {max_events: 200, max_wait: 20ms}
 				t.Errorf("kafka key %q, envelope key %q", r.Key, env.Key)
 			}
 		})
-	}
+		return len(ids) >= n
+	}, func() string { return fmt.Sprintf("%d of %d events; stats %+v", len(ids), n, p.Stats()) })
 	if len(ids) != n {
 		t.Fatalf("%d distinct events in the topic, want %d", len(ids), n)
 	}
@@ -145,11 +147,10 @@ batch: {max_events: 200, max_wait: 20ms}
 	defer ms.Close(context.Background())
 	last := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).Add(time.Duration((n-1)/3) * time.Millisecond)
 	var cur poller.Cursor
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		if cur, _, err = ms.Load(context.Background(), "e2e", "contacts"); err == nil && cur.Time.Equal(last) {
-			break
-		}
-	}
+	testwait.ForEvery(t, 50*time.Millisecond, "the cursor at the last record", func() bool {
+		cur, _, err = ms.Load(context.Background(), "e2e", "contacts")
+		return err == nil && cur.Time.Equal(last)
+	}, func() string { return fmt.Sprintf("cursor %+v, err %v; want %s", cur, err, last) })
 	if !cur.Time.Equal(last) || !slices.Contains([]string{"50997", "50998", "50999"}, cur.ID) {
 		t.Fatalf("cursor %+v, want the last millisecond %s", cur, last)
 	}

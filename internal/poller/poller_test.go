@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/poller"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -99,7 +100,7 @@ func readN(t *testing.T, s *poller.Source, n int) []read {
 	t.Helper()
 	var out []read
 	for range n {
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), testwait.Bound())
 		evs, ack, err := s.Read(ctx)
 		cancel()
 		if err != nil {
@@ -204,7 +205,7 @@ func TestErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close(t.Context())
-			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(t.Context(), testwait.Bound())
 			defer cancel()
 			evs, _, err := s.Read(ctx)
 			if tc.permanent {

@@ -127,7 +127,7 @@ func TestConnectorsReadEveryRecordOnce(t *testing.T) {
     checkpoint: {key: replay, file: {path: %q}}`, file)
 			want := wantIDs(set, c.vendor)
 			run := pollertest.Start(t, c.register, yaml, nil)
-			pollertest.WaitFor(t, "every recorded record", 20*time.Second, func() bool { return len(run.Sink.IDs()) >= len(want) })
+			pollertest.WaitFor(t, "every recorded record", func() bool { return len(run.Sink.IDs()) >= len(want) })
 			time.Sleep(200 * time.Millisecond) // a few more polls: they must bring nothing new
 			if err := run.Stop(t); err != nil {
 				t.Fatal(err)
@@ -152,7 +152,7 @@ func TestConnectorsReadEveryRecordOnce(t *testing.T) {
 			}
 			served := st.Records
 			again := pollertest.Start(t, c.register, yaml, nil)
-			pollertest.WaitFor(t, "polls after the restart", 10*time.Second, func() bool { return api.Stats()[c.vendor].Pages >= st.Pages+2*len(set.Objects(c.vendor)) })
+			pollertest.WaitFor(t, "polls after the restart", func() bool { return api.Stats()[c.vendor].Pages >= st.Pages+2*len(set.Objects(c.vendor)) })
 			if err := again.Stop(t); err != nil {
 				t.Fatal(err)
 			}

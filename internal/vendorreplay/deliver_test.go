@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/internal/poller/pollertest"
 	"github.com/sluicehq/sluice/pipeline"
@@ -41,7 +40,7 @@ func startWebhooks(t *testing.T, keys *Keys, sink *pipelinetest.Sink) string {
 		}
 	})
 	src := <-built
-	pollertest.WaitFor(t, "the webhooks source to listen", 5*time.Second, func() bool { return src.Addr() != nil })
+	pollertest.WaitFor(t, "the webhooks source to listen", func() bool { return src.Addr() != nil })
 	return "http://" + src.Addr().String() + "/webhooks"
 }
 

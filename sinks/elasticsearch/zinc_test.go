@@ -13,6 +13,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	essink "github.com/sluicehq/sluice/sinks/elasticsearch"
 )
@@ -47,7 +48,7 @@ func search(t *testing.T, url, user, pass, index string, size int) (total int, i
 // asynchronously), then checks a while longer that no more appear.
 func waitTotal(t *testing.T, url, user, pass, index string, want int) []string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(testwait.Bound())
 	for {
 		total, _ := search(t, url, user, pass, index, want+10)
 		if total > want {
@@ -62,7 +63,7 @@ func waitTotal(t *testing.T, url, user, pass, index string, want int) []string {
 			return ids
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s holds %d documents after 20s, want %d", index, total, want)
+			t.Fatalf("%s holds %d documents after %s, want %d", index, total, testwait.Bound(), want)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 )
@@ -64,7 +65,7 @@ func readAll(t *testing.T, brokers []string, topic string) map[int][]kafkago.Mes
 			continue
 		}
 		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MaxWait: time.Second})
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 		for int64(len(out[p])) < last {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
@@ -165,17 +166,11 @@ func TestUnreachableBrokerIsRetryable(t *testing.T) {
 func TestReadinessFollowsTheBrokers(t *testing.T) {
 	waitReady := func(t *testing.T, s *kafkasink.Sink, want bool, contains string) {
 		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			err := s.Ready()
-			if (err == nil) == want && (contains == "" || (err != nil && strings.Contains(err.Error(), contains))) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("Ready() = %v, want ready=%v (%q)", err, want, contains)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		var err error
+		testwait.For(t, fmt.Sprintf("readiness %v (%q)", want, contains), func() bool {
+			err = s.Ready()
+			return (err == nil) == want && (contains == "" || (err != nil && strings.Contains(err.Error(), contains)))
+		}, func() string { return fmt.Sprintf("Ready() = %v", err) })
 	}
 	t.Run("brokers come and go", func(t *testing.T) {
 		cluster := testenv.StartKafkaCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "up"))

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"time"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	filesinks "github.com/sluicehq/sluice/sinks/file"
 	mongosink "github.com/sluicehq/sluice/sinks/mongodb"
@@ -43,7 +43,7 @@ func TestExampleCRMToMongoDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	mreg := prometheus.NewRegistry()
 	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)), pipeline.WithMetricsRegisterer(mreg))

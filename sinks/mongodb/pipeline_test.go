@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	mongosink "github.com/sluicehq/sluice/sinks/mongodb"
@@ -46,7 +47,7 @@ delivery: {lanes: 4, max_in_flight: 8, shutdown_timeout: 30s}
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	return p.Run(ctx)
 }
@@ -138,18 +139,15 @@ func (f *ferret) start() {
 		f.t.Fatal(err)
 	}
 	f.cmd = cmd
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", f.addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
+	var err error
+	testwait.ForEvery(f.t, 50*time.Millisecond, "FerretDB on "+f.addr+" to listen", func() bool {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", f.addr, 200*time.Millisecond); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("FerretDB on %s did not listen: %v", f.addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		c.Close()
+		return true
+	}, func() string { return fmt.Sprintf("dial: %v", err) })
 }
 
 // stop kills the process, as a crash or an abrupt failover would.
@@ -212,14 +210,17 @@ func TestServerRestartMidRunLosesNothing(t *testing.T) {
 		done <- runPipeline(t, src, dead, fmt.Sprintf(`{uri: %q, database: %s, collection: contacts, mode: upsert, id: data.Id,
       max_batch: 20, write_timeout: 2s, update: {set: {email: data.Email}, inc: {events: 1}}}`, uri, db), reg)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	if !src.WaitAcked(ctx, 8) {
 		t.Fatal("the first batches were not acked")
 	}
 	f.stop()
 	downAt := src.EventsRead()
-	time.Sleep(1500 * time.Millisecond)
+	// Down until a write has failed on it, however long that takes.
+	testwait.For(t, "a write to fail while the server is down", func() bool {
+		return counter(t, reg, "sluice_mongodb_write_errors_total", "class", "retryable") > 0
+	}, func() string { return fmt.Sprintf("%d events read", src.EventsRead()) })
 	f.start()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)

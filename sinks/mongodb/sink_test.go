@@ -15,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	mongosink "github.com/sluicehq/sluice/sinks/mongodb"
@@ -69,7 +70,7 @@ func client(t testing.TB, uri string) *mongo.Client {
 // docs returns every document of db.coll as Extended JSON, by _id.
 func docs(t testing.TB, c *mongo.Client, db, coll string) map[string]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	cur, err := c.Database(db).Collection(coll).Find(ctx, bson.D{})
 	if err != nil {

@@ -197,7 +197,7 @@ func TestPagesEnvelopesAndRestart(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.json")
 	run := pollertest.Start(t, greenhouse.Register, sourceYAML(h, file), nil)
 	first := h.wantIDs()
-	pollertest.WaitFor(t, "every candidate and application", 10*time.Second, func() bool { return hasAll(run.Sink, first) })
+	pollertest.WaitFor(t, "every candidate and application", func() bool { return hasAll(run.Sink, first) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestPagesEnvelopesAndRestart(t *testing.T) {
 			fresh[id] = true
 		}
 	}
-	pollertest.WaitFor(t, "candidates added while stopped", 10*time.Second, func() bool { return hasAll(run2.Sink, fresh) })
+	pollertest.WaitFor(t, "candidates added while stopped", func() bool { return hasAll(run2.Sink, fresh) })
 	if err := run2.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestEditsDuringASweepAndRetryAfter(t *testing.T) {
 		}
 	}
 	run := pollertest.Start(t, greenhouse.Register, sourceYAML(h, filepath.Join(t.TempDir(), "c.json")), nil)
-	pollertest.WaitFor(t, "the edits", 15*time.Second, func() bool {
+	pollertest.WaitFor(t, "the edits", func() bool {
 		h.mu.Lock()
 		e := edited
 		h.mu.Unlock()
@@ -324,7 +324,7 @@ func TestCursorStaysWhenThePipelineFails(t *testing.T) {
 			}}
 			file := filepath.Join(t.TempDir(), "c.json")
 			run := pollertest.Start(t, greenhouse.Register, sourceYAML(h, file), sink)
-			if err := run.Wait(t, 10*time.Second); err == nil {
+			if err := run.Wait(t); err == nil {
 				t.Fatal("pipeline with a failing sink and no dead letter ended without error")
 			}
 			// A whole-query cursor moves only when every page of the query

@@ -223,7 +223,7 @@ func TestPagingAndTheSearchLimit(t *testing.T) {
 			p.add(0, tc.records, tc.perMs)
 			run := pollertest.Start(t, hubspot.Register, sourceYAML(p, filepath.Join(t.TempDir(), "c.json"), tc.pageSize), nil)
 			want := p.wantIDs()
-			pollertest.WaitFor(t, "every contact", 60*time.Second, func() bool { return hasAll(run.Sink, want) })
+			pollertest.WaitFor(t, "every contact", func() bool { return hasAll(run.Sink, want) })
 			if err := run.Stop(t); err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +254,7 @@ func TestEnvelope(t *testing.T) {
 	p.add(0, 3, 1)
 	run := pollertest.Start(t, hubspot.Register, sourceYAML(p, filepath.Join(t.TempDir(), "c.json"), 100), nil)
 	want := p.wantIDs()
-	pollertest.WaitFor(t, "contacts", 10*time.Second, func() bool { return hasAll(run.Sink, want) })
+	pollertest.WaitFor(t, "contacts", func() bool { return hasAll(run.Sink, want) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	p.limit429[2] = true
 	run := pollertest.Start(t, hubspot.Register, sourceYAML(p, filepath.Join(t.TempDir(), "c.json"), 100), nil)
 	want := p.wantIDs()
-	pollertest.WaitFor(t, "every contact", 20*time.Second, func() bool { return hasAll(run.Sink, want) })
+	pollertest.WaitFor(t, "every contact", func() bool { return hasAll(run.Sink, want) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestRestartResumesFromTheCursor(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.json")
 	run := pollertest.Start(t, hubspot.Register, sourceYAML(p, file, 50), nil)
 	first := p.wantIDs()
-	pollertest.WaitFor(t, "first run", 10*time.Second, func() bool { return hasAll(run.Sink, first) })
+	pollertest.WaitFor(t, "first run", func() bool { return hasAll(run.Sink, first) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestRestartResumesFromTheCursor(t *testing.T) {
 			fresh[id] = true
 		}
 	}
-	pollertest.WaitFor(t, "records added while stopped", 10*time.Second, func() bool { return hasAll(run2.Sink, fresh) })
+	pollertest.WaitFor(t, "records added while stopped", func() bool { return hasAll(run2.Sink, fresh) })
 	if err := run2.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestRecordsModifiedDuringPagingAreNotSkipped(t *testing.T) {
 		}
 	}
 	run := pollertest.Start(t, hubspot.Register, sourceYAML(p, filepath.Join(t.TempDir(), "c.json"), 100), nil)
-	pollertest.WaitFor(t, "the edits", 10*time.Second, func() bool {
+	pollertest.WaitFor(t, "the edits", func() bool {
 		return hasAll(run.Sink, map[string]bool{
 			eventID(contact{id: 50005, modified: later}): true, eventID(contact{id: 50150, modified: later}): true, eventID(contact{id: 50160, modified: later.Add(time.Millisecond)}): true,
 		})

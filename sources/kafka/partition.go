@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/ackorder"
 	"github.com/sluicehq/sluice/internal/handoff"
+	"github.com/sluicehq/sluice/internal/kafkaconn"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -42,7 +42,11 @@ func (s *Source) consume(ctx context.Context, p *partition) {
 		MaxBytes:      int(s.cfg.Fetch.MaxBytes),
 		MaxWait:       s.cfg.Fetch.MaxWait.D(),
 		QueueCapacity: s.cfg.BatchSize,
-		ErrorLogger:   kafkago.LoggerFunc(func(msg string, args ...any) { s.log.Warn("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+		// A fetch timing out on a partition read to its end is the long
+		// poll running out, not an error (see kafkaconn.ReaderErrorLogger).
+		ErrorLogger: kafkaconn.ReaderErrorLogger(s.log.With("topic", p.topic, "partition", p.id), func(offset int64) bool {
+			return offset >= p.highWatermark.Load()
+		}),
 	})
 	defer func() {
 		// Close can block for fetch.max_wait; it must not hold up the

@@ -16,7 +16,9 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/sluicehq/sluice/internal/kafkagroup"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kafkasource "github.com/sluicehq/sluice/sources/kafka"
@@ -25,10 +27,11 @@ import (
 const partitions = 12
 
 // cluster starts an in-process kfake cluster (3 brokers, a 12-partition
-// topic) reachable over TCP, with short group session timeouts.
+// topic) reachable over TCP. Group timeouts are Kafka's usual ones: the
+// tests ask for the rebalances they want (members joining and leaving).
 func cluster(t *testing.T, topic string) []string {
 	t.Helper()
-	return testenv.StartKafka(t, kfake.NumBrokers(3), kfake.SeedTopics(partitions, topic), kfake.GroupMinSessionTimeout(200*time.Millisecond))
+	return testenv.StartKafka(t, kfake.NumBrokers(3), kfake.SeedTopics(partitions, topic))
 }
 
 type record struct {
@@ -51,7 +54,7 @@ func produce(t *testing.T, brokers []string, topic string, from, n, keys int) []
 		msgs = append(msgs, kafkago.Message{Key: []byte(r.Key), Value: b})
 		ids = append(ids, r.ID)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatalf("produce: %v", err)
@@ -83,9 +86,11 @@ source:
     topic: %s
     group: %s
     commit_interval: 100ms
-    session_timeout: 2s
-    heartbeat_interval: 200ms
-    rebalance_timeout: 5s
+    # Generous, so a busy machine never drops a member by accident: a
+    # missed heartbeat must not be what rebalances the group.
+    session_timeout: 30s
+    heartbeat_interval: 1s
+    rebalance_timeout: 60s
     rebalance_drain: 2s
 %s
 sinks: [{mem: {index: 0}}]
@@ -117,8 +122,8 @@ func (c *consumer) stop(t *testing.T) {
 			if err != nil {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("consumer did not stop")
+		case <-time.After(testwait.Bound()):
+			t.Errorf("consumer did not stop within %s; goroutines:\n%s", testwait.Bound(), testwait.Goroutines())
 		}
 	})
 }
@@ -134,21 +139,46 @@ func bodyIDs(s *pipelinetest.Sink) map[string]int {
 	return ids
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+// waitFor waits for progress, bounded only against a hang; state says
+// what is stuck then.
+func waitFor(t *testing.T, what string, cond func() bool, state func() string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	testwait.ForEvery(t, 20*time.Millisecond, what, cond, state)
+}
+
+// progress is the group's committed offsets against the end offsets and
+// what the sink holds, for a hang's report.
+func progress(brokers []string, group, topic string, sink *pipelinetest.Sink) func() string {
+	return func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		p, err := kafkagroup.Read(ctx, kafkagroup.NewClient(brokers, nil), group, topic)
+		return fmt.Sprintf("%s (err %v); sink: %d writes, %d distinct records", p, err, len(sink.Writes()), len(bodyIDs(sink)))
 	}
+}
+
+// waitMembers waits until the group is stable with n members: the
+// rebalance a test asked for (a member joining or leaving) is done.
+func waitMembers(t *testing.T, brokers []string, group string, n int) {
+	t.Helper()
+	c := kafkagroup.NewClient(brokers, nil)
+	var state string
+	waitFor(t, fmt.Sprintf("group %s stable with %d members", group, n), func() bool {
+		resp, err := c.DescribeGroups(context.Background(), &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
+		if err != nil || len(resp.Groups) != 1 {
+			state = fmt.Sprintf("describe: %v", err)
+			return false
+		}
+		g := resp.Groups[0]
+		state = fmt.Sprintf("%s with %d members", g.GroupState, len(g.Members))
+		return g.GroupState == "Stable" && len(g.Members) == n
+	}, func() string { return state })
 }
 
 // committed returns the group's committed offset per partition (-1: none).
 func committed(t *testing.T, brokers []string, group, topic string) map[int]int64 {
 	t.Helper()
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 5 * time.Second}
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: time.Minute}
 	parts := make([]int, partitions)
 	for i := range parts {
 		parts[i] = i
@@ -179,7 +209,7 @@ func committedToEnd(t *testing.T, brokers []string, group, topic string, hwm map
 // highWatermarks returns each partition's end offset.
 func highWatermarks(t *testing.T, brokers []string, topic string) map[int]int64 {
 	t.Helper()
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 5 * time.Second}
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: time.Minute}
 	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
 	for i := range partitions {
 		req.Topics[topic] = append(req.Topics[topic], kafkago.LastOffsetOf(i))
@@ -199,7 +229,7 @@ func TestConsumeEverythingInKeyOrderAndCommitToTheEnd(t *testing.T) {
 	brokers := cluster(t, "crm.events")
 	ids := produce(t, brokers, "crm.events", 0, 5000, 50)
 	c := startConsumer(t, brokers, "crm.events", "g1", "", nil)
-	waitFor(t, "every record", 30*time.Second, func() bool { return len(bodyIDs(c.sink)) == len(ids) })
+	waitFor(t, "every record", func() bool { return len(bodyIDs(c.sink)) == len(ids) }, progress(brokers, "g1", "crm.events", c.sink))
 
 	// Per key, the last write of each record must follow the order the
 	// records were produced in (retries may rewrite, never reorder).
@@ -227,9 +257,9 @@ func TestConsumeEverythingInKeyOrderAndCommitToTheEnd(t *testing.T) {
 		}
 	}
 	hwm := highWatermarks(t, brokers, "crm.events")
-	waitFor(t, "offsets committed to the end", 10*time.Second, func() bool {
+	waitFor(t, "offsets committed to the end", func() bool {
 		return committedToEnd(t, brokers, "g1", "crm.events", hwm)
-	})
+	}, progress(brokers, "g1", "crm.events", c.sink))
 	if err := c.p.Readiness(); err != nil {
 		t.Fatalf("readiness: %v", err)
 	}
@@ -270,7 +300,7 @@ func TestNoCommitPastFailedRecords(t *testing.T) {
 	if hwm[bad] <= failFrom {
 		t.Fatalf("partition %d has only %d records; the test needs more than %d", bad, hwm[bad], failFrom)
 	}
-	waitFor(t, "writes of the failing partition to fail", 20*time.Second, func() bool { return failures.Load() > 0 })
+	waitFor(t, "writes of the failing partition to fail", func() bool { return failures.Load() > 0 }, progress(brokers, "g2", "ats.events", sink))
 	// While the failure lasts, the failing partition never commits past
 	// its first failed record.
 	commitsSeen := 0
@@ -290,9 +320,9 @@ func TestNoCommitPastFailedRecords(t *testing.T) {
 		t.Log("no partition committed during the failure (they share lanes with the failing records)")
 	}
 	failing.Store(false)
-	waitFor(t, "every partition to be delivered and committed after recovery", 30*time.Second, func() bool {
+	waitFor(t, "every partition to be delivered and committed after recovery", func() bool {
 		return committedToEnd(t, brokers, "g2", "ats.events", hwm)
-	})
+	}, progress(brokers, "g2", "ats.events", sink))
 	if got := len(bodyIDs(c.sink)); got != 3000 {
 		t.Fatalf("stored %d distinct records, want 3000", got)
 	}
@@ -321,19 +351,30 @@ func TestGroupMembersJoinAndLeaveWithoutLoss(t *testing.T) {
 		}
 	}()
 	a := startConsumer(t, brokers, "email.events", "g3", "", shared)
-	waitFor(t, "member A to consume", 20*time.Second, func() bool { return len(shared.Writes()) > 500 })
+	state := progress(brokers, "g3", "email.events", shared)
+	// Each step waits for the rebalance it causes and for records stored
+	// after it, instead of sleeping and hoping it happened.
+	storedMore := func(what string) {
+		t.Helper()
+		before := len(shared.Writes())
+		waitFor(t, what, func() bool { return len(shared.Writes()) > before+200 }, state)
+	}
+	storedMore("member A to consume")
 	b := startConsumer(t, brokers, "email.events", "g3", "", shared)
-	time.Sleep(1500 * time.Millisecond)
+	waitMembers(t, brokers, "g3", 2)
+	storedMore("records stored after B joined")
 	c := startConsumer(t, brokers, "email.events", "g3", "", shared)
-	time.Sleep(1500 * time.Millisecond)
+	waitMembers(t, brokers, "g3", 3)
+	storedMore("records stored after C joined")
 	b.stop(t)
-	time.Sleep(1500 * time.Millisecond)
+	waitMembers(t, brokers, "g3", 2)
+	storedMore("records stored after B left")
 	close(stopProducing)
 	<-producerDone
 	pmu.Lock()
 	want := append([]string(nil), produced...)
 	pmu.Unlock()
-	waitFor(t, "every produced record after the rebalances", 60*time.Second, func() bool {
+	waitFor(t, "every produced record after the rebalances", func() bool {
 		got := bodyIDs(shared)
 		for _, id := range want {
 			if got[id] == 0 {
@@ -341,7 +382,7 @@ func TestGroupMembersJoinAndLeaveWithoutLoss(t *testing.T) {
 			}
 		}
 		return true
-	})
+	}, state)
 	dups := 0
 	for _, n := range bodyIDs(shared) {
 		dups += n - 1
@@ -356,10 +397,10 @@ func TestGroupMembersJoinAndLeaveWithoutLoss(t *testing.T) {
 
 func TestUnreachableBrokersAreNotReadyAndNotACrash(t *testing.T) {
 	c := startConsumer(t, []string{"127.0.0.1:1"}, "t", "g4", "", nil)
-	waitFor(t, "readiness to report the group", 10*time.Second, func() bool {
+	waitFor(t, "readiness to report the group", func() bool {
 		err := c.p.Readiness()
 		return err != nil && strings.Contains(err.Error(), "g4")
-	})
+	}, func() string { return fmt.Sprintf("readiness: %v", c.p.Readiness()) })
 	time.Sleep(500 * time.Millisecond)
 	select {
 	case err := <-c.done:

@@ -25,6 +25,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/awskinesis"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kinesissource "github.com/sluicehq/sluice/sources/kinesis"
@@ -57,15 +58,16 @@ func setup(t *testing.T, shards int32) *env {
 
 func (e *env) waitActive(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var status string
+	testwait.ForEvery(t, 50*time.Millisecond, "stream "+e.stream+" active", func() bool {
 		out, err := e.client.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(e.stream)})
-		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			return
+		if err != nil {
+			status = err.Error()
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("stream not active")
+		status = string(out.StreamDescriptionSummary.StreamStatus)
+		return out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive
+	}, func() string { return "status " + status })
 }
 
 type record struct {
@@ -122,7 +124,10 @@ func (e *env) sourceYAML(extra string) string {
     consumer_group: g
     credentials: {access_key_id: test, secret_access_key: test}
     checkpoint: {mongodb: {uri: %q, database: %s}}
-    lease: {duration: 3s, renew_every: 500ms}
+    # Long leases: a consumer keeps reading while its store is down until
+    # its lease could expire, and a busy machine must not lose one by
+    # accident. The takeover test releases a dead consumer's leases itself.
+    lease: {duration: 2m, renew_every: 1s}
     poll: {limit: 500, idle_wait: 100ms}
     shard_sync: 500ms
     checkpoint_interval: 200ms
@@ -171,8 +176,8 @@ func (c *consumer) stop(t *testing.T) {
 			if err != nil {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(30 * time.Second):
-			t.Error("consumer did not stop")
+		case <-time.After(testwait.Bound()):
+			t.Errorf("consumer did not stop within %s; goroutines:\n%s", testwait.Bound(), testwait.Goroutines())
 		}
 	})
 }
@@ -185,15 +190,10 @@ func ids(s *pipelinetest.Sink) map[string]int {
 	return out
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+// waitFor waits for progress, bounded only against a hang.
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, what, cond, nil)
 }
 
 // firstArrivalsInOrder checks that, per key, records first arrived in the
@@ -221,7 +221,7 @@ func TestConsumeEveryShardInKeyOrder(t *testing.T) {
 	e := setup(t, 4)
 	want := e.put(t, 0, 2000, 40)
 	c := e.start(t, nil)
-	waitFor(t, "every record", 60*time.Second, func() bool { return len(ids(c.sink)) == len(want) })
+	waitFor(t, "every record", func() bool { return len(ids(c.sink)) == len(want) })
 	firstArrivalsInOrder(t, c.sink.Writes())
 	for _, w := range c.sink.Writes()[:1] {
 		if w.Key == "" {
@@ -237,7 +237,7 @@ func TestShardSplitReadsParentsBeforeChildren(t *testing.T) {
 	e := setup(t, 1)
 	e.put(t, 0, 600, 30)
 	c := e.start(t, nil)
-	waitFor(t, "the consumer to start", 30*time.Second, func() bool { return len(ids(c.sink)) > 0 })
+	waitFor(t, "the consumer to start", func() bool { return len(ids(c.sink)) > 0 })
 	desc, err := e.client.ListShards(context.Background(), &kinesis.ListShardsInput{StreamName: aws.String(e.stream)})
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +250,7 @@ func TestShardSplitReadsParentsBeforeChildren(t *testing.T) {
 	}
 	e.waitActive(t)
 	e.put(t, 600, 600, 30) // these land in the children
-	waitFor(t, "every record across the split", 60*time.Second, func() bool { return len(ids(c.sink)) == 1200 })
+	waitFor(t, "every record across the split", func() bool { return len(ids(c.sink)) == 1200 })
 	firstArrivalsInOrder(t, c.sink.Writes())
 	store, err := kinesissource.OpenMongoLeases(kinesissource.MongoCheckpoint{URI: e.mongo, Database: e.db}, "g", e.stream)
 	if err != nil {
@@ -319,7 +319,7 @@ func TestCheckpointStoreUnreachableForAWhile(t *testing.T) {
 			return kinesissource.NewWithStore(*cfg, flaky, bc.Logger, nil)
 		})
 	})
-	waitFor(t, "the first records", 30*time.Second, func() bool { return len(ids(c.sink)) == 400 })
+	waitFor(t, "the first records", func() bool { return len(ids(c.sink)) == 400 })
 	checkpoints := func() map[string]string {
 		ls, err := real.List(context.Background())
 		if err != nil {
@@ -331,7 +331,7 @@ func TestCheckpointStoreUnreachableForAWhile(t *testing.T) {
 		}
 		return m
 	}
-	waitFor(t, "checkpoints of the first records", 10*time.Second, func() bool {
+	waitFor(t, "checkpoints of the first records", func() bool {
 		for _, cp := range checkpoints() {
 			if cp == "" {
 				return false
@@ -342,16 +342,16 @@ func TestCheckpointStoreUnreachableForAWhile(t *testing.T) {
 	flaky.down.Store(true)
 	before := checkpoints()
 	e.put(t, 400, 400, 20)
-	waitFor(t, "records read while the store is down", 30*time.Second, func() bool { return len(ids(c.sink)) == 800 })
+	waitFor(t, "records read while the store is down", func() bool { return len(ids(c.sink)) == 800 })
 	if now := checkpoints(); fmt.Sprint(now) != fmt.Sprint(before) {
 		t.Fatalf("checkpoints moved while the store was unreachable: %v → %v", before, now)
 	}
-	waitFor(t, "readiness to report the store", 5*time.Second, func() bool {
+	waitFor(t, "readiness to report the store", func() bool {
 		err := c.p.Readiness()
 		return err != nil && strings.Contains(err.Error(), "connection refused")
 	})
 	flaky.down.Store(false)
-	waitFor(t, "checkpoints to move after recovery", 15*time.Second, func() bool {
+	waitFor(t, "checkpoints to move after recovery", func() bool {
 		now := checkpoints()
 		for s, cp := range now {
 			if cp == before[s] {
@@ -361,7 +361,7 @@ func TestCheckpointStoreUnreachableForAWhile(t *testing.T) {
 		return true
 	})
 	e.put(t, 800, 200, 20)
-	waitFor(t, "consumption after recovery", 30*time.Second, func() bool { return len(ids(c.sink)) == 1000 })
+	waitFor(t, "consumption after recovery", func() bool { return len(ids(c.sink)) == 1000 })
 }
 
 // TestConsumerKilledLeasesTakenOver runs a second consumer as a child
@@ -389,15 +389,29 @@ func TestConsumerKilledLeasesTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = b.Process.Kill() }()
-	waitFor(t, "consumer B to take every shard", 30*time.Second, func() bool { fi, err := os.Stat(out); return err == nil && fi.Size() > 0 })
+	waitFor(t, "consumer B to take every shard", func() bool { fi, err := os.Stat(out); return err == nil && fi.Size() > 0 })
 	store, err := kinesissource.OpenMongoLeases(kinesissource.MongoCheckpoint{URI: e.mongo, Database: e.db}, "g", e.stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close(context.Background())
+	var ownerB string
+	waitFor(t, "consumer B to hold every lease", func() bool {
+		ls, err := store.List(context.Background())
+		if err != nil || len(ls) != 4 {
+			return false
+		}
+		for _, l := range ls {
+			if l.Owner == "" || (ownerB != "" && l.Owner != ownerB) {
+				return false
+			}
+			ownerB = l.Owner
+		}
+		return true
+	})
 	a := e.start(t, nil)
 	// A joins; with stealing on, the shards balance to two each.
-	waitFor(t, "the shards to balance over both consumers", 30*time.Second, func() bool {
+	waitFor(t, "the shards to balance over both consumers", func() bool {
 		ls, err := store.List(context.Background())
 		if err != nil {
 			return false
@@ -410,12 +424,33 @@ func TestConsumerKilledLeasesTakenOver(t *testing.T) {
 		}
 		return len(per) == 2 && slices.Equal(slices.Sorted(maps.Values(per)), []int{2, 2})
 	})
+	size := func() int64 {
+		fi, err := os.Stat(out)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	before := size()
 	want = append(want, e.put(t, 800, 800, 40)...)
-	time.Sleep(time.Second)
+	waitFor(t, "consumer B to store some of the new records", func() bool { return size() > before })
 	if err := b.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = b.Wait()
+	// A dead consumer's leases would expire after lease.duration; release
+	// them now, as if that time had passed.
+	ls, err := store.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if l.Owner == ownerB {
+			if err := store.Release(context.Background(), l.Shard, ownerB); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	want = append(want, e.put(t, 1600, 400, 40)...)
 	union := func() map[string]int {
 		got := ids(a.sink)
@@ -427,7 +462,7 @@ func TestConsumerKilledLeasesTakenOver(t *testing.T) {
 		}
 		return got
 	}
-	waitFor(t, "A to take over B's shards and deliver everything", 60*time.Second, func() bool {
+	waitFor(t, "A to take over B's shards and deliver everything", func() bool {
 		got := union()
 		for _, id := range want {
 			if got[id] == 0 {

@@ -176,7 +176,7 @@ func TestPagesEnvelopesAndRestart(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.json")
 	run := pollertest.Start(t, lever.Register, sourceYAML(a, file), nil)
 	first := a.wantIDs()
-	pollertest.WaitFor(t, "every opportunity", 10*time.Second, func() bool { return hasAll(run.Sink, first) })
+	pollertest.WaitFor(t, "every opportunity", func() bool { return hasAll(run.Sink, first) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestPagesEnvelopesAndRestart(t *testing.T) {
 			fresh[id] = true
 		}
 	}
-	pollertest.WaitFor(t, "opportunities added while stopped", 10*time.Second, func() bool { return hasAll(run2.Sink, fresh) })
+	pollertest.WaitFor(t, "opportunities added while stopped", func() bool { return hasAll(run2.Sink, fresh) })
 	if err := run2.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestEditsDuringASweepAndRetryAfter(t *testing.T) {
 		}
 	}
 	run := pollertest.Start(t, lever.Register, sourceYAML(a, filepath.Join(t.TempDir(), "c.json")), nil)
-	pollertest.WaitFor(t, "the edits", 15*time.Second, func() bool {
+	pollertest.WaitFor(t, "the edits", func() bool {
 		mu.Lock()
 		e := edited
 		mu.Unlock()

@@ -275,7 +275,7 @@ func TestPagesIntoEnvelopesAndCheckpoint(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "cursors.json")
 	run := pollertest.Start(t, salesforce.Register, sourceYAML(o, file), nil)
 	want := o.wantIDs()
-	pollertest.WaitFor(t, "all 25 contacts", 10*time.Second, func() bool { return hasAll(run.Sink, want) })
+	pollertest.WaitFor(t, "all 25 contacts", func() bool { return hasAll(run.Sink, want) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +319,7 @@ func TestRestartResumesFromTheCursorWithoutAGap(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "cursors.json")
 	run := pollertest.Start(t, salesforce.Register, sourceYAML(o, file), nil)
 	first := o.wantIDs()
-	pollertest.WaitFor(t, "first run", 10*time.Second, func() bool { return hasAll(run.Sink, first) })
+	pollertest.WaitFor(t, "first run", func() bool { return hasAll(run.Sink, first) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +342,7 @@ func TestRestartResumesFromTheCursorWithoutAGap(t *testing.T) {
 			fresh = append(fresh, id)
 		}
 	}
-	pollertest.WaitFor(t, "the records added while stopped", 10*time.Second, func() bool { return hasAll(run2.Sink, all) || hasAll(run2.Sink, setOf(fresh)) })
+	pollertest.WaitFor(t, "the records added while stopped", func() bool { return hasAll(run2.Sink, all) || hasAll(run2.Sink, setOf(fresh)) })
 	if err := run2.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +377,7 @@ func TestExpiredSessionTakesANewToken(t *testing.T) {
 	}
 	run := pollertest.Start(t, salesforce.Register, sourceYAML(o, filepath.Join(t.TempDir(), "c.json")), nil)
 	want := o.wantIDs()
-	pollertest.WaitFor(t, "all contacts across the expiry", 10*time.Second, func() bool { return hasAll(run.Sink, want) })
+	pollertest.WaitFor(t, "all contacts across the expiry", func() bool { return hasAll(run.Sink, want) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +402,7 @@ func TestRecordsModifiedDuringAPollAreNotSkipped(t *testing.T) {
 	for _, n := range []int{3, 17} {
 		edits[eventID(contact{ID: sfID("003", n), Stamp: base.Add(time.Hour)})] = true
 	}
-	pollertest.WaitFor(t, "the edits made during the first poll", 10*time.Second, func() bool { return hasAll(run.Sink, edits) })
+	pollertest.WaitFor(t, "the edits made during the first poll", func() bool { return hasAll(run.Sink, edits) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func TestCheckpointStaysBehindFailedAcks(t *testing.T) {
 			}}
 			file := filepath.Join(t.TempDir(), "c.json")
 			run := pollertest.Start(t, salesforce.Register, sourceYAML(o, file), sink)
-			if err := run.Wait(t, 10*time.Second); err == nil {
+			if err := run.Wait(t); err == nil {
 				t.Fatal("pipeline with a failing sink and no dead letter ended without error")
 			}
 			c, ok := loadCursor(t, file)

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 	"github.com/sluicehq/sluice/sources/webhooks"
@@ -65,11 +66,7 @@ func TestExampleEndToEndIntoKafka(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	for deadline := time.Now().Add(5 * time.Second); src.Addr() == nil; time.Sleep(2 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("not listening")
-		}
-	}
+	testwait.ForEvery(t, 2*time.Millisecond, "the webhook server to listen", func() bool { return src.Addr() != nil }, nil)
 	h := &harness{base: "http://" + src.Addr().String()}
 	now := time.Now().Unix()
 	body := []byte(`[{"email":"ada@example.com","timestamp":` + strconv.FormatInt(now, 10) + `,"event":"open","sg_event_id":"e2e-1"},` +
@@ -88,7 +85,7 @@ func TestExampleEndToEndIntoKafka(t *testing.T) {
 	}
 	defer cl.Close()
 	got := map[string]envelope{}
-	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	rctx, rcancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer rcancel()
 	for len(got) < 2 && rctx.Err() == nil {
 		cl.PollFetches(rctx).EachRecord(func(r *kgo.Record) {

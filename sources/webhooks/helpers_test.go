@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/webhooks"
@@ -305,17 +306,11 @@ delivery: {lanes: 2, max_in_flight: 4, shutdown_timeout: 2s}
 			if err != nil {
 				t.Errorf("Run: %v", err)
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("pipeline did not stop")
+		case <-time.After(testwait.Bound()):
+			t.Errorf("pipeline did not stop; goroutines:\n%s", testwait.Goroutines())
 		}
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for h.src.Addr() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("webhook server did not start")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testwait.ForEvery(t, 2*time.Millisecond, "the webhook server to listen", func() bool { return h.src.Addr() != nil }, nil)
 	h.base = "http://" + h.src.Addr().String()
 	return h
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
@@ -58,13 +60,8 @@ func postAsync(url string, body []byte) <-chan int {
 
 func waitQueued(t *testing.T, s *webhooks.Source, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Queued() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("queued %d, want %d", s.Queued(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.ForEvery(t, time.Millisecond, fmt.Sprintf("%d requests queued", n), func() bool { return s.Queued() == n },
+		func() string { return fmt.Sprintf("queued %d", s.Queued()) })
 }
 
 // A request nobody takes within ack_timeout is answered 503 and withdrawn:
@@ -101,9 +98,10 @@ func TestAckDecidesStatus(t *testing.T) {
 	}
 }
 
-// Close answers requests still queued with 503, well before ack_timeout.
+// Close answers requests still queued with 503, not ack_timeout: the
+// timeout is far beyond the test's hang bound, so only Close can answer.
 func TestCloseAnswersPending(t *testing.T) {
-	s, url := newSource(t, 30*time.Second)
+	s, url := newSource(t, 2*testwait.Bound())
 	res := postAsync(url, mailgunBody(mailgunKey, "tok-c", time.Now(), "mg-c", "delivered", "a@b.c"))
 	waitQueued(t, s, 1)
 	start := time.Now()
@@ -113,8 +111,8 @@ func TestCloseAnswersPending(t *testing.T) {
 	if got := <-res; got != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503", got)
 	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("Close took %v", took)
+	if took := time.Since(start); took >= 2*testwait.Bound() {
+		t.Errorf("answered after %v: by ack_timeout, not by Close", took)
 	}
 }
 
@@ -159,7 +157,7 @@ func TestPortTakenFailsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	if err := p.Run(ctx); err == nil || !strings.Contains(err.Error(), "listen on") {
 		t.Fatalf("Run = %v, want a listen error", err)
@@ -275,15 +273,15 @@ func TestExamplePipeline(t *testing.T) {
 
 // One request more than max_concurrent is answered 503 at once.
 func TestMaxConcurrent(t *testing.T) {
-	s, url := newSource(t, 30*time.Second, func(c *webhooks.Config) { c.MaxConcurrent = 1 })
+	s, url := newSource(t, 2*testwait.Bound(), func(c *webhooks.Config) { c.MaxConcurrent = 1 })
 	first := postAsync(url, mailgunBody(mailgunKey, "tok-m1", time.Now(), "mg-m1", "delivered", "a@b.c"))
 	waitQueued(t, s, 1)
 	start := time.Now()
 	if got := <-postAsync(url, mailgunBody(mailgunKey, "tok-m2", time.Now(), "mg-m2", "delivered", "a@b.c")); got != http.StatusServiceUnavailable {
 		t.Fatalf("second request: status %d, want 503", got)
 	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("second request answered after %v", took)
+	if took := time.Since(start); took >= 2*testwait.Bound() {
+		t.Errorf("second request answered after %v: by ack_timeout, not at once", took)
 	}
 	evs, ack, err := s.Read(context.Background())
 	if err != nil || len(evs) != 1 || evs[0].ID != "mg-m1" {

@@ -309,8 +309,12 @@ func TestRedisTokenStoreClockSkew(t *testing.T) {
 	ctx := context.Background()
 	body := sha256.Sum256([]byte("body"))
 	signed := time.Now()
-	ahead := signed.Add(2 * time.Second) // replica A's clock
-	if r, err := s.reserve(ctx, "tok", body, signed, 2*time.Second, ahead); err != nil || r != reserved {
+	// A freshness window far longer than the pause below, so the signature
+	// is still fresh to B however slow the machine; the bug kept the key
+	// only for A's remaining window (≈ linger here).
+	const window = 20 * time.Second
+	ahead := signed.Add(window) // replica A's clock
+	if r, err := s.reserve(ctx, "tok", body, signed, window, ahead); err != nil || r != reserved {
 		t.Fatalf("A: %v %v", r, err)
 	}
 	if err := s.settle(ctx, "tok", true, ahead, time.Hour); err != nil {
@@ -318,7 +322,7 @@ func TestRedisTokenStoreClockSkew(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 	// Replica B, clock right: the signature is still fresh to it.
-	if r, err := s.reserve(ctx, "tok", sha256.Sum256([]byte("forged")), signed, 2*time.Second, time.Now()); err != nil || r != replayed {
+	if r, err := s.reserve(ctx, "tok", sha256.Sum256([]byte("forged")), signed, window, time.Now()); err != nil || r != replayed {
 		t.Fatalf("B: %v %v, want replayed", r, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -312,14 +313,8 @@ func newRedis(t *testing.T, prefix string) *Dedupe {
 
 func waitIdle(t *testing.T, ds ...*Dedupe) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
 	for _, d := range ds {
-		for !d.remote.idle() {
-			if time.Now().After(deadline) {
-				t.Fatal("marks did not reach redis")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		testwait.ForEvery(t, 5*time.Millisecond, "marks to reach redis", d.remote.idle, nil)
 	}
 }
 

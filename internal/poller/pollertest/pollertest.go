@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
@@ -65,22 +66,23 @@ func (r *Run) Stop(t *testing.T) error {
 		r.cancel()
 		select {
 		case r.err = <-r.done:
-		case <-time.After(20 * time.Second):
-			t.Error("pipeline did not stop")
+		case <-time.After(testwait.Bound()):
+			t.Errorf("pipeline did not stop; goroutines:\n%s", testwait.Goroutines())
 		}
 	})
 	return r.err
 }
 
-// Wait waits for the run to end on its own and returns its error.
-func (r *Run) Wait(t *testing.T, d time.Duration) error {
+// Wait waits for the run to end on its own and returns its error; it
+// fails the test only on a hang (testwait.Bound).
+func (r *Run) Wait(t *testing.T) error {
 	t.Helper()
 	var err error
 	r.once.Do(func() {
 		select {
 		case r.err = <-r.done:
-		case <-time.After(d):
-			t.Fatalf("pipeline still running after %s", d)
+		case <-time.After(testwait.Bound()):
+			testwait.Fail(t, "end of the pipeline run", nil)
 		}
 		r.cancel()
 	})
@@ -88,16 +90,11 @@ func (r *Run) Wait(t *testing.T, d time.Duration) error {
 	return err
 }
 
-// WaitFor polls cond until it holds or d passes.
-func WaitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+// WaitFor polls cond until it holds, bounded only against a hang
+// (testwait.Bound).
+func WaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.ForEvery(t, 10*time.Millisecond, what, cond, nil)
 }
 
 // Envelope is the payload every polling source writes.
