@@ -467,6 +467,10 @@ func (s *Source) handle(provider string, fn providerFunc, w http.ResponseWriter,
 		}
 		return fail(badRequest("reading the body: %v", err))
 	}
+	// Before any parser (some recurse) or signature check reads it.
+	if err := pipeline.CheckJSONDepth(body, pipeline.DefaultMaxJSONDepth); err != nil {
+		return fail(badRequest("%v", err))
+	}
 	res, herr := fn(r.Context(), r, body, account)
 	if herr != nil {
 		return fail(herr)
