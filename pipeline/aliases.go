@@ -46,25 +46,54 @@ func checkAliases(file string, root *yaml.Node) *ConfigError {
 }
 
 // expandedSize is the node count of n with its aliases expanded, memoized
-// per node and saturating above maxExpandedNodes. yaml.v3 refuses an
-// anchor that contains its own alias, so this terminates; its recursion
-// follows the document's nesting, which the parser bounds.
+// per node and saturating above maxExpandedNodes. It walks with an
+// explicit stack (a file may nest deeply) and counts an alias back into
+// its own anchor, which would expand forever, as over the bound.
 func expandedSize(n *yaml.Node, sizes map[*yaml.Node]int) int {
-	if n == nil {
-		return 0
+	const inProgress = -1
+	type frame struct {
+		n    *yaml.Node
+		next int // the next child to visit
+		sum  int
 	}
-	if s, ok := sizes[n]; ok {
-		return s
-	}
-	var s int
-	if n.Kind == yaml.AliasNode {
-		s = expandedSize(n.Alias, sizes)
-	} else {
-		s = 1
-		for _, c := range n.Content {
-			s = min(s+expandedSize(c, sizes), maxExpandedNodes+1)
+	over := maxExpandedNodes + 1
+	result := 0 // size of the frame that finished last
+	stack := []frame{{n: n}}
+	for len(stack) > 0 {
+		f := &stack[len(stack)-1]
+		if f.n == nil {
+			stack, result = stack[:len(stack)-1], 0
+			continue
 		}
+		if f.next == 0 && f.sum == 0 {
+			switch s, ok := sizes[f.n]; {
+			case ok && s == inProgress:
+				stack, result = stack[:len(stack)-1], over
+				continue
+			case ok:
+				stack, result = stack[:len(stack)-1], s
+				continue
+			}
+			sizes[f.n] = inProgress
+			f.sum = 1
+			if f.n.Kind == yaml.AliasNode {
+				f.sum = 0
+			}
+		} else {
+			f.sum = min(f.sum+result, over) // the child just finished
+		}
+		children := f.n.Content
+		if f.n.Kind == yaml.AliasNode {
+			children = []*yaml.Node{f.n.Alias}
+		}
+		if f.next < len(children) && f.sum <= maxExpandedNodes {
+			c := children[f.next]
+			f.next++
+			stack = append(stack, frame{n: c})
+			continue
+		}
+		sizes[f.n] = f.sum
+		stack, result = stack[:len(stack)-1], f.sum
 	}
-	sizes[n] = s
-	return s
+	return result
 }
