@@ -91,7 +91,7 @@ func ValidateBrokers(brokers []string) error {
 			}
 			n++
 			if _, _, err := net.SplitHostPort(part); err != nil {
-				return pipeline.FieldErrorf("brokers", "%q is not host:port", part)
+				return pipeline.FieldErrorf("brokers", "%q is not host:port", pipeline.RedactURL(part))
 			}
 		}
 	}

@@ -208,7 +208,7 @@ func (s *Sink) Start(context.Context) error {
 				}
 				wait = probeEveryUnfit
 			} else if prev := s.notReady.Swap(nil); prev != nil {
-				s.log.Info("kafka sink ready", "brokers", s.cfg.Brokers)
+				s.log.Info("kafka sink ready", "brokers", pipeline.RedactURLs(s.cfg.Brokers))
 				warned = false
 			}
 			select {
