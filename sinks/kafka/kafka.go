@@ -152,6 +152,9 @@ func New(c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink: %w", err)
 	}
+	if conn.PlainWithoutTLS && log != nil {
+		log.Warn(kafkaconn.PlainWithoutTLSWarning)
+	}
 	comp, _ := codec(c.Compression)
 	ack, _ := acks(c.RequiredAcks)
 	s := &Sink{cfg: c, log: log, topic: &c.Topic}
