@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -32,6 +34,9 @@ type Config struct {
 	// Warnings are settings that are valid but weaken a guarantee (see
 	// Warner), with file:line, in line order.
 	Warnings ConfigErrors `yaml:"-"`
+	// Secrets are the values the file took from the environment: a
+	// NewRedactor of them keeps them out of logs and errors.
+	Secrets []Secret `yaml:"-"`
 }
 
 // BatchConfig bounds a batch: it is flushed at whichever limit comes first.
@@ -131,18 +136,44 @@ func Load(file string, data []byte, reg *Registry, getenv func(string) (string, 
 	if len(root.Content) == 0 {
 		return nil, ConfigErrors{{File: file, Line: 1, Msg: "the file is empty"}}
 	}
-	d := &decoder{file: file, registry: reg, lines: map[string]int{}}
+	if e := checkAliases(file, root.Content[0]); e != nil {
+		return nil, ConfigErrors{e}
+	}
+	d := &decoder{file: file, registry: reg, lines: map[string]int{}, subst: map[*yaml.Node]string{}}
 	interpolate(root.Content[0], "", getenv, d)
 	cfg := &Config{File: file}
 	cfg.SetDefaults()
 	d.decode(root.Content[0], reflect.ValueOf(cfg).Elem(), "")
 	if len(d.errs) > 0 {
 		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
+		d.redactErrors()
 		return nil, d.errs
 	}
 	sort.SliceStable(d.warns, func(i, j int) bool { return d.warns[i].Line < d.warns[j].Line })
 	cfg.Warnings = d.warns
+	cfg.Secrets = d.secrets
 	return cfg, nil
+}
+
+// redactErrors replaces values from the environment that an error message
+// (a Validate method's, an UnmarshalYAML's) echoes with the variable's name.
+func (d *decoder) redactErrors() {
+	var ps []string
+	for _, s := range d.secrets {
+		if len(s.Value) < 4 { // "1", "true": too short to find safely, and no secret
+			continue
+		}
+		ref := "the value of ${" + s.Name + "}"
+		q := strconv.Quote(s.Value)
+		ps = append(ps, s.Value, ref, q[1:len(q)-1], ref)
+	}
+	if len(ps) == 0 {
+		return
+	}
+	r := strings.NewReplacer(ps...)
+	for _, e := range d.errs {
+		e.Msg = r.Replace(e.Msg)
+	}
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -170,6 +201,9 @@ func interpolate(n *yaml.Node, path string, getenv func(string) (string, bool), 
 			}
 			m := envRef.FindStringSubmatch(ref)
 			if v, ok := getenv(m[1]); ok && (v != "" || m[2] == "") {
+				if v != "" {
+					d.secrets = append(d.secrets, Secret{Name: m[1], Value: v})
+				}
 				return v
 			}
 			if m[2] != "" {
@@ -178,16 +212,12 @@ func interpolate(n *yaml.Node, path string, getenv func(string) (string, bool), 
 			d.fail(n, path, "environment variable %s is not set (write ${%s:-default} to give a default)", m[1], m[1])
 			return ""
 		})
-		if n.Value != orig && n.Style == 0 {
-			// Let the substituted text be typed as YAML would type it
-			// (a port becomes an int), as if written in place.
-			n.Tag = ""
-			var typed yaml.Node
-			if err := yaml.Unmarshal([]byte(n.Value), &typed); err == nil && len(typed.Content) == 1 && typed.Content[0].Kind == yaml.ScalarNode {
-				n.Tag = typed.Content[0].Tag
-			} else {
-				n.Tag = "!!str"
-			}
+		if n.Value != orig {
+			// A substituted value is a string scalar, whatever it looks
+			// like (null, ~, !!binary …): only the type of the field it
+			// is decoded into may read it as a number or boolean.
+			d.subst[n] = orig
+			n.Tag = "!!str"
 		}
 		return
 	}

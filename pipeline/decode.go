@@ -92,6 +92,10 @@ type decoder struct {
 	errs     ConfigErrors
 	warns    ConfigErrors
 	lines    map[string]int // key path -> line, to place Validate's errors
+	// subst holds the text as written of every scalar ${VAR} changed, and
+	// secrets the values that came from the environment.
+	subst   map[*yaml.Node]string
+	secrets []Secret
 }
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
@@ -138,7 +142,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if n.Kind != yaml.SequenceNode {
-			d.fail(n, path, "expected a list, got %s", describe(n))
+			d.fail(n, path, "expected a list, got %s", d.describe(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -151,7 +155,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if n.Kind != yaml.MappingNode {
-			d.fail(n, path, "expected a mapping, got %s", describe(n))
+			d.fail(n, path, "expected a mapping, got %s", d.describe(n))
 			return
 		}
 		if v.Type().Key().Kind() != reflect.String {
@@ -186,11 +190,21 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if n.Kind != yaml.ScalarNode {
-		d.fail(n, path, "expected %s, got %s", kindName(v.Type()), describe(n))
+		d.fail(n, path, "expected %s, got %s", kindName(v.Type()), d.describe(n))
+		return
+	}
+	if _, ok := d.subst[n]; ok && v.Kind() != reflect.String {
+		// A substituted value is a string; only the field's type reads it
+		// as a number or boolean, and null-looking text is no null.
+		typed := *n
+		typed.Tag, typed.Style = "", 0
+		if typed.ShortTag() == "!!null" || typed.Decode(v.Addr().Interface()) != nil {
+			d.fail(n, path, "expected %s, got %s", kindName(v.Type()), d.describe(n))
+		}
 		return
 	}
 	if err := n.Decode(v.Addr().Interface()); err != nil {
-		d.fail(n, path, "expected %s, got %s", kindName(v.Type()), describe(n))
+		d.fail(n, path, "expected %s, got %s", kindName(v.Type()), d.describe(n))
 	}
 }
 
@@ -229,7 +243,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	seen := map[string]bool{}
 	if !isNull(n) {
 		if n.Kind != yaml.MappingNode {
-			d.fail(n, path, "expected a mapping of keys, got %s", describe(n))
+			d.fail(n, path, "expected a mapping of keys, got %s", d.describe(n))
 			return
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -349,7 +363,13 @@ func joinPath(base, key string) string {
 	return base + "." + key
 }
 
-func describe(n *yaml.Node) string {
+// describe names what n holds for an error. A value substituted from the
+// environment is named by the text the file wrote ("the value of
+// \"${SECRET}\""), never echoed: it may be a password.
+func (d *decoder) describe(n *yaml.Node) string {
+	if orig, ok := d.subst[n]; ok {
+		return "the value of " + strconv.Quote(orig)
+	}
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"

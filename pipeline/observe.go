@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // Handler serves /metrics from g, /healthz (the process answers) and
@@ -31,23 +32,52 @@ func (p *Pipeline) Handler(g prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-// Serve listens on addr and serves h until ctx ends. The listener is bound
-// before Serve returns its first error, so a taken port fails the start.
+// Bounds of the metrics server: a scrape is one short request, so a
+// connection that is slow, idle or one too many is dropped or waits
+// rather than holding memory and file descriptors.
+const (
+	metricsMaxConns      = 64
+	metricsHeaderTimeout = 5 * time.Second
+	metricsReadTimeout   = 10 * time.Second
+	metricsWriteTimeout  = 30 * time.Second
+	metricsIdleTimeout   = 30 * time.Second
+)
+
+func metricsServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: metricsHeaderTimeout,
+		ReadTimeout:       metricsReadTimeout,
+		WriteTimeout:      metricsWriteTimeout,
+		IdleTimeout:       metricsIdleTimeout,
+	}
+}
+
+// Serve listens on addr and serves h until ctx ends, at most 64
+// connections at once (more wait to be accepted) with read, write and idle
+// timeouts. The listener is bound before Serve returns its first error, so
+// a taken port fails the start.
 func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger) (stop func(), err error) {
+	_, stop, err = serve(ctx, addr, h, log, metricsMaxConns)
+	return stop, err
+}
+
+func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, maxConns int) (bound string, stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
+		return "", nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	bound = ln.Addr().String()
+	srv := metricsServer(h)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(netutil.LimitListener(ln, maxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server stopped", "addr", addr, "err", err)
 		}
 	}()
-	log.Info("serving metrics", "addr", ln.Addr().String())
-	return func() {
+	log.Info("serving metrics", "addr", bound)
+	return bound, func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)

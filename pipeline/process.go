@@ -120,7 +120,7 @@ func (p *Pipeline) applyTransform(ctx context.Context, t *stage[Transform], even
 			}
 			break
 		}
-		p.log.Warn("transform failed, retrying", "component", t.label, "events", len(retryable), "err", lastErr)
+		p.log.Warn("transform failed, retrying", "component", t.label, "events", len(retryable), "err", LogSafe(lastErr))
 		if err := retry.wait(ctx); err != nil {
 			return nil, nil, err
 		}
@@ -225,7 +225,7 @@ func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Even
 			}
 			break
 		}
-		p.log.Warn("sink write failed, retrying", "component", s.label, "events", len(retryable), "of", len(pending), "err", err)
+		p.log.Warn("sink write failed, retrying", "component", s.label, "events", len(retryable), "of", len(pending), "err", LogSafe(err))
 		if err := retry.wait(ctx); err != nil {
 			return nil, fmt.Errorf("write %s: %w", s.label, err)
 		}
@@ -281,13 +281,13 @@ func withKeySuccessors(events []*Event, failed []int) []*Event {
 func (p *Pipeline) writeDeadLetters(ctx context.Context, failures []failure) error {
 	if p.deadLetter == nil {
 		f := failures[0]
-		return fmt.Errorf("%w: event %s in %s: %w (and %d more)", ErrNoDeadLetter, f.event.ID, f.component, f.err, len(failures)-1)
+		return fmt.Errorf("%w: event %s (payload_bytes=%d) in %s: %w (and %d more)", ErrNoDeadLetter, f.event.ID, len(f.event.Payload), f.component, LogSafe(f.err), len(failures)-1)
 	}
 	now := time.Now()
 	dead := make([]*Event, len(failures))
 	for i, f := range failures {
 		dead[i] = newDeadLetterEvent(p.name, f, now)
-		p.log.Warn("event dead-lettered", "event", f.event.ID, "component", f.component, "reason", f.err)
+		p.log.Warn("event dead-lettered", "event", f.event.ID, "component", f.component, "payload_bytes", len(f.event.Payload), "reason", LogSafe(f.err))
 	}
 	s := p.deadLetter
 	refused, err := p.writeSink(ctx, s, dead)
@@ -295,7 +295,7 @@ func (p *Pipeline) writeDeadLetters(ctx context.Context, failures []failure) err
 		return err
 	}
 	if len(refused) > 0 {
-		return fmt.Errorf("dead-letter sink %s refused event %s: %w", s.label, refused[0].event.ID, refused[0].err)
+		return fmt.Errorf("dead-letter sink %s refused event %s: %w", s.label, refused[0].event.ID, LogSafe(refused[0].err))
 	}
 	return nil
 }

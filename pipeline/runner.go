@@ -207,7 +207,7 @@ func (r *run) read(ctx context.Context, out chan<- readResult) {
 		}
 		p.metrics.sourceErrors.Inc()
 		p.source.m.retried(err, 1)
-		p.log.Warn("source read failed, retrying", "component", p.source.label, "err", err)
+		p.log.Warn("source read failed, retrying", "component", p.source.label, "err", LogSafe(err))
 		if !retry.failed() {
 			r.fatal(fmt.Errorf("read %s: giving up after %d attempts: %w", p.source.label, p.cfg.Retry.MaxAttempts, err))
 			return

@@ -45,7 +45,7 @@ func (d *decoder) decodeSpec(n *yaml.Node, cs componentSpec, path string) {
 		return
 	}
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
-		d.fail(n, path, "expected exactly one %s as `name: {config}`, got %s", kind, describeSpec(n))
+		d.fail(n, path, "expected exactly one %s as `name: {config}`, got %s", kind, d.describeSpec(n))
 		return
 	}
 	k, val := n.Content[0], n.Content[1]
@@ -64,7 +64,7 @@ func (d *decoder) decodeSpec(n *yaml.Node, cs componentSpec, path string) {
 	d.decode(val, reflectValueOf(s.Config), joinPath(path, k.Value))
 }
 
-func describeSpec(n *yaml.Node) string {
+func (d *decoder) describeSpec(n *yaml.Node) string {
 	if n.Kind == yaml.MappingNode {
 		keys := ""
 		for i := 0; i < len(n.Content); i += 2 {
@@ -75,7 +75,7 @@ func describeSpec(n *yaml.Node) string {
 		}
 		return "several: " + keys
 	}
-	return describe(n)
+	return d.describe(n)
 }
 
 func firstOr(names []string, fallback string) string {

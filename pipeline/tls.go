@@ -9,6 +9,8 @@ import (
 
 // TLSConfig is the `tls:` block components share.
 type TLSConfig struct {
+	// Enabled turns TLS on with the system roots; setting any other key
+	// turns it on too.
 	Enabled bool `yaml:"enabled"`
 	// CAFile verifies the server against these PEM certificates instead of
 	// the system pool.
@@ -29,9 +31,17 @@ func (c *TLSConfig) Validate() error {
 	return nil
 }
 
-// Build returns the crypto/tls config, or nil when TLS is off.
+// On reports whether TLS is used: `enabled: true` or any other key set.
+// A block that names a CA, a client certificate or a server name means
+// TLS; leaving the connection in plaintext (and sending a password over
+// it) because `enabled` was forgotten would fail open.
+func (c *TLSConfig) On() bool {
+	return c != nil && (c.Enabled || c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.ServerName != "" || c.InsecureSkipVerify)
+}
+
+// Build returns the crypto/tls config, or nil when TLS is off (see On).
 func (c *TLSConfig) Build() (*tls.Config, error) {
-	if c == nil || !c.Enabled {
+	if !c.On() {
 		return nil, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // opt-in, documented as test-only

@@ -97,13 +97,26 @@ A failure that stops the pipeline (a permanent error with no dead_letter sink)
 exits 1 with the batch unacked, so nothing is lost.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(g, stderr)
+			if _, err := newLogger(g, stderr); err != nil {
+				return err
+			}
+			cfg, err := pipeline.LoadFile(file, registry(), os.LookupEnv)
+			if err != nil {
+				return err
+			}
+			// Values from the environment (passwords in URLs, tokens) are
+			// replaced by ${NAME} in every log line and in the exit error.
+			rd := pipeline.NewRedactor(cfg.Secrets)
+			log, err := newLogger(g, rd.Writer(stderr))
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runPipeline(ctx, file, log, cmd.OutOrStdout())
+			if err := runPipeline(ctx, cfg, log, cmd.OutOrStdout()); err != nil {
+				return redactedError{err: err, rd: rd}
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&file, "config", "c", "", "pipeline YAML file (required)")
@@ -111,11 +124,17 @@ exits 1 with the batch unacked, so nothing is lost.`,
 	return cmd
 }
 
-func runPipeline(ctx context.Context, file string, log *slog.Logger, summary io.Writer) error {
-	cfg, err := pipeline.LoadFile(file, registry(), os.LookupEnv)
-	if err != nil {
-		return err
-	}
+// redactedError is err with the config's secrets replaced in its text.
+type redactedError struct {
+	err error
+	rd  *pipeline.Redactor
+}
+
+func (e redactedError) Error() string { return e.rd.Redact(e.err.Error()) }
+func (e redactedError) Unwrap() error { return e.err }
+
+func runPipeline(ctx context.Context, cfg *pipeline.Config, log *slog.Logger, summary io.Writer) error {
+	file := cfg.File
 	for _, w := range cfg.Warnings {
 		log.Warn("config warning", "warning", warningText(w))
 	}

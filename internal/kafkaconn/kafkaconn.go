@@ -56,7 +56,14 @@ type Conn struct {
 	Brokers []string
 	TLS     *tls.Config
 	SASL    sasl.Mechanism
+	// PlainWithoutTLS is set when SASL PLAIN would send the password in
+	// the clear: the component logs a warning at start.
+	PlainWithoutTLS bool
 }
+
+// PlainWithoutTLSWarning is the warning a component logs for
+// Conn.PlainWithoutTLS.
+const PlainWithoutTLSWarning = "kafka: SASL PLAIN without TLS sends the password in plaintext; set tls (enabled: true) or use scram-sha-512"
 
 // New checks brokers and builds TLS and SASL.
 func New(brokers []string, tlsCfg *pipeline.TLSConfig, s *SASL) (*Conn, error) {
@@ -78,6 +85,7 @@ func New(brokers []string, tlsCfg *pipeline.TLSConfig, s *SASL) (*Conn, error) {
 	if c.SASL, err = s.mechanism(); err != nil {
 		return nil, err
 	}
+	c.PlainWithoutTLS = s != nil && s.Mechanism == "plain" && c.TLS == nil
 	return c, nil
 }
 
@@ -91,7 +99,7 @@ func ValidateBrokers(brokers []string) error {
 			}
 			n++
 			if _, _, err := net.SplitHostPort(part); err != nil {
-				return pipeline.FieldErrorf("brokers", "%q is not host:port", part)
+				return pipeline.FieldErrorf("brokers", "%q is not host:port", pipeline.RedactURL(part))
 			}
 		}
 	}

@@ -16,7 +16,8 @@ import (
 // MaxBody bounds what is read of one response.
 const MaxBody = 64 << 20
 
-// Do sends req and reads the whole body.
+// Do sends req and reads the whole body; a body nested deeper than
+// pipeline.DefaultMaxJSONDepth is a permanent error.
 func Do(ctx context.Context, c *http.Client, req *http.Request) (*http.Response, []byte, error) {
 	resp, err := c.Do(req.WithContext(ctx))
 	if err != nil {
@@ -26,6 +27,12 @@ func Do(ctx context.Context, c *http.Client, req *http.Request) (*http.Response,
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
 	if err != nil {
 		return resp, nil, fmt.Errorf("%s %s: reading body: %w", req.Method, req.URL.Path, err)
+	}
+	// The connectors decode pages with encoding/json, which recurses; a
+	// vendor answer this deep is refused first, and retrying would get the
+	// same page, so it is permanent.
+	if err := pipeline.CheckJSONDepth(body, pipeline.DefaultMaxJSONDepth); err != nil {
+		return resp, nil, pipeline.Permanent(fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err))
 	}
 	return resp, body, nil
 }

@@ -37,7 +37,7 @@ func (c *Config) Check(prefix string) []error {
 	if c.Addr == "" {
 		errs = append(errs, pipeline.FieldErrorf(prefix+"addr", "is required (host:port)"))
 	} else if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, pipeline.FieldErrorf(prefix+"addr", "must be host:port; got %q", c.Addr))
+		errs = append(errs, pipeline.FieldErrorf(prefix+"addr", "must be host:port; got %q", pipeline.RedactURL(c.Addr)))
 	}
 	if c.DB < 0 {
 		errs = append(errs, pipeline.FieldErrorf(prefix+"db", "must be 0 or more; got %d", c.DB))
@@ -54,7 +54,7 @@ func (c *Config) Check(prefix string) []error {
 func Options(c Config, tlsCfg *pipeline.TLSConfig) (*redis.Options, error) {
 	t, err := tlsCfg.Build()
 	if err != nil {
-		return nil, fmt.Errorf("redis %s: %w", c.Addr, err)
+		return nil, fmt.Errorf("redis %s: %w", pipeline.RedactURL(c.Addr), err)
 	}
 	return &redis.Options{
 		Addr: c.Addr, Username: c.Username, Password: c.Password, DB: c.DB,

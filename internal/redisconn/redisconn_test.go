@@ -54,3 +54,15 @@ func TestOptions(t *testing.T) {
 		t.Fatalf("missing ca_file: %v, want an error naming the server", err)
 	}
 }
+
+// Issue 15 item 8: a tls block without `enabled: true` still means TLS, so
+// AUTH never goes out in plaintext because a key was forgotten.
+func TestTLSBlockWithoutEnabledStillUsesTLS(t *testing.T) {
+	o, err := redisconn.Options(redisconn.Config{Addr: "h:6379", Password: "pw"}, &pipeline.TLSConfig{ServerName: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.TLSConfig == nil || o.TLSConfig.ServerName != "h" {
+		t.Fatalf("TLSConfig = %+v, want TLS with server name h", o.TLSConfig)
+	}
+}

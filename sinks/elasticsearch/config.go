@@ -96,7 +96,7 @@ func (c *Config) Validate() error {
 	for i, u := range c.URLs {
 		p, err := url.Parse(u)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			errs = append(errs, pipeline.FieldErrorf(fmt.Sprintf("urls[%d]", i), "%q is not an http:// or https:// URL", u))
+			errs = append(errs, pipeline.FieldErrorf(fmt.Sprintf("urls[%d]", i), "%q is not an http:// or https:// URL", pipeline.RedactURL(u)))
 		}
 	}
 	if c.APIKey != "" && (c.Username != "" || c.Password != "") {

@@ -136,7 +136,7 @@ func (s *Sink) Start(ctx context.Context) error {
 			return fmt.Errorf("elasticsearch sink: cannot reach %s to install index template %q: %w", strings.Join(s.cfg.URLs, ","), s.cfg.IndexTemplate.Name, err)
 		}
 		s.setReady(fmt.Errorf("elasticsearch unreachable: %w", err))
-		s.log.Warn("elasticsearch unreachable at start; writes will be retried", "urls", s.cfg.URLs, "error", err)
+		s.log.Warn("elasticsearch unreachable at start; writes will be retried", "urls", pipeline.RedactURLs(s.cfg.URLs), "error", err)
 		return nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))

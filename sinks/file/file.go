@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"go.yaml.in/yaml/v3"
 )
 
 // Format is what one line holds.
@@ -39,10 +42,28 @@ type Config struct {
 	// Fsync makes a write durable before it returns (default true): the
 	// runner acks the source once Write returns.
 	Fsync bool `yaml:"fsync"`
+	// Mode is the permission of a file the sink creates, in octal (default
+	// "0600": events may hold personal data). An existing file keeps its own.
+	Mode FileMode `yaml:"mode"`
 }
 
 // SetDefaults fills the documented defaults.
-func (c *Config) SetDefaults() { c.Format, c.Fsync = FormatBody, true }
+func (c *Config) SetDefaults() { c.Format, c.Fsync, c.Mode = FormatBody, true, 0o600 }
+
+// FileMode is permission bits written in octal: "0640", 0640 or 0o640.
+type FileMode os.FileMode
+
+// UnmarshalYAML reads the scalar's text as octal, whatever YAML would type
+// it as (0640 unquoted is not the same number in every YAML version).
+func (m *FileMode) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimPrefix(strings.TrimPrefix(n.Value, "0o"), "0O")
+	v, err := strconv.ParseUint(s, 8, 32)
+	if n.Kind != yaml.ScalarNode || err != nil || v > 0o777 {
+		return fmt.Errorf("expected permission bits in octal, like \"0600\" or \"0640\"")
+	}
+	*m = FileMode(v)
+	return nil
+}
 
 // Validate checks the format.
 func (c *Config) Validate() error { return validFormat(c.Format) }
@@ -87,7 +108,21 @@ type Sink struct {
 
 // OpenFile opens (creating or appending to) the file of c.
 func OpenFile(c Config) (*Sink, error) {
-	f, err := os.OpenFile(c.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	mode := os.FileMode(c.Mode)
+	if mode == 0 {
+		mode = 0o600
+	}
+	f, err := os.OpenFile(c.Path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, mode)
+	switch {
+	case err == nil:
+		// Created: the umask may have narrowed mode; set what was asked.
+		if err := f.Chmod(mode); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("open file sink: %w", err)
+		}
+	case errors.Is(err, os.ErrExist):
+		f, err = os.OpenFile(c.Path, os.O_WRONLY|os.O_APPEND, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open file sink: %w", err)
 	}

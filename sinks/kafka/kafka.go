@@ -152,6 +152,9 @@ func New(c Config, log *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink: %w", err)
 	}
+	if conn.PlainWithoutTLS && log != nil {
+		log.Warn(kafkaconn.PlainWithoutTLSWarning)
+	}
 	comp, _ := codec(c.Compression)
 	ack, _ := acks(c.RequiredAcks)
 	s := &Sink{cfg: c, log: log, topic: &c.Topic}
@@ -208,7 +211,7 @@ func (s *Sink) Start(context.Context) error {
 				}
 				wait = probeEveryUnfit
 			} else if prev := s.notReady.Swap(nil); prev != nil {
-				s.log.Info("kafka sink ready", "brokers", s.cfg.Brokers)
+				s.log.Info("kafka sink ready", "brokers", pipeline.RedactURLs(s.cfg.Brokers))
 				warned = false
 			}
 			select {

@@ -2,6 +2,7 @@ package mongodb
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -53,7 +54,7 @@ func TestAppendFullDocRefusesNULKeys(t *testing.T) {
 // FuzzAppendFullDoc: for every plain JSON object, the direct encoder
 // writes the same bytes as the bson.D path, and fails where it fails.
 func FuzzAppendFullDoc(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":[1,2.5,"x",{"b":null}]}`, `{"_id":1,"k":true}`, `{"n":-9223372036854775808}`, `{"a\u0000":1}`} {
+	for _, s := range []string{`{}`, `{"a":[1,2.5,"x",{"b":null}]}`, `{"_id":1,"k":true}`, `{"n":-9223372036854775808}`, `{"a\u0000":1}`, `{"deep":` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -301,6 +301,10 @@ func (s *Sink) build(ev *pipeline.Event) (string, op, error) {
 	if len(ev.Body) == 0 {
 		return "", op{}, errNoBody
 	}
+	// Before anything recursive (the validator, the BSON encoders) walks it.
+	if err := pipeline.CheckJSONDepth(ev.Body, pipeline.DefaultMaxJSONDepth); err != nil {
+		return "", op{}, fmt.Errorf("body of event %s: %w", ev.ID, err)
+	}
 	name, err := s.coll.RenderString(ev)
 	if err != nil {
 		return "", op{}, fmt.Errorf("collection: %w", err)

@@ -62,6 +62,9 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Source, error)
 	if err != nil {
 		return nil, fmt.Errorf("kafka source: %w", err)
 	}
+	if conn.PlainWithoutTLS && log != nil {
+		log.Warn(kafkaconn.PlainWithoutTLSWarning)
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err

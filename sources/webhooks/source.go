@@ -419,6 +419,10 @@ func (s *Source) handle(provider string, fn providerFunc, w http.ResponseWriter,
 	default:
 		return fail(reject(http.StatusServiceUnavailable, outcomeUnavailable, "too many concurrent requests, retry later"))
 	}
+	// Before any parser (some recurse) or signature check reads it.
+	if err := pipeline.CheckJSONDepth(body, pipeline.DefaultMaxJSONDepth); err != nil {
+		return fail(badRequest("%v", err))
+	}
 	res, herr := fn(r.Context(), r, body, account)
 	if herr != nil {
 		return fail(herr)

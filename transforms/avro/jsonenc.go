@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unsafe"
 
+	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
 )
 
@@ -249,8 +250,13 @@ func (b *builder) build(s any, ns string) (*node, error) {
 	return nil, fmt.Errorf("unsupported schema element %v", s)
 }
 
-// Append appends the Avro binary of body to buf.
+// Append appends the Avro binary of body to buf. A body nested deeper
+// than pipeline.DefaultMaxJSONDepth is refused before the walk: with a
+// recursive schema its nesting would drive the recursion.
 func (e *JSONEncoder) Append(buf, body []byte) ([]byte, error) {
+	if err := pipeline.CheckJSONDepth(body, pipeline.DefaultMaxJSONDepth); err != nil {
+		return buf, err
+	}
 	r := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
 	return encode(buf, e.root, r)
 }

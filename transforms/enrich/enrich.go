@@ -107,6 +107,11 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	if ev.Body == nil {
 		return fmt.Errorf("enrich: event %s has no decoded body (add a decode step first)", ev.ID)
 	}
+	// Raw values (data fields) are copied into the canonical body as they
+	// are: a deeply nested one would reach every recursive encoder after.
+	if err := pipeline.CheckJSONDepth(ev.Body, pipeline.DefaultMaxJSONDepth); err != nil {
+		return fmt.Errorf("enrich: event %s: %w", ev.ID, err)
+	}
 	// The body is only read while the new one is built, so the results may
 	// point into it without copies.
 	body := unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body))
