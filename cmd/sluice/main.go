@@ -47,7 +47,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "text, json, or auto (text on a terminal, JSON otherwise)")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(runCmd(&g, stderr), validateCmd(stdout), versionCmd(stdout), componentsCmd(stdout), demoCmd(&g, stderr), benchCmd(&g, stderr))
+	root.AddCommand(runCmd(&g, stderr), validateCmd(stdout), versionCmd(stdout), componentsCmd(stdout), demoCmd(&g, stderr), benchCmd(&g, stderr), replayCmd(&g, stderr))
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "sluice:", err)
