@@ -190,8 +190,14 @@ func TestFailingSinkIsRetriedAndNothingAckedMeanwhile(t *testing.T) {
 func TestPermanentEventErrorGoesToDeadLetterAndTheRestIsWritten(t *testing.T) {
 	evs := events("e", 10, func(i int) string { return "k" + strconv.Itoa(i) })
 	evs[3].Payload = []byte("not json \xff")
+	evs[3].Meta = pipeline.Meta{{Key: "kafka.topic", Value: "crm"}, {Key: "kafka.offset", Value: "3"}, {Key: "kafka.header.trace", Value: "t3"}}
 	src := pipelinetest.NewSource(evs)
 	h := start(t, "batch: {max_events: 10, max_wait: 5ms}\ndelivery: {lanes: 1, max_in_flight: 1}\n"+fastRetry, src, 1, true, nil)
+	var deadEvents []*pipeline.Event
+	h.dead.WriteFunc = func(_ context.Context, _ int, batch []*pipeline.Event) error {
+		deadEvents = append(deadEvents, batch...)
+		return nil
+	}
 	h.sinks[0].WriteFunc = func(ctx context.Context, call int, batch []*pipeline.Event) error {
 		be := pipeline.NewBatchError()
 		for i, ev := range batch {
@@ -226,6 +232,29 @@ func TestPermanentEventErrorGoesToDeadLetterAndTheRestIsWritten(t *testing.T) {
 	orig, err := dl.Original()
 	if err != nil || string(orig) != "not json \xff" {
 		t.Fatalf("original payload = %q, %v; want it byte for byte", orig, err)
+	}
+	// The dead-letter event is the original record (for sinks with
+	// headers) with the failure in sluice.dead_letter.* facts.
+	de := deadEvents[0]
+	if !pipeline.IsDeadLetter(de) || string(de.Payload) != "not json \xff" || string(de.Key) != "k3" || de.ID != "e-3" {
+		t.Fatalf("dead-letter event id %q key %q payload %q", de.ID, de.Key, de.Payload)
+	}
+	for key, want := range map[string]string{
+		"kafka.header.trace":           "t3",
+		"sluice.dead_letter.component": "sinks[0].mem",
+		"sluice.dead_letter.attempts":  "1",
+		"sluice.dead_letter.pipeline":  "test",
+		"sluice.dead_letter.source":    "kafka.offset=3&kafka.topic=crm",
+	} {
+		if got, _ := de.Meta.Get(key); got != want {
+			t.Errorf("dead-letter meta %s = %q, want %q", key, got, want)
+		}
+	}
+	if r, _ := de.Meta.Get(pipeline.MetaDeadLetterReason); !strings.Contains(r, "mapper_parsing_exception") {
+		t.Errorf("dead-letter reason %q", r)
+	}
+	if dl.Source != "kafka.offset=3&kafka.topic=crm" || dl.Meta["kafka.header.trace"] != "t3" {
+		t.Errorf("dead-letter record source %q meta %v", dl.Source, dl.Meta)
 	}
 	if a := src.Acks()[0]; !a.Acked || a.Err != nil {
 		t.Fatalf("ack = %+v", a)
