@@ -148,4 +148,3 @@ func fromDeadLetter(cfg *pipeline.Config, o *dlreplay.Options, where bool) bool 
 	}
 	return false
 }
-

@@ -8,8 +8,8 @@ package replay
 import (
 	"encoding/json"
 	"maps"
-	"slices"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
