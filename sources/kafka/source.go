@@ -156,6 +156,9 @@ func (s *Source) startGeneration(gen *kafkago.Generation) {
 	gen.Start(func(ctx context.Context) {
 		s.commitLoop(ctx, gen, parts, &drained)
 	})
+	gen.Start(func(ctx context.Context) {
+		s.lagLoop(ctx, parts)
+	})
 }
 
 // commitLoop commits every partition's watermark on commit_interval, and a
