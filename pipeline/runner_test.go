@@ -640,3 +640,64 @@ func TestBuildFailureClosesWhatWasBuilt(t *testing.T) {
 		t.Fatal("components built before the failure were not closed")
 	}
 }
+
+// stuckSink is a store that is down: Write and Close return only when
+// their context ends. Close records its deadline.
+type stuckSink struct {
+	mu            sync.Mutex
+	closeDeadline time.Time
+}
+
+func (s *stuckSink) Write(ctx context.Context, _ []*pipeline.Event) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *stuckSink) Close(ctx context.Context) error {
+	d, _ := ctx.Deadline()
+	s.mu.Lock()
+	s.closeDeadline = d
+	s.mu.Unlock()
+	<-ctx.Done()
+	return nil
+}
+
+// TestShutdownWithAStoreDownCountsEveryEventOnce: with the only sink
+// stuck, a shutdown abandons the batch being written and the ones queued
+// behind it, counts every event read exactly once, and gives closing the
+// components the same deadline (shutdown_timeout + 1s from the signal),
+// not a second shutdown_timeout.
+func TestShutdownWithAStoreDownCountsEveryEventOnce(t *testing.T) {
+	src := pipelinetest.NewSource(events("a", 10, oneKey), events("b", 10, oneKey), events("c", 10, oneKey))
+	src.BlockWhenDone = true
+	stuck := &stuckSink{}
+	h := start(t, "  - stuck: {}\nbatch: {max_events: 10, max_wait: 1ms}\ndelivery: {lanes: 1, max_in_flight: 1, shutdown_timeout: 2s}\n", src, 1, false, func(r *pipeline.Registry) {
+		pipeline.RegisterSink(r, "stuck", "test", func(pipeline.BuildContext, *struct{}) (pipeline.Sink, error) { return stuck, nil })
+	})
+	h.run()
+	// All three batches read: one in the sink, the others queued behind it.
+	waitFor(t, "the source to hand over every batch", func() bool { return src.EventsRead() >= 30 })
+	began := time.Now()
+	h.cancel()
+	if err := h.wait(); err != nil {
+		t.Fatalf("Run = %v, want nil after a shutdown", err)
+	}
+	st := h.p.Stats()
+	if st.Read+st.Abandoned != 30 || st.Abandoned != 30 || st.Written+st.Dropped+st.DeadLettered != st.Read {
+		t.Fatalf("stats = %+v, want all 30 events read counted once, as abandoned", st)
+	}
+	for i, a := range src.Acks() {
+		if !a.Acked || !errors.Is(a.Err, pipeline.ErrAbandoned) {
+			t.Errorf("batch %d ack = %+v, want ErrAbandoned", i, a)
+		}
+	}
+	stuck.mu.Lock()
+	d := stuck.closeDeadline
+	stuck.mu.Unlock()
+	// The deadline is computed from the signal, so this bound is exact up
+	// to the moment the signal was noted (a generous 200ms); the old
+	// behaviour gave closing a fresh 2s after the 2s of work.
+	if d.IsZero() || d.Sub(began) > 2*time.Second+time.Second+200*time.Millisecond {
+		t.Fatalf("sink closed with deadline %v after the signal, want at most shutdown_timeout + 1s", d.Sub(began))
+	}
+}

@@ -239,6 +239,9 @@ func (s *Source) Close(ctx context.Context) error {
 		return nil
 	}
 	s.cancel()
+	// Batches queued but never read: ack them now, so the partitions'
+	// drain does not wait rebalance_drain for acks that cannot come.
+	s.batches.Close(pipeline.ErrAbandoned)
 	done := make(chan error, 1)
 	go func() {
 		err := s.group.Close()
