@@ -136,6 +136,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		seed: maphash.MakeSeed(), sem: make(chan struct{}, p.cfg.Delivery.MaxInFlight),
 		lanes: make([]chan *batch, p.cfg.Delivery.Lanes),
 	}
+	p.lastWrite.Store(time.Now().UnixNano())
 	p.ready.Store(true)
 	defer p.ready.Store(false)
 
@@ -334,6 +335,7 @@ func (r *run) send(i int, b *batch) {
 		return
 	}
 	r.p.metrics.inFlight.Inc()
+	r.p.waiting.Add(1)
 	r.p.metrics.batchEvents.Observe(float64(len(b.events)))
 	r.lanes[i] <- b
 }
@@ -363,6 +365,7 @@ func (r *run) work(in <-chan *batch) {
 			r.p.observer(b.events, err)
 		}
 		r.p.metrics.inFlight.Dec()
+		r.p.waiting.Add(-1)
 		<-r.sem
 	}
 }

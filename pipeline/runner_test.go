@@ -701,3 +701,32 @@ func TestShutdownWithAStoreDownCountsEveryEventOnce(t *testing.T) {
 		t.Fatalf("sink closed with deadline %v after the signal, want at most shutdown_timeout + 1s", d.Sub(began))
 	}
 }
+
+// TestReadinessFlipsWhileASinkStalls: batches waiting on a sink that
+// completes no write for longer than delivery.stall_threshold make the
+// pipeline not ready; the first completed write makes it ready again.
+func TestReadinessFlipsWhileASinkStalls(t *testing.T) {
+	src := pipelinetest.NewSource(events("e", 10, oneKey))
+	src.BlockWhenDone = true
+	h := start(t, "batch: {max_events: 10, max_wait: 1ms}\ndelivery: {stall_threshold: 50ms}\n", src, 1, false, nil)
+	release := make(chan struct{})
+	h.sinks[0].WriteFunc = func(ctx context.Context, _ int, _ []*pipeline.Event) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	h.run()
+	waitFor(t, "readiness to report the stalled sink", func() bool {
+		err := h.p.Readiness()
+		return err != nil && strings.Contains(err.Error(), "no sink write completed")
+	})
+	close(release)
+	waitFor(t, "readiness to recover after the write", func() bool { return h.p.Readiness() == nil })
+	h.cancel()
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -43,9 +44,14 @@ func (s *Source) pollLag(ctx context.Context, client *kafkago.Client, topic stri
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("kafka lag: reading end offsets failed; the lag gauge keeps its last value", "topic", topic, "err", err)
+			// The brokers do not answer this member: /readyz says so
+			// until they do (the group session may not have noticed yet).
+			err = fmt.Errorf("brokers not answering (end offsets of %s): %w", topic, err)
+			s.brokerErr.Store(&err)
 		}
 		return
 	}
+	s.brokerErr.Store(nil)
 	for _, p := range ps {
 		span := offsets[p.id]
 		p.highWatermark.Store(span.End)

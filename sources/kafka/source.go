@@ -53,7 +53,8 @@ type Source struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	notReady atomic.Pointer[error]
+	notReady  atomic.Pointer[error]
+	brokerErr atomic.Pointer[error] // the last lag poll's failure
 }
 
 // New builds a source; nothing connects until Start.
@@ -225,9 +226,13 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 	return s.batches.Read(ctx)
 }
 
-// Ready reports whether the source is a member of its group.
+// Ready reports whether the source is a member of its group and its
+// brokers answer (the periodic end-offset read).
 func (s *Source) Ready() error {
 	if e := s.notReady.Load(); e != nil {
+		return *e
+	}
+	if e := s.brokerErr.Load(); e != nil {
 		return *e
 	}
 	return nil
