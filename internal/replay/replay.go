@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -70,7 +71,8 @@ type Summary struct {
 	// NotReplayed were matched but the pipeline stopped before settling
 	// them; replaying again picks them up.
 	NotReplayed int64
-	// ByReason counts the matched dead letters per reason and component.
+	// ByReason counts the matched dead letters per reason and component;
+	// reasons are grouped with their numbers and quoted excerpts masked.
 	ByReason []ReasonCount
 	// Pipeline is the pipeline's summary in pipeline mode: Written,
 	// Dropped, DeadLettered (failed again, with the new reason).
@@ -197,7 +199,7 @@ func (r *replay) accept(rec *Record) (bool, error) {
 		}
 	}
 	r.mu.Lock()
-	r.byReason[[2]string{rec.Reason(), rec.Component()}]++
+	r.byReason[[2]string{reasonClass(rec.Reason()), rec.Component()}]++
 	r.mu.Unlock()
 	return true, nil
 }
@@ -284,4 +286,16 @@ func (r *replay) summary() *Summary {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Component, b.Component))
 	})
 	return s
+}
+
+var (
+	quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"?|'[^']*'`)
+	number = regexp.MustCompile(`[0-9]+`)
+)
+
+// reasonClass groups reasons that differ only in the event they name: a
+// quoted excerpt becomes "…" and each number N ("payload of 347 bytes").
+func reasonClass(reason string) string {
+	reason = quoted.ReplaceAllString(reason, `"…"`)
+	return number.ReplaceAllString(reason, "N")
 }
