@@ -27,8 +27,8 @@ type Pipeline struct {
 	// last completed a write (unix ns): together they tell a stalled sink.
 	waiting   atomic.Int64
 	lastWrite atomic.Int64
-	stats      stats
-	observer   func(events []*Event, err error)
+	stats     stats
+	observer  func(events []*Event, err error)
 }
 
 type stage[T any] struct {
