@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	stdjson "encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -886,14 +888,68 @@ func checkCredentials(t *testing.T, text string, secrets map[string]string) {
 	walk(&root, "", "")
 }
 
-// TestReplayPipelinesValidate: the dead-letter replay pipelines of
-// docs/operations.md run as written.
-func TestReplayPipelinesValidate(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("replay", "*.yaml"))
+// TestReplayJobs: every replay Job of docs/operations.md runs `sluice
+// replay` on a pipeline file that validates (the consumer overlay it names
+// in its configmap command), with the Kafka credentials from the Secret, and
+// the flags it passes parse.
+func TestReplayJobs(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("replay", "*-job.yaml"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no replay pipelines in deploy/replay: %v", err)
+		t.Fatalf("no replay Jobs in deploy/replay: %v", err)
 	}
+	fromFile := regexp.MustCompile(`--from-file=pipeline\.yaml=deploy/(\S+)`)
 	for _, f := range files {
-		runValidate(t, f, map[string]string{"KAFKA_BROKERS": "kafka:9093", "KAFKA_USERNAME": "u", "KAFKA_PASSWORD": "p"})
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var job batchv1.Job
+		if _, err := json.UnmarshalStrict(mustJSON(t, data), &job, json.DisallowUnknownFields); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		c := job.Spec.Template.Spec.Containers[0]
+		if len(c.Args) < 3 || c.Args[0] != "replay" || c.Args[1] != "-c" || c.Args[2] != "/etc/sluice/pipeline.yaml" {
+			t.Errorf("%s: args %q, want replay -c /etc/sluice/pipeline.yaml", f, c.Args)
+		}
+		if job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+			t.Errorf("%s: restartPolicy %q, want Never", f, job.Spec.Template.Spec.RestartPolicy)
+		}
+		m := fromFile.FindSubmatch(data)
+		if m == nil {
+			t.Fatalf("%s: no `--from-file=pipeline.yaml=deploy/…` command naming the pipeline it replays through", f)
+		}
+		env := map[string]string{"KAFKA_BROKERS": "kafka:9093", "KAFKA_USERNAME": "u", "KAFKA_PASSWORD": "p"}
+		runValidate(t, string(m[1]), env)
+		// The flags parse: a dry run against a file that does not exist
+		// fails on the file, not on the arguments.
+		args := []string{"replay", "--from-file", filepath.Join(t.TempDir(), "none.jsonl"), "--dry-run"}
+		for i := 3; i < len(c.Args); i++ {
+			a := c.Args[i]
+			for _, e := range c.Env {
+				a = strings.ReplaceAll(a, "$("+e.Name+")", e.Value)
+			}
+			if a == "--dry-run=false" {
+				continue
+			}
+			args = append(args, a)
+		}
+		out, err := exec.Command(sluiceBinary(t), args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "open dead-letter file") {
+			t.Errorf("%s: sluice %q: %v\n%s", f, args, err, out)
+		}
 	}
+}
+
+// mustJSON converts one YAML document to JSON.
+func mustJSON(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var v any
+	if err := yaml.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	b, err := stdjson.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

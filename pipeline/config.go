@@ -73,6 +73,9 @@ type DeliveryConfig struct {
 	// ShutdownTimeout is how long in-flight batches may take to finish on
 	// SIGTERM before they are abandoned unacked.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// StallThreshold: while batches wait, a sink that has not completed a
+	// write for this long makes /readyz answer 503 (0 turns it off).
+	StallThreshold Duration `yaml:"stall_threshold"`
 }
 
 // SetDefaults fills what a pipeline file may leave out.
@@ -80,7 +83,7 @@ func (c *Config) SetDefaults() {
 	c.Batch = BatchConfig{MaxEvents: 500, MaxBytes: 4 << 20, MaxWait: Duration(100 * time.Millisecond)}
 	c.Retry = RetryConfig{InitialInterval: Duration(100 * time.Millisecond), MaxInterval: Duration(30 * time.Second)}
 	lanes := max(4, 2*runtime.GOMAXPROCS(0))
-	c.Delivery = DeliveryConfig{Lanes: lanes, MaxInFlight: 2 * lanes, ShutdownTimeout: Duration(30 * time.Second)}
+	c.Delivery = DeliveryConfig{Lanes: lanes, MaxInFlight: 2 * lanes, ShutdownTimeout: Duration(30 * time.Second), StallThreshold: Duration(10 * time.Second)}
 }
 
 // Validate checks the values decoding cannot.
@@ -100,6 +103,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Delivery.MaxInFlight < c.Delivery.Lanes {
 		errs = append(errs, FieldErrorf("delivery.max_in_flight", "must be at least delivery.lanes (%d)", c.Delivery.Lanes))
+	}
+	if c.Delivery.StallThreshold < 0 {
+		errs = append(errs, FieldErrorf("delivery.stall_threshold", "must be 0 (off) or more"))
 	}
 	if c.Retry.InitialInterval <= 0 {
 		errs = append(errs, FieldErrorf("retry.initial_interval", "must be more than 0"))

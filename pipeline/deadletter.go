@@ -3,23 +3,34 @@ package pipeline
 import (
 	"encoding/base64"
 	"encoding/json"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// DeadLetter is what the dead-letter sink stores for an event that failed
-// permanently: enough to understand the failure and replay the original.
+// DeadLetter is the JSON record of an event that failed permanently:
+// enough to understand the failure and replay the original. Sinks without
+// record headers (file, Kinesis, MongoDB, Elasticsearch) store it as the
+// dead letter's body; the Kafka sink writes the original record instead and
+// carries these facts in sluice.dead_letter.* headers (see IsDeadLetter).
 type DeadLetter struct {
-	ID        string            `json:"id"`
-	Key       string            `json:"key,omitempty"`
-	Time      time.Time         `json:"time"`
-	FailedAt  time.Time         `json:"failed_at"`
-	Pipeline  string            `json:"pipeline"`
-	Component string            `json:"component"`
-	Reason    string            `json:"reason"`
-	Attempts  int               `json:"attempts"`
-	Meta      map[string]string `json:"meta,omitempty"`
+	// ID is the event's id, so a consumer of the dead letters can dedupe.
+	ID        string    `json:"id"`
+	Key       string    `json:"key,omitempty"`
+	Time      time.Time `json:"time"`
+	FailedAt  time.Time `json:"failed_at"`
+	Pipeline  string    `json:"pipeline"`
+	Component string    `json:"component"`
+	Reason    string    `json:"reason"`
+	Attempts  int       `json:"attempts"`
+	// Source is where the event was read, as URL query text of the
+	// source's facts: "kafka.offset=17&kafka.partition=3&kafka.topic=crm".
+	Source string `json:"source,omitempty"`
+	// Meta holds every fact of the event, its original headers included
+	// ("kafka.header.<name>").
+	Meta map[string]string `json:"meta,omitempty"`
 	// Exactly one of the payload fields is set: JSON payloads are embedded
 	// as they are, other UTF-8 text as a string, anything else as base64.
 	Payload       json.RawMessage `json:"payload,omitempty"`
@@ -38,12 +49,46 @@ func (d *DeadLetter) Original() ([]byte, error) {
 	return []byte(d.PayloadText), nil
 }
 
-// Meta keys the runner adds to a dead-letter event, so sinks that keep
-// headers (Kafka) can carry the reason without parsing the body.
+// Meta keys (and Kafka header names) the runner adds to a dead-letter
+// event. MetaDeadLetterID is the event id: the Kafka sink writes every
+// event's id in it.
 const (
+	MetaDeadLetterID        = "sluice.id"
 	MetaDeadLetterReason    = "sluice.dead_letter.reason"
 	MetaDeadLetterComponent = "sluice.dead_letter.component"
+	MetaDeadLetterAttempts  = "sluice.dead_letter.attempts"
+	MetaDeadLetterPipeline  = "sluice.dead_letter.pipeline"
+	MetaDeadLetterFailedAt  = "sluice.dead_letter.failed_at"
+	MetaDeadLetterSource    = "sluice.dead_letter.source"
+	// MetaDeadLetterPrefix starts every dead-letter fact.
+	MetaDeadLetterPrefix = "sluice.dead_letter."
+	// MetaReplayedFrom is set on an event `sluice replay` took from a dead
+	// letter: where the dead letter was read.
+	MetaReplayedFrom = "sluice.replayed_from"
 )
+
+// IsDeadLetter reports whether ev is a dead letter the runner made: its
+// Payload is the original payload byte for byte, its Key the original key,
+// its Meta the original facts plus the sluice.dead_letter.* ones, and its
+// Body the DeadLetter record as JSON. A sink that keeps record headers
+// (Kafka) writes Payload with the facts as headers; the others write Body.
+func IsDeadLetter(ev *Event) bool {
+	_, ok := ev.Meta.Get(MetaDeadLetterReason)
+	return ok
+}
+
+// SourcePosition encodes the facts of m that say where an event was read
+// (everything but headers and sluice.* facts) as URL query text.
+func SourcePosition(m Meta) string {
+	v := url.Values{}
+	for _, p := range m {
+		if strings.HasPrefix(p.Key, "sluice.") || strings.Contains(p.Key, ".header.") {
+			continue
+		}
+		v.Set(p.Key, p.Value)
+	}
+	return v.Encode()
+}
 
 // failure is an event that failed permanently, on its way to the dead letter.
 type failure struct {
@@ -58,6 +103,7 @@ func newDeadLetterEvent(pipeline string, f failure, now time.Time) *Event {
 	dl := DeadLetter{
 		ID: ev.ID, Key: string(ev.Key), Time: ev.Time, FailedAt: now,
 		Pipeline: pipeline, Component: f.component, Reason: f.err.Error(), Attempts: f.attempts,
+		Source: SourcePosition(ev.Meta),
 	}
 	if len(ev.Meta) > 0 {
 		dl.Meta = make(map[string]string, len(ev.Meta))
@@ -79,10 +125,19 @@ func newDeadLetterEvent(pipeline string, f failure, now time.Time) *Event {
 		dl.Time = time.Time{}
 		body, _ = json.Marshal(&dl)
 	}
-	meta := make(Meta, 0, len(ev.Meta)+3)
-	meta = append(meta, ev.Meta...)
+	meta := make(Meta, 0, len(ev.Meta)+6)
+	for _, p := range ev.Meta {
+		// A replayed event that fails again gets fresh facts, not its
+		// first failure's.
+		if !strings.HasPrefix(p.Key, MetaDeadLetterPrefix) {
+			meta = append(meta, p)
+		}
+	}
 	meta.Set(MetaDeadLetterReason, dl.Reason)
 	meta.Set(MetaDeadLetterComponent, f.component)
-	meta.Set("sluice.dead_letter.attempts", strconv.Itoa(f.attempts))
-	return &Event{ID: ev.ID, Key: ev.Key, Time: ev.Time, Meta: meta, Payload: body, Body: body}
+	meta.Set(MetaDeadLetterAttempts, strconv.Itoa(f.attempts))
+	meta.Set(MetaDeadLetterPipeline, pipeline)
+	meta.Set(MetaDeadLetterFailedAt, now.UTC().Format(time.RFC3339Nano))
+	meta.Set(MetaDeadLetterSource, dl.Source)
+	return &Event{ID: ev.ID, Key: ev.Key, Time: ev.Time, Meta: meta, Payload: ev.Payload, Body: body}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -22,8 +23,12 @@ type Pipeline struct {
 	log        *slog.Logger
 	metrics    *metrics
 	ready      atomic.Bool
-	stats      stats
-	observer   func(events []*Event, err error)
+	// waiting counts batches queued or in a lane; lastWrite is when a sink
+	// last completed a write (unix ns): together they tell a stalled sink.
+	waiting   atomic.Int64
+	lastWrite atomic.Int64
+	stats     stats
+	observer  func(events []*Event, err error)
 }
 
 type stage[T any] struct {
@@ -141,6 +146,9 @@ func (p *Pipeline) Readiness() error {
 	if !p.Ready() {
 		return errors.New("pipeline not running")
 	}
+	if err := p.stalled(time.Now()); err != nil {
+		return err
+	}
 	check := func(label string, c any) error {
 		if r, ok := c.(ReadinessReporter); ok {
 			if err := r.Ready(); err != nil {
@@ -164,6 +172,22 @@ func (p *Pipeline) Readiness() error {
 	}
 	if p.deadLetter != nil {
 		return check(p.deadLetter.label, p.deadLetter.c)
+	}
+	return nil
+}
+
+// stalled reports a sink that has completed no write for longer than
+// delivery.stall_threshold while batches wait for it: the replica cannot
+// make progress, and its readiness says so (liveness does not: restarting
+// would not bring the store back).
+func (p *Pipeline) stalled(now time.Time) error {
+	limit := p.cfg.Delivery.StallThreshold.D()
+	n := p.waiting.Load()
+	if limit <= 0 || n == 0 {
+		return nil
+	}
+	if idle := now.Sub(time.Unix(0, p.lastWrite.Load())); idle > limit {
+		return fmt.Errorf("no sink write completed for %s while %d batches wait (over delivery.stall_threshold %s)", idle.Round(time.Second), n, limit)
 	}
 	return nil
 }

@@ -184,6 +184,7 @@ func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Even
 		s.m.write.Observe(d.Seconds())
 		s.m.seconds.Add(d.Seconds())
 		if err == nil {
+			p.lastWrite.Store(time.Now().UnixNano())
 			s.m.out.Add(float64(len(pending)))
 			break
 		}
@@ -194,6 +195,7 @@ func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Even
 		var be *BatchError
 		switch {
 		case errors.As(err, &be):
+			p.lastWrite.Store(time.Now().UnixNano()) // the sink answered per event
 			for _, f := range be.Failures {
 				if f.Index < 0 || f.Index >= len(pending) {
 					return nil, fmt.Errorf("%s reported a failure for event %d of a batch of %d", s.label, f.Index, len(pending))

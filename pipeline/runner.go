@@ -16,6 +16,10 @@ import (
 // failed in a way that stopped the pipeline. The source must redeliver it.
 var ErrAbandoned = errors.New("pipeline stopped before the batch was written")
 
+// closeGrace is what closing the components may take past
+// shutdown_timeout once a shutdown began: a last commit, a flush.
+const closeGrace = time.Second
+
 // tracker counts down the events of one source batch across the lanes it
 // was split into, and acks it exactly once when the last one settles.
 type tracker struct {
@@ -132,11 +136,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		seed: maphash.MakeSeed(), sem: make(chan struct{}, p.cfg.Delivery.MaxInFlight),
 		lanes: make([]chan *batch, p.cfg.Delivery.Lanes),
 	}
+	p.lastWrite.Store(time.Now().UnixNano())
 	p.ready.Store(true)
 	defer p.ready.Store(false)
 
-	// On shutdown, give in-flight work its deadline, then abandon it.
+	// On shutdown, give in-flight work its deadline, then abandon it. The
+	// components' Close share the same deadline (plus closeGrace), so the
+	// whole shutdown takes at most shutdown_timeout + closeGrace even with a
+	// store down.
+	var shutdownBegan atomic.Int64
 	stopDeadline := context.AfterFunc(ctx, func() {
+		shutdownBegan.Store(time.Now().UnixNano())
 		p.log.Info("shutting down: stopped reading, finishing in-flight batches", "deadline", p.cfg.Delivery.ShutdownTimeout.D())
 		t := time.AfterFunc(p.cfg.Delivery.ShutdownTimeout.D(), func() {
 			p.log.Warn("shutdown deadline passed: abandoning in-flight batches unacked")
@@ -167,7 +177,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	wg.Wait()
 	cancelWork(nil)
 
-	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.Delivery.ShutdownTimeout.D())
+	closeDeadline := time.Now().Add(p.cfg.Delivery.ShutdownTimeout.D())
+	if began := shutdownBegan.Load(); began != 0 {
+		closeDeadline = time.Unix(0, began).Add(p.cfg.Delivery.ShutdownTimeout.D() + closeGrace)
+	}
+	closeCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), closeDeadline)
 	defer cancel()
 	if err := p.closeAll(closeCtx); err != nil {
 		p.log.Error("closing components", "err", err)
@@ -316,10 +330,12 @@ func (r *run) send(i int, b *batch) {
 	select {
 	case r.sem <- struct{}{}:
 	case <-r.workCtx.Done():
+		r.p.stats.abandoned.Add(int64(len(b.events)))
 		b.settle(ErrAbandoned)
 		return
 	}
 	r.p.metrics.inFlight.Inc()
+	r.p.waiting.Add(1)
 	r.p.metrics.batchEvents.Observe(float64(len(b.events)))
 	r.lanes[i] <- b
 }
@@ -349,6 +365,7 @@ func (r *run) work(in <-chan *batch) {
 			r.p.observer(b.events, err)
 		}
 		r.p.metrics.inFlight.Dec()
+		r.p.waiting.Add(-1)
 		<-r.sem
 	}
 }

@@ -205,8 +205,14 @@ func TestFailingSinkIsRetriedAndNothingAckedMeanwhile(t *testing.T) {
 func TestPermanentEventErrorGoesToDeadLetterAndTheRestIsWritten(t *testing.T) {
 	evs := events("e", 10, func(i int) string { return "k" + strconv.Itoa(i) })
 	evs[3].Payload = []byte("not json \xff")
+	evs[3].Meta = pipeline.Meta{{Key: "kafka.topic", Value: "crm"}, {Key: "kafka.offset", Value: "3"}, {Key: "kafka.header.trace", Value: "t3"}}
 	src := pipelinetest.NewSource(evs)
 	h := start(t, "batch: {max_events: 10, max_wait: 5ms}\ndelivery: {lanes: 1, max_in_flight: 1}\n"+fastRetry, src, 1, true, nil)
+	var deadEvents []*pipeline.Event
+	h.dead.WriteFunc = func(_ context.Context, _ int, batch []*pipeline.Event) error {
+		deadEvents = append(deadEvents, batch...)
+		return nil
+	}
 	h.sinks[0].WriteFunc = func(ctx context.Context, call int, batch []*pipeline.Event) error {
 		be := pipeline.NewBatchError()
 		for i, ev := range batch {
@@ -241,6 +247,29 @@ func TestPermanentEventErrorGoesToDeadLetterAndTheRestIsWritten(t *testing.T) {
 	orig, err := dl.Original()
 	if err != nil || string(orig) != "not json \xff" {
 		t.Fatalf("original payload = %q, %v; want it byte for byte", orig, err)
+	}
+	// The dead-letter event is the original record (for sinks with
+	// headers) with the failure in sluice.dead_letter.* facts.
+	de := deadEvents[0]
+	if !pipeline.IsDeadLetter(de) || string(de.Payload) != "not json \xff" || string(de.Key) != "k3" || de.ID != "e-3" {
+		t.Fatalf("dead-letter event id %q key %q payload %q", de.ID, de.Key, de.Payload)
+	}
+	for key, want := range map[string]string{
+		"kafka.header.trace":           "t3",
+		"sluice.dead_letter.component": "sinks[0].mem",
+		"sluice.dead_letter.attempts":  "1",
+		"sluice.dead_letter.pipeline":  "test",
+		"sluice.dead_letter.source":    "kafka.offset=3&kafka.topic=crm",
+	} {
+		if got, _ := de.Meta.Get(key); got != want {
+			t.Errorf("dead-letter meta %s = %q, want %q", key, got, want)
+		}
+	}
+	if r, _ := de.Meta.Get(pipeline.MetaDeadLetterReason); !strings.Contains(r, "mapper_parsing_exception") {
+		t.Errorf("dead-letter reason %q", r)
+	}
+	if dl.Source != "kafka.offset=3&kafka.topic=crm" || dl.Meta["kafka.header.trace"] != "t3" {
+		t.Errorf("dead-letter record source %q meta %v", dl.Source, dl.Meta)
 	}
 	if a := src.Acks()[0]; !a.Acked || a.Err != nil {
 		t.Fatalf("ack = %+v", a)
@@ -624,5 +653,95 @@ func TestBuildFailureClosesWhatWasBuilt(t *testing.T) {
 	}
 	if !src.Closed() || !sink.Closed() {
 		t.Fatal("components built before the failure were not closed")
+	}
+}
+
+// stuckSink is a store that is down: Write and Close return only when
+// their context ends. Close records its deadline.
+type stuckSink struct {
+	mu            sync.Mutex
+	closeDeadline time.Time
+}
+
+func (s *stuckSink) Write(ctx context.Context, _ []*pipeline.Event) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *stuckSink) Close(ctx context.Context) error {
+	d, _ := ctx.Deadline()
+	s.mu.Lock()
+	s.closeDeadline = d
+	s.mu.Unlock()
+	<-ctx.Done()
+	return nil
+}
+
+// TestShutdownWithAStoreDownCountsEveryEventOnce: with the only sink
+// stuck, a shutdown abandons the batch being written and the ones queued
+// behind it, counts every event read exactly once, and gives closing the
+// components the same deadline (shutdown_timeout + 1s from the signal),
+// not a second shutdown_timeout.
+func TestShutdownWithAStoreDownCountsEveryEventOnce(t *testing.T) {
+	src := pipelinetest.NewSource(events("a", 10, oneKey), events("b", 10, oneKey), events("c", 10, oneKey))
+	src.BlockWhenDone = true
+	stuck := &stuckSink{}
+	h := start(t, "  - stuck: {}\nbatch: {max_events: 10, max_wait: 1ms}\ndelivery: {lanes: 1, max_in_flight: 1, shutdown_timeout: 2s}\n", src, 1, false, func(r *pipeline.Registry) {
+		pipeline.RegisterSink(r, "stuck", "test", func(pipeline.BuildContext, *struct{}) (pipeline.Sink, error) { return stuck, nil })
+	})
+	h.run()
+	// All three batches read: one in the sink, the others queued behind it.
+	waitFor(t, "the source to hand over every batch", func() bool { return src.EventsRead() >= 30 })
+	began := time.Now()
+	h.cancel()
+	if err := h.wait(); err != nil {
+		t.Fatalf("Run = %v, want nil after a shutdown", err)
+	}
+	st := h.p.Stats()
+	if st.Read+st.Abandoned != 30 || st.Abandoned != 30 || st.Written+st.Dropped+st.DeadLettered != st.Read {
+		t.Fatalf("stats = %+v, want all 30 events read counted once, as abandoned", st)
+	}
+	for i, a := range src.Acks() {
+		if !a.Acked || !errors.Is(a.Err, pipeline.ErrAbandoned) {
+			t.Errorf("batch %d ack = %+v, want ErrAbandoned", i, a)
+		}
+	}
+	stuck.mu.Lock()
+	d := stuck.closeDeadline
+	stuck.mu.Unlock()
+	// The deadline is computed from the signal, so this bound is exact up
+	// to the moment the signal was noted (a generous 200ms); the old
+	// behaviour gave closing a fresh 2s after the 2s of work.
+	if d.IsZero() || d.Sub(began) > 2*time.Second+time.Second+200*time.Millisecond {
+		t.Fatalf("sink closed with deadline %v after the signal, want at most shutdown_timeout + 1s", d.Sub(began))
+	}
+}
+
+// TestReadinessFlipsWhileASinkStalls: batches waiting on a sink that
+// completes no write for longer than delivery.stall_threshold make the
+// pipeline not ready; the first completed write makes it ready again.
+func TestReadinessFlipsWhileASinkStalls(t *testing.T) {
+	src := pipelinetest.NewSource(events("e", 10, oneKey))
+	src.BlockWhenDone = true
+	h := start(t, "batch: {max_events: 10, max_wait: 1ms}\ndelivery: {stall_threshold: 50ms}\n", src, 1, false, nil)
+	release := make(chan struct{})
+	h.sinks[0].WriteFunc = func(ctx context.Context, _ int, _ []*pipeline.Event) error {
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	h.run()
+	waitFor(t, "readiness to report the stalled sink", func() bool {
+		err := h.p.Readiness()
+		return err != nil && strings.Contains(err.Error(), "no sink write completed")
+	})
+	close(release)
+	waitFor(t, "readiness to recover after the write", func() bool { return h.p.Readiness() == nil })
+	h.cancel()
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -47,7 +47,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "auto", "text, json, or auto (text on a terminal, JSON otherwise)")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(runCmd(&g, stderr), validateCmd(stdout), versionCmd(stdout), componentsCmd(stdout), demoCmd(&g, stderr), benchCmd(&g, stderr))
+	root.AddCommand(runCmd(&g, stderr), validateCmd(stdout), versionCmd(stdout), componentsCmd(stdout), demoCmd(&g, stderr), benchCmd(&g, stderr), replayCmd(&g, stderr))
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "sluice:", err)
@@ -156,11 +156,14 @@ func runPipeline(ctx context.Context, cfg *pipeline.Config, log *slog.Logger, su
 	runErr := p.Run(ctx)
 	st := p.Stats()
 	elapsed := time.Since(start)
-	rate := float64(st.Read) / max(elapsed.Seconds(), 1e-9)
-	log.Info("pipeline stopped", "read", st.Read, "written", st.Written, "dropped", st.Dropped,
+	// Every event read ends exactly one way: written, dropped,
+	// dead-lettered, or abandoned unacked (the source redelivers it).
+	read := st.Read + st.Abandoned
+	rate := float64(read) / max(elapsed.Seconds(), 1e-9)
+	log.Info("pipeline stopped", "read", read, "written", st.Written, "dropped", st.Dropped,
 		"dead_lettered", st.DeadLettered, "abandoned", st.Abandoned, "elapsed", elapsed.Round(time.Millisecond), "events_per_second", int64(rate))
-	fmt.Fprintf(summary, "%s: %d events settled in %s (%.0f/s): %d written, %d dropped, %d dead-lettered, %d abandoned unacked\n",
-		cfg.Name, st.Read, elapsed.Round(time.Millisecond), rate, st.Written, st.Dropped, st.DeadLettered, st.Abandoned)
+	fmt.Fprintf(summary, "%s: %d events read in %s (%.0f/s): %d written, %d dropped, %d dead-lettered, %d abandoned unacked\n",
+		cfg.Name, read, elapsed.Round(time.Millisecond), rate, st.Written, st.Dropped, st.DeadLettered, st.Abandoned)
 	return runErr
 }
 

@@ -104,7 +104,7 @@ func TestRunFileToFile(t *testing.T) {
 	if got := countLines(t, filepath.Join(dir, "dead.jsonl")); got != 1 {
 		t.Fatalf("dead.jsonl has %d lines, want 1", got)
 	}
-	if !strings.Contains(out.String(), "1201 events settled") || !strings.Contains(out.String(), "1200 written") {
+	if !strings.Contains(out.String(), "1201 events read") || !strings.Contains(out.String(), "1200 written") {
 		t.Fatalf("summary = %q", out.String())
 	}
 }
@@ -165,12 +165,18 @@ func TestSIGTERMShutdownLosesNothing(t *testing.T) {
 	case <-time.After(testwait.Bound()):
 		testwait.Fail(t, "exit after SIGTERM", hung)
 	}
-	m := regexp.MustCompile(`(\d+) events settled .*: (\d+) written, (\d+) dropped, (\d+) dead-lettered, (\d+) abandoned`).FindStringSubmatch(stdout.String())
+	m := regexp.MustCompile(`(\d+) events read .*: (\d+) written, (\d+) dropped, (\d+) dead-lettered, (\d+) abandoned`).FindStringSubmatch(stdout.String())
 	if m == nil {
 		t.Fatalf("no summary in %q", stdout.String())
 	}
+	read, _ := strconv.Atoi(m[1])
 	written, _ := strconv.Atoi(m[2])
+	dropped, _ := strconv.Atoi(m[3])
 	dead, _ := strconv.Atoi(m[4])
+	abandoned, _ := strconv.Atoi(m[5])
+	if written+dropped+dead+abandoned != read {
+		t.Fatalf("summary does not add up: %q", m[0])
+	}
 	if got := countLines(t, filepath.Join(dir, "out.jsonl")); got != written {
 		t.Fatalf("out.jsonl has %d lines, summary says %d written", got, written)
 	}

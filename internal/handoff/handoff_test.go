@@ -35,3 +35,29 @@ func TestReadSkipsStaleBatchesAndAcksThem(t *testing.T) {
 		t.Fatal("Put into a full queue succeeded after its context ended")
 	}
 }
+
+// TestCloseAcksQueuedBatchesAtOnce: batches handed over but never read are
+// acked with the close error by Close, and a later Put is refused.
+func TestCloseAcksQueuedBatchesAtOnce(t *testing.T) {
+	q := New(4)
+	var acked []error
+	ack := func(err error) { acked = append(acked, err) }
+	ctx := context.Background()
+	for range 3 {
+		if !q.Put(ctx, Batch{Ack: ack}) {
+			t.Fatal("Put into an open queue with room failed")
+		}
+	}
+	q.Close(pipeline.ErrAbandoned)
+	if len(acked) != 3 {
+		t.Fatalf("%d of 3 queued batches acked by Close", len(acked))
+	}
+	for _, err := range acked {
+		if !errors.Is(err, pipeline.ErrAbandoned) {
+			t.Fatalf("queued batch acked %v, want ErrAbandoned", err)
+		}
+	}
+	if q.Put(ctx, Batch{Ack: ack}) {
+		t.Fatal("Put after Close succeeded")
+	}
+}

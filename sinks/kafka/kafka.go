@@ -305,14 +305,21 @@ func (s *Sink) message(ev *pipeline.Event) (kafkago.Message, error) {
 		m.Topic = topic
 	}
 	m.Key = ev.Key
-	if s.key != nil {
+	if pipeline.IsDeadLetter(ev) {
+		// The original record, byte for byte, with the failure in
+		// sluice.dead_letter.* headers: `sluice replay` writes it back as
+		// it arrived.
+		m.Value = ev.Payload
+	} else if s.key != nil {
 		k, err := s.key.Render(nil, ev)
 		if err != nil {
 			return m, fmt.Errorf("record key: %w", err)
 		}
 		m.Key = k
 	}
-	m.Value = ev.Body
+	if m.Value == nil {
+		m.Value = ev.Body
+	}
 	if m.Value == nil {
 		m.Value = ev.Payload
 	}
@@ -330,7 +337,7 @@ func (s *Sink) message(ev *pipeline.Event) (kafkago.Message, error) {
 // the Kafka headers the event arrived with.
 func headers(ev *pipeline.Event) []kafkago.Header {
 	hs := make([]kafkago.Header, 0, 1+len(ev.Meta))
-	hs = append(hs, kafkago.Header{Key: "sluice.id", Value: []byte(ev.ID)})
+	hs = append(hs, kafkago.Header{Key: pipeline.MetaDeadLetterID, Value: []byte(ev.ID)})
 	for _, p := range ev.Meta {
 		switch {
 		case strings.HasPrefix(p.Key, "sluice."):

@@ -30,7 +30,11 @@ type Config struct {
 	// RebalanceDrain is how long a revoked partition waits for its
 	// in-flight records to be acked, so their offsets can be committed
 	// before another member takes over (fewer duplicates).
-	RebalanceDrain    pipeline.Duration   `yaml:"rebalance_drain"`
+	RebalanceDrain pipeline.Duration `yaml:"rebalance_drain"`
+	// LagInterval is how often the end offsets of the assigned partitions
+	// are read from the brokers for sluice_kafka_consumer_lag, apart from
+	// fetching: the gauge keeps moving while reading is held back.
+	LagInterval       pipeline.Duration   `yaml:"lag_interval"`
 	SessionTimeout    pipeline.Duration   `yaml:"session_timeout"`
 	HeartbeatInterval pipeline.Duration   `yaml:"heartbeat_interval"`
 	RebalanceTimeout  pipeline.Duration   `yaml:"rebalance_timeout"`
@@ -55,6 +59,7 @@ func (c *Config) SetDefaults() {
 	c.Fetch = FetchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: pipeline.Duration(time.Second)}
 	c.CommitInterval = pipeline.Duration(time.Second)
 	c.RebalanceDrain = pipeline.Duration(5 * time.Second)
+	c.LagInterval = pipeline.Duration(5 * time.Second)
 	c.SessionTimeout = pipeline.Duration(30 * time.Second)
 	c.HeartbeatInterval = pipeline.Duration(3 * time.Second)
 	c.RebalanceTimeout = pipeline.Duration(30 * time.Second)
@@ -89,6 +94,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CommitInterval <= 0 {
 		errs = append(errs, pipeline.FieldErrorf("commit_interval", "must be more than 0"))
+	}
+	if c.LagInterval <= 0 {
+		errs = append(errs, pipeline.FieldErrorf("lag_interval", "must be more than 0"))
 	}
 	if c.HeartbeatInterval.D() >= c.SessionTimeout.D() {
 		errs = append(errs, pipeline.FieldErrorf("heartbeat_interval", "must be shorter than session_timeout"))

@@ -53,7 +53,8 @@ type Source struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	notReady atomic.Pointer[error]
+	notReady  atomic.Pointer[error]
+	brokerErr atomic.Pointer[error] // the last lag poll's failure
 }
 
 // New builds a source; nothing connects until Start.
@@ -159,6 +160,9 @@ func (s *Source) startGeneration(gen *kafkago.Generation) {
 	gen.Start(func(ctx context.Context) {
 		s.commitLoop(ctx, gen, parts, &drained)
 	})
+	gen.Start(func(ctx context.Context) {
+		s.lagLoop(ctx, parts)
+	})
 }
 
 // commitLoop commits every partition's watermark on commit_interval, and a
@@ -225,9 +229,13 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 	return s.batches.Read(ctx)
 }
 
-// Ready reports whether the source is a member of its group.
+// Ready reports whether the source is a member of its group and its
+// brokers answer (the periodic end-offset read).
 func (s *Source) Ready() error {
 	if e := s.notReady.Load(); e != nil {
+		return *e
+	}
+	if e := s.brokerErr.Load(); e != nil {
 		return *e
 	}
 	return nil
@@ -239,6 +247,9 @@ func (s *Source) Close(ctx context.Context) error {
 		return nil
 	}
 	s.cancel()
+	// Batches queued but never read: ack them now, so the partitions'
+	// drain does not wait rebalance_drain for acks that cannot come.
+	s.batches.Close(pipeline.ErrAbandoned)
 	done := make(chan error, 1)
 	go func() {
 		err := s.group.Close()

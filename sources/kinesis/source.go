@@ -332,6 +332,8 @@ func (s *Source) Ready() error {
 func (s *Source) Close(ctx context.Context) error {
 	if s.cancel != nil {
 		s.cancel()
+		// Batches queued but never read are acked now, not left waiting.
+		s.batches.Close(pipeline.ErrAbandoned)
 		done := make(chan struct{})
 		go func() { s.wg.Wait(); close(done) }()
 		select {

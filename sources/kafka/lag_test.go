@@ -1,0 +1,129 @@
+package kafka_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/pipeline"
+	kafkasource "github.com/sluicehq/sluice/sources/kafka"
+)
+
+// lagSum is the sum of sluice_kafka_consumer_lag over the partitions.
+func lagSum(t *testing.T, g prometheus.Gatherer) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "sluice_kafka_consumer_lag" {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// TestLagGrowsWhileReadingIsHeldBack: with the pipeline stopped (nothing
+// read from the source is acked, so fetching stops at
+// max_in_flight_per_partition), the lag gauge still follows what the
+// producers add, from the brokers' end offsets.
+func TestLagGrowsWhileReadingIsHeldBack(t *testing.T) {
+	topic := "lag-held-back"
+	brokers := cluster(t, topic)
+	reg := prometheus.NewRegistry()
+	var c kafkasource.Config
+	c.SetDefaults()
+	c.Brokers, c.Topic, c.Group = brokers, topic, "lag-test"
+	c.MaxInFlightPerPartition, c.BatchSize = 5, 5
+	c.LagInterval = pipeline.Duration(100 * time.Millisecond)
+	c.SessionTimeout, c.HeartbeatInterval = pipeline.Duration(2*time.Second), pipeline.Duration(200*time.Millisecond)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	src, err := kafkasource.New(c, slog.New(slog.DiscardHandler), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = src.Close(ctx)
+	})
+	produce(t, brokers, topic, 0, 120, 24)
+	// Take one batch and never ack it: the sink is stopped.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // hang-catcher
+	defer cancel()
+	if _, _, err := src.Read(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitLag := func(want float64) {
+		t.Helper()
+		for lagSum(t, reg) != want {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("lag gauge sums to %v, want %v", lagSum(t, reg), want)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	waitLag(120)
+	produce(t, brokers, topic, 120, 600, 24)
+	waitLag(720)
+}
+
+// TestNotReadyWhenTheBrokersStopAnswering: a member whose brokers are gone
+// reports it on Ready from the periodic end-offset read, before any group
+// session timeout would.
+func TestNotReadyWhenTheBrokersStopAnswering(t *testing.T) {
+	topic := "ready-brokers-gone"
+	cl := testenv.StartKafkaCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, topic), kfake.GroupMinSessionTimeout(200*time.Millisecond))
+	brokers := cl.ListenAddrs()
+	var c kafkasource.Config
+	c.SetDefaults()
+	c.Brokers, c.Topic, c.Group = brokers, topic, "ready-test"
+	c.LagInterval = pipeline.Duration(100 * time.Millisecond)
+	c.SessionTimeout, c.HeartbeatInterval = pipeline.Duration(30*time.Second), pipeline.Duration(time.Second)
+	src, err := kafkasource.New(c, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = src.Close(ctx)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // hang-catcher
+	defer cancel()
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for !cond() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s; Ready = %v", what, src.Ready())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	wait("the member to be ready", func() bool { return src.Ready() == nil })
+	cl.Close()
+	wait("the member to report its brokers gone", func() bool {
+		err := src.Ready()
+		return err != nil && strings.Contains(err.Error(), "brokers not answering")
+	})
+}
