@@ -165,7 +165,7 @@ start_kafka() {
 		write_kafka_log4j >"$dir/log4j2.properties"
 		if [ ! -f "$dir/logs/meta.properties" ]; then
 			log "formatting $name storage (cluster $cluster_id)"
-			if ! java -Xmx256m -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$jars" \
+			if ! java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$jars" \
 				kafka.tools.StorageTool format -t "$cluster_id" -c "$props" >"$LOG_DIR/$name-format.log" 2>&1; then
 				fail_with_log "$name-format" "formatting $name storage failed"
 			fi
@@ -181,7 +181,7 @@ start_kafka() {
 # internal topics that fit the cluster size).
 write_kafka_properties() {
 	local id="$1" port="$2" cport="$3" voters="$4" rf="$5" dir="$6" min_session
-	min_session="${SLUICE_TESTENV_KAFKA_MIN_SESSION_TIMEOUT_MS:-6000}"
+	min_session="${SLUICE_TESTENV_KAFKA_MIN_SESSION_TIMEOUT_MS:-1000}"
 	cat <<PROPS
 # Written by internal/testenv/up.sh for the local test stack.
 process.roles=broker,controller
@@ -287,6 +287,11 @@ else
 fi
 preflight redis "$REDIS_PORT"
 
+# The JVMs start slowest: OpenSearch first, so it boots while Kafka's storage
+# is formatted.
+if [ "$ES_IMPL" = opensearch ]; then
+	start_opensearch
+fi
 if [ "$KAFKA_IMPL" = kafka ]; then
 	start_kafka
 else
@@ -308,9 +313,7 @@ start mongo "$MONGO_PORT" -- "$(ferretdb_bin)" \
 	--state-dir="$DATA_DIR/mongo" \
 	--log-level="${SLUICE_TESTENV_MONGO_LOG_LEVEL:-warn}"
 
-if [ "$ES_IMPL" = opensearch ]; then
-	start_opensearch
-else
+if [ "$ES_IMPL" = zinc ]; then
 	fresh_dir zinc
 	start zinc "$ES_PORT" -- env \
 		ZINC_SERVER_ADDRESS=127.0.0.1 \
