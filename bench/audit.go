@@ -258,8 +258,10 @@ var placeholder = regexp.MustCompile(`\{\{[^}]*\}\}|\{[^}]*\}`)
 
 func indexPattern(tmpl string) string { return placeholder.ReplaceAllString(tmpl, "*") }
 
-// esStore reads ids back with search requests. Indexing may be
-// asynchronous (ZincSearch), so counts polls until the total stops moving.
+// esStore reads ids back with search requests. A real engine (OpenSearch,
+// Elasticsearch) is refreshed and counted through the Count API; where
+// _refresh or _count is missing (ZincSearch, whose indexing is
+// asynchronous), counts polls until the search total stops moving.
 type esStore struct {
 	label, url, user, pass, pattern string
 }
@@ -318,17 +320,13 @@ func (e *esStore) search(ctx context.Context, query string) (int, []string, erro
 // a stable order, skips and repeats documents. Documents beyond those found
 // are ones no sent event explains, and are reported as such.
 func (e *esStore) counts(ctx context.Context, want map[string]int) (map[string]int, error) {
-	// Wait for asynchronous indexing: the total must hold still for 5s.
-	last, stable := -1, time.Now()
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-		total, _, err := e.search(ctx, `{"size":0,"track_total_hits":true,"query":{"match_all":{}}}`)
-		if err != nil {
+	last, exact, err := e.refreshCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !exact {
+		if last, err = e.settledTotal(ctx); err != nil {
 			return nil, err
-		}
-		if total != last {
-			last, stable = total, time.Now()
-		} else if time.Since(stable) >= 5*time.Second {
-			break
 		}
 	}
 	out := map[string]int{}
@@ -356,6 +354,55 @@ func (e *esStore) counts(ctx context.Context, want map[string]int) (map[string]i
 		out[fmt.Sprintf("(document %d not sent)", i)]++
 	}
 	return out, nil
+}
+
+// refreshCount refreshes the indices and reads their document count through
+// the Count API. exact is false when the server has no _refresh or _count
+// (ZincSearch answers 404), and the caller must poll instead.
+func (e *esStore) refreshCount(ctx context.Context) (total int, exact bool, err error) {
+	resp, err := e.do(ctx, http.MethodPost, "/"+e.pattern+"/_refresh?allow_no_indices=true", "")
+	if err != nil {
+		return 0, false, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, false, nil
+	}
+	resp, err = e.do(ctx, http.MethodGet, "/"+e.pattern+"/_count?allow_no_indices=true", "")
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, false, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, false, nil
+	}
+	c := gjson.GetBytes(data, "count")
+	if !c.Exists() {
+		return 0, false, fmt.Errorf("count %s: no count in %.200s", e.pattern, data)
+	}
+	return int(c.Int()), true, nil
+}
+
+// settledTotal waits for asynchronous indexing: the search total must hold
+// still for 5s (within 3 minutes).
+func (e *esStore) settledTotal(ctx context.Context) (int, error) {
+	last, stable := -1, time.Now()
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		total, _, err := e.search(ctx, `{"size":0,"track_total_hits":true,"query":{"match_all":{}}}`)
+		if err != nil {
+			return 0, err
+		}
+		if total != last {
+			last, stable = total, time.Now()
+		} else if time.Since(stable) >= 5*time.Second {
+			break
+		}
+	}
+	return last, nil
 }
 
 type fileStore struct{ path string }

@@ -18,7 +18,7 @@ import (
 )
 
 // BenchmarkKafkaConsume reads b.N generated events (1.7 KB mean) from a
-// 12-partition topic on the standalone kfake server (make testenv) through
+// 12-partition topic on the test stack's Kafka broker (make testenv) through
 // kafka source → decode → a discarding sink. One op is one event; the
 // figures are this process's alone (the broker is another process).
 func BenchmarkKafkaConsume(b *testing.B) {

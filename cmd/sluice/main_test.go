@@ -222,6 +222,7 @@ func demoEnv(t *testing.T, mode string) {
 		t.Setenv("SLUICE_ES_URL", esURL)
 		t.Setenv("SLUICE_ES_USERNAME", user)
 		t.Setenv("SLUICE_ES_PASSWORD", pass)
+		t.Setenv("SLUICE_ES_FLAVOR", testenv.ElasticsearchFlavor())
 	}
 }
 

@@ -2,7 +2,9 @@
 # Installs or builds every server of the local test stack, reusing the cache
 # when the pinned inputs have not changed. Prints nothing but log lines.
 #
-# Usage: build.sh [all|kfake|ferretdb|zinc|kinesalite|redis]...
+# Usage: build.sh [all|kafka|opensearch|kfake|ferretdb|zinc|kinesalite|redis]...
+# "all" builds what the selected stack needs (SLUICE_TESTENV_KAFKA,
+# SLUICE_TESTENV_ES): real Kafka and OpenSearch by default.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -86,6 +88,75 @@ build_zinc() {
 	rm -rf "$src"
 }
 
+# --- JVM servers (Maven Central) ----------------------------------------------
+
+# java_major prints the major version of `java` on PATH (0 when missing).
+java_major() {
+	local v
+	v="$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^[[:space:]]*java.specification.version = //p')"
+	case "$v" in '' | *[!0-9]*) echo 0 ;; *) echo "$v" ;; esac
+}
+
+# ensure_jdk makes sure a JDK 17+ (java, javac) and Maven are installed.
+ensure_jdk() {
+	if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
+		apt_install openjdk-17-jdk-headless
+	fi
+	[ "$(java_major)" -ge 17 ] || die "Kafka $KAFKA_VERSION and OpenSearch $OPENSEARCH_VERSION need Java 17 or newer; java on PATH is $(java_major)"
+	command -v mvn >/dev/null 2>&1 || apt_install maven
+	command -v mvn >/dev/null 2>&1 || die "mvn still missing after apt-get install maven"
+}
+
+# jvm_dir NAME POM [EXTRA...]: prints the cache directory of a JVM server,
+# named by the hash of its pom (and any extra source files).
+jvm_dir() {
+	local name="$1"
+	shift
+	echo "$CACHE_DIR/$name-$(sha_of "$@")"
+}
+kafka_dir() { jvm_dir "kafka-$KAFKA_VERSION" "$TESTENV_DIR/kafka/pom.xml"; }
+opensearch_dir() { jvm_dir "opensearch-$OPENSEARCH_VERSION" "$TESTENV_DIR/opensearch/pom.xml" "$TESTENV_DIR/opensearch/TestNode.java"; }
+
+# resolve_jars POM DEST: copies the runtime dependencies of POM into DEST/jars
+# with Maven (downloads go to the local Maven repository, ~/.m2 by default).
+resolve_jars() {
+	local pom="$1" dest="$2" out
+	log "resolving $(basename "$(dirname "$pom")") jars from Maven Central (first time only)"
+	rm -rf "$dest.tmp"
+	mkdir -p "$dest.tmp"
+	if ! out="$(mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory="$dest.tmp/jars" 2>&1)"; then
+		printf '%s\n' "$out" | tail -n 30 | sed 's/^/    /' >&2
+		die "Maven could not resolve $pom (above); to use the stand-in instead set SLUICE_TESTENV_KAFKA=kfake or SLUICE_TESTENV_ES=zinc"
+	fi
+}
+
+build_kafka() {
+	local dir
+	dir="$(kafka_dir)"
+	if [ -f "$dir/.done" ]; then return; fi
+	ensure_jdk
+	resolve_jars "$TESTENV_DIR/kafka/pom.xml" "$dir"
+	[ -f "$dir.tmp/jars/kafka_2.13-$KAFKA_VERSION.jar" ] || die "Maven gave no kafka_2.13-$KAFKA_VERSION.jar"
+	touch "$dir.tmp/.done"
+	rm -rf "$dir"
+	mv "$dir.tmp" "$dir"
+}
+
+build_opensearch() {
+	local dir
+	dir="$(opensearch_dir)"
+	if [ -f "$dir/.done" ]; then return; fi
+	ensure_jdk
+	resolve_jars "$TESTENV_DIR/opensearch/pom.xml" "$dir"
+	[ -f "$dir.tmp/jars/opensearch-$OPENSEARCH_VERSION.jar" ] || die "Maven gave no opensearch-$OPENSEARCH_VERSION.jar"
+	log "compiling opensearch/TestNode.java"
+	javac -nowarn -d "$dir.tmp/classes" -cp "$dir.tmp/jars/*" "$TESTENV_DIR/opensearch/TestNode.java"
+	touch "$dir.tmp/.done"
+	rm -rf "$dir"
+	mv "$dir.tmp" "$dir"
+}
+
 build_kinesalite() {
 	local dir="$TESTENV_DIR/kinesalite" stamp
 	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -118,8 +189,14 @@ main() {
 	[ ${#what[@]} -gt 0 ] || what=(all)
 	for w in "${what[@]}"; do
 		case "$w" in
-		all) build_redis; build_kinesalite; build_kfake; build_ferretdb; build_zinc ;;
-		kfake | ferretdb | zinc | kinesalite | redis) "build_$w" ;;
+		all)
+			build_redis
+			build_kinesalite
+			build_ferretdb
+			if [ "$KAFKA_IMPL" = kafka ]; then build_kafka; else build_kfake; fi
+			if [ "$ES_IMPL" = opensearch ]; then build_opensearch; else build_zinc; fi
+			;;
+		kafka | opensearch | kfake | ferretdb | zinc | kinesalite | redis) "build_$w" ;;
 		*) die "unknown component: $w" ;;
 		esac
 	done

@@ -29,9 +29,11 @@ import (
 // .testenv/env.
 const (
 	EnvKafkaBrokers    = "SLUICE_KAFKA_BROKERS"    // comma-separated host:port list
+	EnvKafkaImpl       = "SLUICE_KAFKA_IMPL"       // kafka (real Apache Kafka) or kfake
 	EnvKinesisEndpoint = "SLUICE_KINESIS_ENDPOINT" // http://host:port
 	EnvMongoURI        = "SLUICE_MONGO_URI"        // mongodb://host:port/
-	EnvESURL           = "SLUICE_ES_URL"           // http://host:port/es (ZincSearch's Elasticsearch API prefix)
+	EnvESURL           = "SLUICE_ES_URL"           // http://host:port (OpenSearch), or http://host:port/es (ZincSearch)
+	EnvESFlavor        = "SLUICE_ES_FLAVOR"        // opensearch or elasticsearch: the sink's flavor for that server
 	EnvESUsername      = "SLUICE_ES_USERNAME"
 	EnvESPassword      = "SLUICE_ES_PASSWORD"
 	EnvRedisAddr       = "SLUICE_REDIS_ADDR" // host:port
@@ -158,8 +160,10 @@ func hostOfURL(t testing.TB, what, raw string) string {
 	return net.JoinHostPort(u.Hostname(), "80")
 }
 
-// KafkaBrokers returns the brokers of the shared Kafka-compatible server
-// (kfake, three brokers). Most Kafka tests should prefer StartKafka.
+// KafkaBrokers returns the brokers of the shared Kafka server (real Apache
+// Kafka, one broker by default; or kfake when the stack was started with
+// SLUICE_TESTENV_KAFKA=kfake). Tests that only need some Kafka should prefer
+// StartKafka; RealKafkaBrokers is for tests that need the real broker.
 func KafkaBrokers(t testing.TB) []string {
 	t.Helper()
 	v := need(t, EnvKafkaBrokers, "Kafka")
@@ -173,6 +177,19 @@ func KafkaBrokers(t testing.TB) []string {
 		unavailable(t, "Kafka: %s=%q lists no broker", EnvKafkaBrokers, v)
 	}
 	reachable(t, "Kafka broker", brokers[0])
+	return brokers
+}
+
+// RealKafkaBrokers is KafkaBrokers for tests that only a real Apache Kafka
+// broker can answer. When the shared stack runs kfake instead
+// (SLUICE_KAFKA_IMPL=kfake) the test is skipped: that stand-in was chosen on
+// purpose, so it is not a missing server.
+func RealKafkaBrokers(t testing.TB) []string {
+	t.Helper()
+	brokers := KafkaBrokers(t)
+	if impl, _ := Lookup(EnvKafkaImpl); impl != "kafka" {
+		t.Skipf("needs a real Kafka broker; the test stack runs %q (%s)", impl, EnvKafkaImpl)
+	}
 	return brokers
 }
 
@@ -206,7 +223,10 @@ func MongoURI(t testing.TB) string {
 }
 
 // ElasticsearchURL returns the base URL, user name and password of the
-// Elasticsearch-compatible API (ZincSearch, which serves it under /es).
+// Elasticsearch-API server: OpenSearch by default (no credentials: its
+// security plugin is absent), or ZincSearch (under /es, with basic auth) when
+// the stack was started with SLUICE_TESTENV_ES=zinc. ElasticsearchFlavor
+// says which flavor the sink must be configured with.
 func ElasticsearchURL(t testing.TB) (esURL, username, password string) {
 	t.Helper()
 	esURL = need(t, EnvESURL, "Elasticsearch")
@@ -214,6 +234,28 @@ func ElasticsearchURL(t testing.TB) (esURL, username, password string) {
 	password, _ = Lookup(EnvESPassword)
 	reachable(t, "Elasticsearch", hostOfURL(t, "Elasticsearch", esURL))
 	return esURL, username, password
+}
+
+// ElasticsearchFlavor returns the Elasticsearch sink flavor for the server
+// of ElasticsearchURL: "opensearch" for the default stack, "elasticsearch"
+// for ZincSearch (which answers as Elasticsearch 8) or when unknown.
+func ElasticsearchFlavor() string {
+	if v, ok := Lookup(EnvESFlavor); ok {
+		return v
+	}
+	return "elasticsearch"
+}
+
+// OpenSearchURL is ElasticsearchURL for tests that only a real engine can
+// answer (refresh, the Count API, 409 on create, mapping conflicts). When the
+// shared stack runs ZincSearch instead the test is skipped.
+func OpenSearchURL(t testing.TB) string {
+	t.Helper()
+	esURL, _, _ := ElasticsearchURL(t)
+	if f := ElasticsearchFlavor(); f != "opensearch" {
+		t.Skipf("needs a real OpenSearch node; the test stack's Elasticsearch API is flavor %q (%s)", f, EnvESFlavor)
+	}
+	return esURL
 }
 
 // RedisAddr returns the host:port of the Redis server.

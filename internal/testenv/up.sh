@@ -122,10 +122,130 @@ kafka_ready() {
 kinesis_ready() { # kinesalite answers unsigned requests with 400 MissingAuthenticationToken
 	[ -n "$(http_status "$KINESIS_PORT" POST /)" ]
 }
-es_ready() {
+zinc_ready() {
 	local auth
 	auth="Authorization: Basic $(printf '%s:%s' "$ES_USERNAME" "$ES_PASSWORD" | base64 -w0)"
 	[ "$(http_status "$ES_PORT" GET /es/ "$auth")" = 200 ]
+}
+opensearch_ready() { # 200 once the cluster is at least yellow (408 before)
+	[ "$(http_status "$ES_PORT" GET '/_cluster/health?wait_for_status=yellow&timeout=1s')" = 200 ]
+}
+# kafka_node_ready ID PORT: the node logged that it started and takes connections.
+kafka_node_ready() {
+	grep -q 'Kafka Server started' "$LOG_DIR/kafka-$1.log" && port_open "$2"
+}
+
+# java_opts HEAP: JVM flags shared by the Java servers.
+java_opts() {
+	printf '%s\n' "-Xms$1" "-Xmx$1" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+		-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true -Dfile.encoding=UTF-8
+}
+
+# start_kafka formats (when fresh) and starts one combined broker+controller
+# KRaft node per port in kafka_ports; node i also listens on kafka_cports[i].
+start_kafka() {
+	local n=${#kafka_ports[@]} rf voters="" i dir props jars cluster_id opts
+	jars="$(kafka_dir)/jars/*"
+	rf=$((n < 3 ? n : 3))
+	for i in "${!kafka_ports[@]}"; do
+		voters="${voters:+$voters,}$((i + 1))@127.0.0.1:${kafka_cports[$i]}"
+	done
+	cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+	mapfile -t opts < <(java_opts "$KAFKA_HEAP")
+	for i in "${!kafka_ports[@]}"; do
+		local name="kafka-$((i + 1))"
+		if pid_of "$name" >/dev/null; then
+			start "$name" "${kafka_ports[$i]}" "${kafka_cports[$i]}" -- true
+			continue
+		fi
+		fresh_dir "$name"
+		dir="$DATA_DIR/$name"
+		props="$dir/server.properties"
+		write_kafka_properties "$((i + 1))" "${kafka_ports[$i]}" "${kafka_cports[$i]}" "$voters" "$rf" "$dir" >"$props"
+		write_kafka_log4j >"$dir/log4j2.properties"
+		if [ ! -f "$dir/logs/meta.properties" ]; then
+			log "formatting $name storage (cluster $cluster_id)"
+			if ! java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$jars" \
+				kafka.tools.StorageTool format -t "$cluster_id" -c "$props" >"$LOG_DIR/$name-format.log" 2>&1; then
+				fail_with_log "$name-format" "formatting $name storage failed"
+			fi
+		fi
+		start "$name" "${kafka_ports[$i]}" "${kafka_cports[$i]}" -- java "${opts[@]}" \
+			-Dlog4j2.configurationFile="$dir/log4j2.properties" -Dkafka.logs.dir="$dir" \
+			-cp "$jars" kafka.Kafka "$props"
+	done
+}
+
+# write_kafka_properties ID PORT CONTROLLER_PORT VOTERS RF DIR: prints the
+# server.properties of one node, tuned for tests (no initial rebalance delay,
+# internal topics that fit the cluster size).
+write_kafka_properties() {
+	local id="$1" port="$2" cport="$3" voters="$4" rf="$5" dir="$6" min_session
+	min_session="${SLUICE_TESTENV_KAFKA_MIN_SESSION_TIMEOUT_MS:-1000}"
+	cat <<PROPS
+# Written by internal/testenv/up.sh for the local test stack.
+process.roles=broker,controller
+node.id=$id
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir/logs
+num.partitions=${SLUICE_TESTENV_KAFKA_PARTITIONS:-1}
+default.replication.factor=$rf
+min.insync.replicas=1
+auto.create.topics.enable=true
+delete.topic.enable=true
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=5
+share.coordinator.state.topic.replication.factor=$rf
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=$min_session
+group.consumer.min.session.timeout.ms=$min_session
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+log.retention.hours=24
+PROPS
+}
+
+write_kafka_log4j() {
+	cat <<'LOG4J'
+status = error
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.out.ref = out
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+logger.main.name = kafka.Kafka
+logger.main.level = INFO
+LOG4J
+}
+
+# start_opensearch starts one OpenSearch node (opensearch/TestNode.java) with
+# HTTP on ES_PORT and transport on ES_TRANSPORT_PORT, both on 127.0.0.1.
+start_opensearch() {
+	local dir opts home="$DATA_DIR/opensearch"
+	dir="$(opensearch_dir)"
+	fresh_dir opensearch
+	mkdir -p "$home/tmp"
+	mapfile -t opts < <(java_opts "$OPENSEARCH_HEAP")
+	start opensearch "$ES_PORT" "$ES_TRANSPORT_PORT" -- java "${opts[@]}" \
+		-Djava.io.tmpdir="$home/tmp" -Dlog4j2.disable.jmx=true -Dio.netty.allocator.numDirectArenas=0 \
+		-cp "$dir/jars/*:$dir/classes" TestNode "$home" \
+		http.port="$ES_PORT" transport.port="$ES_TRANSPORT_PORT" \
+		cluster.routing.allocation.disk.threshold_enabled=false \
+		action.auto_create_index=true \
+		thread_pool.write.queue_size="${SLUICE_TESTENV_ES_WRITE_QUEUE_SIZE:-10000}"
 }
 
 # preflight NAME PORT...: fails early when a port of a service that is not
@@ -147,14 +267,38 @@ preflight() {
 # --- servers -----------------------------------------------------------------
 
 IFS=, read -r -a kafka_ports <<<"$KAFKA_PORTS"
-preflight kafka "${kafka_ports[@]}"
+IFS=, read -r -a kafka_cports <<<"$KAFKA_CONTROLLER_PORTS"
+if [ "$KAFKA_IMPL" = kafka ]; then
+	[ ${#kafka_ports[@]} -ge 1 ] || die "SLUICE_TESTENV_KAFKA_PORTS lists no port"
+	[ ${#kafka_cports[@]} -eq ${#kafka_ports[@]} ] ||
+		die "SLUICE_TESTENV_KAFKA_CONTROLLER_PORTS needs one port per broker port (${#kafka_ports[@]}), got '$KAFKA_CONTROLLER_PORTS'"
+	for i in "${!kafka_ports[@]}"; do
+		preflight "kafka-$((i + 1))" "${kafka_ports[$i]}" "${kafka_cports[$i]}"
+	done
+else
+	preflight kfake "${kafka_ports[@]}"
+fi
 preflight kinesis "$KINESIS_PORT"
 preflight mongo "$MONGO_PORT"
-preflight elasticsearch "$ES_PORT"
+if [ "$ES_IMPL" = opensearch ]; then
+	preflight opensearch "$ES_PORT" "$ES_TRANSPORT_PORT"
+else
+	preflight zinc "$ES_PORT"
+fi
 preflight redis "$REDIS_PORT"
-start kafka "${kafka_ports[@]}" -- "$(kfake_bin)" \
-	-ports "$KAFKA_PORTS" \
-	-min-session-timeout "${SLUICE_TESTENV_KAFKA_MIN_SESSION_TIMEOUT:-6s}"
+
+# The JVMs start slowest: OpenSearch first, so it boots while Kafka's storage
+# is formatted.
+if [ "$ES_IMPL" = opensearch ]; then
+	start_opensearch
+fi
+if [ "$KAFKA_IMPL" = kafka ]; then
+	start_kafka
+else
+	start kfake "${kafka_ports[@]}" -- "$(kfake_bin)" \
+		-ports "$KAFKA_PORTS" \
+		-min-session-timeout "${SLUICE_TESTENV_KAFKA_MIN_SESSION_TIMEOUT:-6s}"
+fi
 
 start kinesis "$KINESIS_PORT" -- env SLUICE_TESTENV_KINESIS_DELAY_MS="${SLUICE_TESTENV_KINESIS_DELAY_MS:-50}" \
 	node "$TESTENV_DIR/kinesalite/server.js" "$KINESIS_PORT"
@@ -169,19 +313,21 @@ start mongo "$MONGO_PORT" -- "$(ferretdb_bin)" \
 	--state-dir="$DATA_DIR/mongo" \
 	--log-level="${SLUICE_TESTENV_MONGO_LOG_LEVEL:-warn}"
 
-fresh_dir elasticsearch
-start elasticsearch "$ES_PORT" -- env \
-	ZINC_SERVER_ADDRESS=127.0.0.1 \
-	ZINC_SERVER_PORT="$ES_PORT" \
-	ZINC_DATA_PATH="$DATA_DIR/elasticsearch" \
-	ZINC_FIRST_ADMIN_USER="$ES_USERNAME" \
-	ZINC_FIRST_ADMIN_PASSWORD="$ES_PASSWORD" \
-	ZINC_PLUGIN_ES_VERSION=8.11.0 \
-	ZINC_TELEMETRY=false \
-	ZINC_SENTRY=false \
-	ZINC_PROFILER=false \
-	GIN_MODE=release \
-	"$(zinc_bin)"
+if [ "$ES_IMPL" = zinc ]; then
+	fresh_dir zinc
+	start zinc "$ES_PORT" -- env \
+		ZINC_SERVER_ADDRESS=127.0.0.1 \
+		ZINC_SERVER_PORT="$ES_PORT" \
+		ZINC_DATA_PATH="$DATA_DIR/zinc" \
+		ZINC_FIRST_ADMIN_USER="$ES_USERNAME" \
+		ZINC_FIRST_ADMIN_PASSWORD="$ES_PASSWORD" \
+		ZINC_PLUGIN_ES_VERSION=8.11.0 \
+		ZINC_TELEMETRY=false \
+		ZINC_SENTRY=false \
+		ZINC_PROFILER=false \
+		GIN_MODE=release \
+		"$(zinc_bin)"
+fi
 
 fresh_dir redis
 start redis "$REDIS_PORT" -- redis-server \
@@ -193,10 +339,22 @@ start redis "$REDIS_PORT" -- redis-server \
 	--dir "$DATA_DIR/redis" \
 	--logfile ""
 
-wait_ready kafka kafka_ready
+if [ "$KAFKA_IMPL" = kafka ]; then
+	for i in "${!kafka_ports[@]}"; do
+		READY_TIMEOUT="$JVM_READY_TIMEOUT" wait_ready "kafka-$((i + 1))" kafka_node_ready "$((i + 1))" "${kafka_ports[$i]}"
+	done
+else
+	wait_ready kfake kafka_ready
+fi
 wait_ready kinesis kinesis_ready
 wait_ready mongo port_open "$MONGO_PORT"
-wait_ready elasticsearch es_ready
+if [ "$ES_IMPL" = opensearch ]; then
+	READY_TIMEOUT="$JVM_READY_TIMEOUT" wait_ready opensearch opensearch_ready
+	es_url="http://127.0.0.1:$ES_PORT" es_user="" es_pass="" es_flavor=opensearch
+else
+	wait_ready zinc zinc_ready
+	es_url="http://127.0.0.1:$ES_PORT/es" es_user="$ES_USERNAME" es_pass="$ES_PASSWORD" es_flavor=elasticsearch
+fi
 wait_ready redis redis_ping "$REDIS_PORT"
 
 brokers=""
@@ -205,12 +363,15 @@ for p in "${kafka_ports[@]}"; do brokers="${brokers:+$brokers,}127.0.0.1:$p"; do
 tmp="$ENV_FILE.tmp"
 cat >"$tmp" <<ENV
 # Written by internal/testenv/up.sh; load with: . .testenv/env
+# Kafka: $KAFKA_IMPL$([ "$KAFKA_IMPL" = kafka ] && echo " $KAFKA_VERSION"); Elasticsearch API: $ES_IMPL$([ "$ES_IMPL" = opensearch ] && echo " $OPENSEARCH_VERSION")
 export SLUICE_KAFKA_BROKERS=$brokers
+export SLUICE_KAFKA_IMPL=$KAFKA_IMPL
 export SLUICE_KINESIS_ENDPOINT=http://127.0.0.1:$KINESIS_PORT
 export SLUICE_MONGO_URI=mongodb://127.0.0.1:$MONGO_PORT/
-export SLUICE_ES_URL=http://127.0.0.1:$ES_PORT/es
-export SLUICE_ES_USERNAME=$ES_USERNAME
-export SLUICE_ES_PASSWORD=$ES_PASSWORD
+export SLUICE_ES_URL=$es_url
+export SLUICE_ES_USERNAME=$es_user
+export SLUICE_ES_PASSWORD=$es_pass
+export SLUICE_ES_FLAVOR=$es_flavor
 export SLUICE_REDIS_ADDR=127.0.0.1:$REDIS_PORT
 ENV
 mv "$tmp" "$ENV_FILE"

@@ -67,12 +67,14 @@ func BenchmarkWriteHTTPTest(b *testing.B) {
 	}
 }
 
-// BenchmarkWriteZinc indexes 500-document batches into ZincSearch.
-func BenchmarkWriteZinc(b *testing.B) {
+// BenchmarkWriteServer indexes 500-document batches into the test stack's
+// Elasticsearch-API server (OpenSearch by default).
+func BenchmarkWriteServer(b *testing.B) {
 	url, user, pass := testenv.ElasticsearchURL(b)
 	index := "sluice-bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	s, _ := newSink(b, url, func(c *essink.Config) {
 		c.Username, c.Password = user, pass
+		c.Flavor = testenv.ElasticsearchFlavor()
 		c.Index = *pipeline.MustParseTemplate(index)
 		c.Timeout = pipeline.Duration(60 * time.Second)
 	})

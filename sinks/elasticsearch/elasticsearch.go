@@ -739,8 +739,16 @@ func (e *ItemError) Retryable() bool {
 	return false
 }
 
-// ErrorClass names the failure for the runner's retries metric.
-func (e *ItemError) ErrorClass() string { return statusClass(e.Status) }
+// ErrorClass names the failure for the runner's retries metric. A
+// cluster_block_exception other than 429 (index.blocks.write, read_only,
+// a closed index) is "blocked": an operator's setting, not a credentials
+// problem, so it is not reported as auth.
+func (e *ItemError) ErrorClass() string {
+	if e.Type == "cluster_block_exception" && e.Status != http.StatusTooManyRequests {
+		return "blocked"
+	}
+	return statusClass(e.Status)
+}
 
 func statusClass(status int) string {
 	switch {

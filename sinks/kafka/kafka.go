@@ -279,10 +279,18 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 		switch {
 		case err == nil:
 		case errors.As(err, &werrs):
+			var tooLarge []msgError // msgs refused in a batch that was too large as a whole
 			for j, werr := range werrs {
-				if werr != nil {
+				switch {
+				case werr == nil:
+				case isTooLarge(werr):
+					tooLarge = append(tooLarge, msgError{j, werr})
+				default:
 					be.Fail(index[j], classify(fmt.Errorf("produce to %s: %w", msgs[j].Topic+s.w.Topic, werr)))
 				}
+			}
+			for _, j := range s.resendAlone(ctx, msgs, tooLarge) {
+				be.Fail(index[j.i], classify(fmt.Errorf("produce to %s: %w", msgs[j.i].Topic+s.w.Topic, j.err)))
 			}
 		case be.Len() == 0:
 			return classify(fmt.Errorf("produce %d records: %w", len(msgs), err))
@@ -347,6 +355,45 @@ func headers(ev *pipeline.Event) []kafkago.Header {
 		}
 	}
 	return hs
+}
+
+// isTooLarge reports the broker's or the client's refusal of a record batch
+// for its size.
+func isTooLarge(err error) bool {
+	var kerr kafkago.Error
+	var tooLarge kafkago.MessageTooLargeError
+	return errors.As(err, &tooLarge) ||
+		errors.As(err, &kerr) && (kerr == kafkago.MessageSizeTooLarge || kerr == kafkago.RecordListTooLarge)
+}
+
+type msgError struct {
+	i   int
+	err error
+}
+
+// resendAlone writes each of the refused msgs in a request of its own. The broker
+// checks max.message.bytes against a whole record batch and refuses all of
+// it, so small records that shared a partition batch with one too large
+// record got the same error: only a record still refused alone is too
+// large. This is shaping, like the Elasticsearch sink's 413 split, not a
+// retry. It returns the records that still failed.
+func (s *Sink) resendAlone(ctx context.Context, msgs []kafkago.Message, refused []msgError) []msgError {
+	if len(refused) <= 1 {
+		return refused
+	}
+	var failed []msgError
+	for _, r := range refused {
+		j := r.i
+		err := s.w.WriteMessages(ctx, msgs[j])
+		var werrs kafkago.WriteErrors
+		if errors.As(err, &werrs) && len(werrs) == 1 {
+			err = werrs[0]
+		}
+		if err != nil {
+			failed = append(failed, msgError{j, err})
+		}
+	}
+	return failed
 }
 
 // classify marks the broker errors that a retry cannot fix.

@@ -18,6 +18,10 @@ import (
 	essink "github.com/sluicehq/sluice/sinks/elasticsearch"
 )
 
+// The tests in this file run against the shared test stack's
+// Elasticsearch-API server, whichever it is (OpenSearch by default,
+// ZincSearch with SLUICE_TESTENV_ES=zinc): they only use what both answer.
+
 // search returns the ids of the documents in index (ZincSearch has no
 // Count API: search with track_total_hits).
 func search(t *testing.T, url, user, pass, index string, size int) (total int, ids []string) {
@@ -44,8 +48,9 @@ func search(t *testing.T, url, user, pass, index string, size int) (total int, i
 	return int(gjson.GetBytes(body, "hits.total.value").Int()), ids
 }
 
-// waitTotal polls until index holds want documents (ZincSearch indexes
-// asynchronously), then checks a while longer that no more appear.
+// waitTotal polls until index holds want documents (neither server makes
+// documents searchable at once), then checks a while longer that no more
+// appear.
 func waitTotal(t *testing.T, url, user, pass, index string, want int) []string {
 	t.Helper()
 	deadline := time.Now().Add(testwait.Bound())
@@ -69,11 +74,12 @@ func waitTotal(t *testing.T, url, user, pass, index string, want int) []string {
 	}
 }
 
-func TestZincIndexReindexNoDuplicatesDatedIndices(t *testing.T) {
+func TestServerIndexReindexNoDuplicatesDatedIndices(t *testing.T) {
 	url, user, pass := testenv.ElasticsearchURL(t)
 	prefix := "sluice-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	s, _ := newSink(t, url, func(c *essink.Config) {
 		c.Username, c.Password = user, pass
+		c.Flavor = testenv.ElasticsearchFlavor()
 		c.Index = *pipeline.MustParseTemplate(prefix + "-{2006.01.02}")
 		c.MaxBatch.Events = 37 // several requests per batch
 	})
@@ -113,10 +119,14 @@ func TestZincIndexReindexNoDuplicatesDatedIndices(t *testing.T) {
 	}
 }
 
-func TestZincStart(t *testing.T) {
+func TestServerStart(t *testing.T) {
 	url, user, pass := testenv.ElasticsearchURL(t)
+	flavor := testenv.ElasticsearchFlavor()
 	t.Run("bad credentials", func(t *testing.T) {
-		s, _ := newSink(t, url, func(c *essink.Config) { c.Username, c.Password = user, pass+"-wrong" })
+		if user == "" {
+			t.Skip("the server takes no credentials (OpenSearch without its security plugin): nothing to refuse")
+		}
+		s, _ := newSink(t, url, func(c *essink.Config) { c.Username, c.Password, c.Flavor = user, pass+"-wrong", flavor })
 		err := s.Start(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "refused the credentials") || !strings.Contains(err.Error(), "401") {
 			t.Fatalf("Start with a wrong password: %v", err)
@@ -130,7 +140,7 @@ func TestZincStart(t *testing.T) {
 		file := t.TempDir() + "/t.json"
 		writeFile(t, file, `{"index_patterns":["`+name+`-*"],"template":{"mappings":{"properties":{"amount":{"type":"long"}}}}}`)
 		s, _ := newSink(t, url, func(c *essink.Config) {
-			c.Username, c.Password = user, pass
+			c.Username, c.Password, c.Flavor = user, pass, flavor
 			c.IndexTemplate = &essink.IndexTemplate{Name: name, File: file}
 		})
 		if err := s.Start(context.Background()); err != nil {
