@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -200,10 +198,3 @@ func componentsCmd(stdout io.Writer) *cobra.Command {
 	}
 }
 
-func buildVersion() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v += " (" + strings.TrimPrefix(bi.GoVersion, "go") + ")"
-	}
-	return v
-}
