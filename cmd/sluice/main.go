@@ -197,4 +197,3 @@ func componentsCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 }
-
