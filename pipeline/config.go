@@ -58,10 +58,12 @@ type MetricsConfig struct {
 type DeliveryConfig struct {
 	// Lanes is how many batches are processed at once. Events are assigned
 	// to lanes by partition key, so a key's events stay in order.
-	Lanes int `yaml:"lanes"`
+	// Default: max(4, 2×GOMAXPROCS).
+	Lanes int `yaml:"lanes" default:"-"`
 	// MaxInFlight bounds the batches queued or processing across all
-	// lanes: a slow sink fills them and then stops the source.
-	MaxInFlight int `yaml:"max_in_flight"`
+	// lanes: a slow sink fills them and then stops the source. Default:
+	// 2×lanes.
+	MaxInFlight int `yaml:"max_in_flight" default:"-"`
 	// ShutdownTimeout is how long in-flight batches may take to finish on
 	// SIGTERM before they are abandoned unacked.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`

@@ -46,6 +46,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(runCmd(&g, stderr), validateCmd(stdout), versionCmd(stdout), componentsCmd(stdout), demoCmd(&g, stderr), benchCmd(&g, stderr))
+	root.AddCommand(toolCmds(&g, stdout, stderr)...)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "sluice:", err)
