@@ -40,6 +40,7 @@ type buildOptions struct {
 	logger   *slog.Logger
 	registry prometheus.Registerer
 	observer func(events []*Event, err error)
+	override func(kind Kind, s *Spec) (any, bool)
 }
 
 // WithSettleObserver calls fn after each batch is settled with its events
@@ -82,6 +83,11 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 		}
 	}()
 	build := func(s *Spec, kind Kind) (any, string, error) {
+		if o.override != nil {
+			if c, ok := o.override(kind, s); ok {
+				return c, s.Label(), nil
+			}
+		}
 		r, ok := reg.lookup(kind, s.Name)
 		if !ok {
 			return nil, "", fmt.Errorf("%s:%d: %s: unknown %s %q", cfg.File, s.Line, s.Path, kind, s.Name)
