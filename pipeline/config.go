@@ -107,6 +107,9 @@ func (c *Config) Validate() error {
 	if len(c.Sinks) == 0 {
 		errs = append(errs, FieldErrorf("sinks", "needs at least one sink"))
 	}
+	if err := checkListen(c.Metrics.Listen); err != nil {
+		errs = append(errs, FieldErrorf("metrics.listen", "%v", err))
+	}
 	return errors.Join(errs...)
 }
 

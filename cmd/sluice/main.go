@@ -154,11 +154,13 @@ func validateCmd(stdout io.Writer) *cobra.Command {
 			}
 			failed := 0
 			for _, f := range files {
-				if _, err := pipeline.LoadFile(f, registry(), os.LookupEnv); err != nil {
+				cfg, err := pipeline.LoadFile(f, registry(), os.LookupEnv)
+				if err != nil {
 					failed++
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					continue
 				}
+				printWarnings(cmd.ErrOrStderr(), cfg)
 				fmt.Fprintf(stdout, "%s: ok\n", f)
 			}
 			if failed > 0 {
