@@ -52,6 +52,13 @@ type RetryConfig struct {
 type MetricsConfig struct {
 	// Listen is host:port; empty serves nothing.
 	Listen string `yaml:"listen"`
+	// Tap serves sampled live events on /tap for `sluice tap`. Off by
+	// default: events carry payloads, which can hold personal data.
+	Tap bool `yaml:"tap"`
+	// TapAllowPublic allows the tap on a listen address that is not
+	// loopback (127.0.0.1, ::1, localhost). Anyone who can reach the port
+	// can then read live payloads.
+	TapAllowPublic bool `yaml:"tap_allow_public"`
 }
 
 // DeliveryConfig tunes concurrency and shutdown.
@@ -110,6 +117,7 @@ func (c *Config) Validate() error {
 	if err := checkListen(c.Metrics.Listen); err != nil {
 		errs = append(errs, FieldErrorf("metrics.listen", "%v", err))
 	}
+	errs = append(errs, c.Metrics.checkTap()...)
 	return errors.Join(errs...)
 }
 

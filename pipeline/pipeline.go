@@ -24,6 +24,7 @@ type Pipeline struct {
 	ready      atomic.Bool
 	stats      stats
 	observer   func(events []*Event, err error)
+	tap        *tapHub // nil unless metrics.tap
 }
 
 type stage[T any] struct {
@@ -76,6 +77,9 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 	}
 	built := &Pipeline{name: cfg.Name, cfg: cfg, log: o.logger.With("pipeline", cfg.Name), metrics: m, observer: o.observer}
 	p = built
+	if cfg.Metrics.Tap {
+		built.tap = newTapHub()
+	}
 	defer func() {
 		// Not p: `return nil, err` has cleared it by now.
 		if err != nil {

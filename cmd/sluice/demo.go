@@ -231,7 +231,7 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 		return err
 	}
 	if plan.consumer.Metrics.Listen != "" {
-		if stopServer, err := pipeline.Serve(ctx, plan.consumer.Metrics.Listen, consumer.Handler(promReg), log); err == nil {
+		if stopServer, err := pipeline.Serve(ctx, plan.consumer.Metrics.Listen, withTap(consumer, consumer.Handler(promReg)), log); err == nil {
 			defer stopServer()
 			fmt.Fprintf(out, "metrics: http://%s/metrics\n", plan.consumer.Metrics.Listen)
 		} else {

@@ -122,7 +122,7 @@ func runPipeline(ctx context.Context, file string, log *slog.Logger, summary io.
 		return err
 	}
 	if cfg.Metrics.Listen != "" {
-		stopServer, err := pipeline.Serve(ctx, cfg.Metrics.Listen, p.Handler(promReg), log)
+		stopServer, err := pipeline.Serve(ctx, cfg.Metrics.Listen, withTap(p, p.Handler(promReg)), log)
 		if err != nil {
 			return err
 		}
