@@ -12,7 +12,7 @@ import (
 // toolCmds are the operator tools: schema, test, tap, top. They live in
 // their own files so the core commands in main.go stay small.
 func toolCmds(g *globalFlags, stdout, stderr io.Writer) []*cobra.Command {
-	return []*cobra.Command{schemaCmd(stdout), testCmd(stdout), tapCmd(stdout)}
+	return []*cobra.Command{schemaCmd(stdout), testCmd(stdout), tapCmd(stdout), topCmd(stdout)}
 }
 
 // printWarnings prints what `validate` finds valid but probably wrong.
