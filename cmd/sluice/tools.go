@@ -21,3 +21,14 @@ func printWarnings(w io.Writer, cfg *pipeline.Config) {
 		fmt.Fprintln(w, warn)
 	}
 }
+
+// printWatchHint tells the demo's reader how to watch the running consumer
+// with top and tap (the demo pipelines set metrics.tap).
+func printWatchHint(w io.Writer, cfg *pipeline.Config) {
+	addr := "http://" + cfg.Metrics.Listen
+	fmt.Fprintf(w, "watch it from another terminal: sluice top %s\n", addr)
+	if cfg.Metrics.Tap && len(cfg.Transforms) > 0 {
+		last := cfg.Transforms[len(cfg.Transforms)-1].Label()
+		fmt.Fprintf(w, "                                sluice tap %s --component %s --limit 3 --format table\n", addr, last)
+	}
+}
