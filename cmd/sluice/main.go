@@ -87,6 +87,7 @@ func newLogger(g *globalFlags, w io.Writer) (*slog.Logger, error) {
 
 func runCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 	var file string
+	var watch bool
 	cmd := &cobra.Command{
 		Use:   "run -c FILE",
 		Short: "Run a pipeline until SIGINT/SIGTERM or until its source is exhausted",
@@ -102,9 +103,13 @@ exits 1 with the batch unacked, so nothing is lost.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if watch {
+				return runWatching(ctx, file, log, cmd.OutOrStdout())
+			}
 			return runPipeline(ctx, file, log, cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().BoolVar(&watch, "watch", false, "reload the pipeline when the file changes or on SIGHUP (see docs/operations.md)")
 	cmd.Flags().StringVarP(&file, "config", "c", "", "pipeline YAML file (required)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
