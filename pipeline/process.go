@@ -64,17 +64,13 @@ func (p *Pipeline) applyTransform(ctx context.Context, t *stage[Transform], even
 	t.m.in.Add(float64(len(events)))
 	start := time.Now()
 	defer func() { t.m.seconds.Add(time.Since(start).Seconds()) }()
-	if p.tap.on() {
-		p.tap.publish(t.label, TapBefore, events)
-	}
+	p.tapped(t.label, TapBefore, events)
 
 	out, err := t.c.Apply(ctx, events)
 	if err == nil {
 		t.m.out.Add(float64(len(out)))
 		t.m.dropped.Add(float64(len(events) - len(out)))
-		if p.tap.on() {
-			p.tap.publish(t.label, TapAfter, out)
-		}
+		p.tapped(t.label, TapAfter, out)
 		return out, nil, nil
 	}
 	// The slow path: some or all events failed. Survivors of every attempt
@@ -134,9 +130,7 @@ func (p *Pipeline) applyTransform(ctx context.Context, t *stage[Transform], even
 		out, err = t.c.Apply(ctx, pending)
 	}
 	slices.SortFunc(kept, func(a, b *Event) int { return position[a] - position[b] })
-	if p.tap.on() {
-		p.tap.publish(t.label, TapAfter, kept)
-	}
+	p.tapped(t.label, TapAfter, kept)
 	t.m.out.Add(float64(len(kept)))
 	t.m.dead.Add(float64(len(failures)))
 	t.m.dropped.Add(float64(len(events) - len(kept) - len(failures)))
@@ -183,9 +177,7 @@ func (p *Pipeline) writeAll(ctx context.Context, events []*Event) ([]failure, er
 // last write of each key is still its latest event.
 func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Event) ([]failure, error) {
 	s.m.in.Add(float64(len(events)))
-	if p.tap.on() {
-		p.tap.publish(s.label, TapBefore, events)
-	}
+	p.tapped(s.label, TapBefore, events)
 	var failures []failure
 	pending := events
 	retry := newRetrier(p.cfg.Retry)
@@ -197,9 +189,7 @@ func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Even
 		s.m.seconds.Add(d.Seconds())
 		if err == nil {
 			s.m.out.Add(float64(len(pending)))
-			if p.tap.on() {
-				p.tap.publish(s.label, TapAfter, pending)
-			}
+			p.tapped(s.label, TapAfter, pending)
 			break
 		}
 		if ctx.Err() != nil {
@@ -220,8 +210,8 @@ func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Even
 				}
 			}
 			s.m.out.Add(float64(len(pending) - len(be.Failures)))
-			if p.tap.on() {
-				p.tap.publish(s.label, TapAfter, writtenOf(pending, be))
+			if p.tap.on() { // writtenOf allocates: only for a tapper
+				p.tapped(s.label, TapAfter, writtenOf(pending, be))
 			}
 		case IsPermanent(err):
 			for _, ev := range pending {

@@ -182,3 +182,11 @@ func writtenOf(pending []*Event, be *BatchError) []*Event {
 	}
 	return out
 }
+
+// tapped offers events seen at component/stage to the tappers: one atomic
+// load when nobody taps.
+func (p *Pipeline) tapped(component, stage string, events []*Event) {
+	if p.tap.on() {
+		p.tap.publish(component, stage, events)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -24,7 +26,7 @@ func startTapped(t *testing.T, yaml string) (*pipeline.Pipeline, string) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	p, err := pipeline.Build(context.Background(), cfg, registry(), pipeline.WithMetricsRegisterer(reg))
+	p, err := pipeline.Build(context.Background(), cfg, registry(), pipeline.WithMetricsRegisterer(reg), pipeline.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}

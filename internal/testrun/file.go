@@ -170,45 +170,7 @@ func Load(path string) (*File, error) {
 	}
 	testsNode := child(doc, "tests")
 	for i, rc := range raw.Tests {
-		tn := item(testsNode, i)
-		c := &Case{Name: rc.Name, Line: tn.Line, Input: rc.Input, Sink: rc.Sink, sinkLine: lineOf(tn, "sink"), Dropped: rc.Dropped}
-		if c.Name == "" {
-			c.Name = fmt.Sprintf("tests[%d]", i)
-		}
-		if len(rc.Input) == 0 {
-			fail(tn.Line, "tests[%d] (%s): input: at least one event is required", i, c.Name)
-		}
-		for j, in := range rc.Input {
-			if (in.Payload == "") == (in.JSON == nil) {
-				fail(item(child(tn, "input"), j).Line, "tests[%d].input[%d]: give exactly one of payload or json", i, j)
-			}
-		}
-		if rc.Outputs == nil && rc.Dropped == nil && rc.DeadLettered == nil {
-			fail(tn.Line, "tests[%d] (%s): asserts nothing: give outputs, dropped or dead_lettered", i, c.Name)
-		}
-		if rc.Outputs != nil {
-			c.hasOutputs = true
-			on := child(tn, "outputs")
-			for j, ro := range *rc.Outputs {
-				o := &Output{Line: item(on, j).Line, ID: ro.ID, Fields: ro.Fields, Condition: ro.Condition}
-				if ro.Condition != "" {
-					fl, err := filter.New(filter.Config{Keep: ro.Condition})
-					if err != nil {
-						fail(lineOf(item(on, j), "condition"), "tests[%d].outputs[%d].condition: %v", i, j, err)
-					}
-					o.cond = fl
-				}
-				c.Outputs = append(c.Outputs, o)
-			}
-		}
-		if rc.DeadLettered != nil {
-			c.hasDead = true
-			dn := child(tn, "dead_lettered")
-			for j, rd := range *rc.DeadLettered {
-				c.DeadLettered = append(c.DeadLettered, &DeadLetter{Line: item(dn, j).Line, ID: rd.ID, Component: rd.Component, Reason: rd.Reason})
-			}
-		}
-		f.Tests = append(f.Tests, c)
+		f.Tests = append(f.Tests, loadCase(i, rc, item(testsNode, i), fail))
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -216,7 +178,49 @@ func Load(path string) (*File, error) {
 	return f, nil
 }
 
-// jsonPayload is the payload of an input event.
+// loadCase checks one test of a file; fail records a mistake at a line.
+func loadCase(i int, rc rawCase, tn *yaml.Node, fail func(line int, format string, args ...any)) *Case {
+	c := &Case{Name: rc.Name, Line: tn.Line, Input: rc.Input, Sink: rc.Sink, sinkLine: lineOf(tn, "sink"), Dropped: rc.Dropped}
+	if c.Name == "" {
+		c.Name = fmt.Sprintf("tests[%d]", i)
+	}
+	if len(rc.Input) == 0 {
+		fail(tn.Line, "tests[%d] (%s): input: at least one event is required", i, c.Name)
+	}
+	for j, in := range rc.Input {
+		if (in.Payload == "") == (in.JSON == nil) {
+			fail(item(child(tn, "input"), j).Line, "tests[%d].input[%d]: give exactly one of payload or json", i, j)
+		}
+	}
+	if rc.Outputs == nil && rc.Dropped == nil && rc.DeadLettered == nil {
+		fail(tn.Line, "tests[%d] (%s): asserts nothing: give outputs, dropped or dead_lettered", i, c.Name)
+	}
+	if rc.Outputs != nil {
+		c.hasOutputs = true
+		on := child(tn, "outputs")
+		for j, ro := range *rc.Outputs {
+			o := &Output{Line: item(on, j).Line, ID: ro.ID, Fields: ro.Fields, Condition: ro.Condition}
+			if ro.Condition != "" {
+				fl, err := filter.New(filter.Config{Keep: ro.Condition})
+				if err != nil {
+					fail(lineOf(item(on, j), "condition"), "tests[%d].outputs[%d].condition: %v", i, j, err)
+				}
+				o.cond = fl
+			}
+			c.Outputs = append(c.Outputs, o)
+		}
+	}
+	if rc.DeadLettered != nil {
+		c.hasDead = true
+		dn := child(tn, "dead_lettered")
+		for j, rd := range *rc.DeadLettered {
+			c.DeadLettered = append(c.DeadLettered, &DeadLetter{Line: item(dn, j).Line, ID: rd.ID, Component: rd.Component, Reason: rd.Reason})
+		}
+	}
+	return c
+}
+
+// payload is the payload of an input event.
 func (in *Input) payload() ([]byte, error) {
 	if in.JSON == nil {
 		return []byte(in.Payload), nil

@@ -104,30 +104,9 @@ func matchesLabel(name string, labels []string) bool {
 }
 
 func runCase(ctx context.Context, cfg *pipeline.Config, reg *pipeline.Registry, c *Case) []string {
-	events := make([]*pipeline.Event, len(c.Input))
-	for i := range c.Input {
-		in := &c.Input[i]
-		payload, err := in.payload()
-		if err != nil {
-			return []string{fmt.Sprintf("input[%d]: %v", i, err)}
-		}
-		id := in.ID
-		if id == "" {
-			id = fmt.Sprintf("input-%d", i)
-		}
-		ev := &pipeline.Event{ID: id, Payload: payload}
-		if in.Key != "" {
-			ev.Key = []byte(in.Key)
-		}
-		keys := make([]string, 0, len(in.Meta))
-		for k := range in.Meta {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			ev.Meta.Set(k, in.Meta[k])
-		}
-		events[i] = ev
+	events, err := inputEvents(c.Input)
+	if err != nil {
+		return []string{err.Error()}
 	}
 	// One lane, one batch, short bounded retries: outputs come in input
 	// order and a retryable failure ends as a dead letter, not a hang.
@@ -166,6 +145,11 @@ func runCase(ctx context.Context, cfg *pipeline.Config, reg *pipeline.Registry, 
 	if runCtx.Err() != nil {
 		return []string{fmt.Sprintf("the pipeline did not finish within %s", Timeout)}
 	}
+	return assertCase(ctx, c, sinks, dead, p.Stats())
+}
+
+// assertCase compares what the captures got with the case's expectations.
+func assertCase(ctx context.Context, c *Case, sinks map[string]*capture, dead *capture, st pipeline.Stats) []string {
 	var fails []string
 	if c.hasOutputs {
 		labels := make([]string, 0, len(sinks))
@@ -184,7 +168,7 @@ func runCase(ctx context.Context, cfg *pipeline.Config, reg *pipeline.Registry, 
 		}
 	}
 	if c.Dropped != nil {
-		if got := p.Stats().Dropped; got != int64(*c.Dropped) {
+		if got := st.Dropped; got != int64(*c.Dropped) {
 			fails = append(fails, fmt.Sprintf("dropped: got %d events, want %d", got, *c.Dropped))
 		}
 	}
@@ -192,6 +176,36 @@ func runCase(ctx context.Context, cfg *pipeline.Config, reg *pipeline.Registry, 
 		fails = append(fails, checkDeadLetters(c.DeadLettered, dead.events())...)
 	}
 	return fails
+}
+
+// inputEvents are the events a case feeds the transforms.
+func inputEvents(inputs []Input) ([]*pipeline.Event, error) {
+	events := make([]*pipeline.Event, len(inputs))
+	for i := range inputs {
+		in := &inputs[i]
+		payload, err := in.payload()
+		if err != nil {
+			return nil, fmt.Errorf("input[%d]: %w", i, err)
+		}
+		id := in.ID
+		if id == "" {
+			id = fmt.Sprintf("input-%d", i)
+		}
+		ev := &pipeline.Event{ID: id, Payload: payload}
+		if in.Key != "" {
+			ev.Key = []byte(in.Key)
+		}
+		keys := make([]string, 0, len(in.Meta))
+		for k := range in.Meta {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ev.Meta.Set(k, in.Meta[k])
+		}
+		events[i] = ev
+	}
+	return events, nil
 }
 
 func checkOutputs(ctx context.Context, prefix string, want []*Output, got []*pipeline.Event) []string {
