@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 30m
 
 -include internal/testenv/testenv.mk
 
-.PHONY: help build demo demo-load test unit lint fmt validate-examples bench clean image
+.PHONY: help build demo demo-load test unit lint fmt validate-examples test-pipelines bench clean image
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-18s %s\n", $$1, $$2}'
@@ -41,10 +41,13 @@ EXAMPLE_SECRETS := SENDGRID_WEBHOOK_PUBLIC_KEY=MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQ
 validate-examples: build ## every file in examples/ must validate
 	$(EXAMPLE_SECRETS) ./$(BIN) validate examples/*.yaml
 
+test-pipelines: build ## the pipeline unit tests of examples/ (sluice test)
+	./$(BIN) test examples/tests/*.test.yaml
+
 unit: ## unit tests only (no servers needed; integration tests skip)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-test: lint validate-examples ## start the test stack, then run every test with -race
+test: lint validate-examples test-pipelines ## start the test stack, then run every test with -race
 	@if [ -f internal/testenv/testenv.mk ]; then $(MAKE) --no-print-directory testenv; fi
 	@set -a; [ -f .testenv/env ] && source .testenv/env; set +a; \
 	  SLUICE_TESTENV_REQUIRED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...

@@ -60,16 +60,25 @@ type RetryConfig struct {
 type MetricsConfig struct {
 	// Listen is host:port; empty serves nothing.
 	Listen string `yaml:"listen"`
+	// Tap serves sampled live events on /tap for `sluice tap`. Off by
+	// default: events carry payloads, which can hold personal data.
+	Tap bool `yaml:"tap"`
+	// TapAllowPublic allows the tap on a listen address that is not
+	// loopback (127.0.0.1, ::1, localhost). Anyone who can reach the port
+	// can then read live payloads.
+	TapAllowPublic bool `yaml:"tap_allow_public"`
 }
 
 // DeliveryConfig tunes concurrency and shutdown.
 type DeliveryConfig struct {
 	// Lanes is how many batches are processed at once. Events are assigned
 	// to lanes by partition key, so a key's events stay in order.
-	Lanes int `yaml:"lanes"`
+	// Default: max(4, 2×GOMAXPROCS).
+	Lanes int `yaml:"lanes" default:"-"`
 	// MaxInFlight bounds the batches queued or processing across all
-	// lanes: a slow sink fills them and then stops the source.
-	MaxInFlight int `yaml:"max_in_flight"`
+	// lanes: a slow sink fills them and then stops the source. Default:
+	// 2×lanes.
+	MaxInFlight int `yaml:"max_in_flight" default:"-"`
 	// ShutdownTimeout is how long in-flight batches may take to finish on
 	// SIGTERM before they are abandoned unacked.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
@@ -119,6 +128,10 @@ func (c *Config) Validate() error {
 	if len(c.Sinks) == 0 {
 		errs = append(errs, FieldErrorf("sinks", "needs at least one sink"))
 	}
+	if err := checkListen(c.Metrics.Listen); err != nil {
+		errs = append(errs, FieldErrorf("metrics.listen", "%v", err))
+	}
+	errs = append(errs, c.Metrics.checkTap()...)
 	return errors.Join(errs...)
 }
 

@@ -29,6 +29,7 @@ type Pipeline struct {
 	lastWrite atomic.Int64
 	stats     stats
 	observer  func(events []*Event, err error)
+	tap       *tapHub // nil unless metrics.tap
 }
 
 type stage[T any] struct {
@@ -45,6 +46,7 @@ type buildOptions struct {
 	logger   *slog.Logger
 	registry prometheus.Registerer
 	observer func(events []*Event, err error)
+	override func(kind Kind, s *Spec) (any, bool)
 }
 
 // WithSettleObserver calls fn after each batch is settled with its events
@@ -80,6 +82,9 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 	}
 	built := &Pipeline{name: cfg.Name, cfg: cfg, log: o.logger.With("pipeline", cfg.Name), metrics: m, observer: o.observer}
 	p = built
+	if cfg.Metrics.Tap {
+		built.tap = newTapHub()
+	}
 	defer func() {
 		// Not p: `return nil, err` has cleared it by now.
 		if err != nil {
@@ -87,6 +92,11 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 		}
 	}()
 	build := func(s *Spec, kind Kind) (any, string, error) {
+		if o.override != nil {
+			if c, ok := o.override(kind, s); ok {
+				return c, s.Label(), nil
+			}
+		}
 		r, ok := reg.lookup(kind, s.Name)
 		if !ok {
 			return nil, "", fmt.Errorf("%s:%d: %s: unknown %s %q", cfg.File, s.Line, s.Path, kind, s.Name)

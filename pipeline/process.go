@@ -64,11 +64,13 @@ func (p *Pipeline) applyTransform(ctx context.Context, t *stage[Transform], even
 	t.m.in.Add(float64(len(events)))
 	start := time.Now()
 	defer func() { t.m.seconds.Add(time.Since(start).Seconds()) }()
+	p.tapped(t.label, TapBefore, events)
 
 	out, err := t.c.Apply(ctx, events)
 	if err == nil {
 		t.m.out.Add(float64(len(out)))
 		t.m.dropped.Add(float64(len(events) - len(out)))
+		p.tapped(t.label, TapAfter, out)
 		return out, nil, nil
 	}
 	// The slow path: some or all events failed. Survivors of every attempt
@@ -128,6 +130,7 @@ func (p *Pipeline) applyTransform(ctx context.Context, t *stage[Transform], even
 		out, err = t.c.Apply(ctx, pending)
 	}
 	slices.SortFunc(kept, func(a, b *Event) int { return position[a] - position[b] })
+	p.tapped(t.label, TapAfter, kept)
 	t.m.out.Add(float64(len(kept)))
 	t.m.dead.Add(float64(len(failures)))
 	t.m.dropped.Add(float64(len(events) - len(kept) - len(failures)))
@@ -174,6 +177,7 @@ func (p *Pipeline) writeAll(ctx context.Context, events []*Event) ([]failure, er
 // last write of each key is still its latest event.
 func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Event) ([]failure, error) {
 	s.m.in.Add(float64(len(events)))
+	p.tapped(s.label, TapBefore, events)
 	var failures []failure
 	pending := events
 	retry := newRetrier(p.cfg.Retry)
@@ -186,6 +190,7 @@ func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Even
 		if err == nil {
 			p.lastWrite.Store(time.Now().UnixNano())
 			s.m.out.Add(float64(len(pending)))
+			p.tapped(s.label, TapAfter, pending)
 			break
 		}
 		if ctx.Err() != nil {
@@ -207,6 +212,9 @@ func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Even
 				}
 			}
 			s.m.out.Add(float64(len(pending) - len(be.Failures)))
+			if p.tap.on() { // writtenOf allocates: only for a tapper
+				p.tapped(s.label, TapAfter, writtenOf(pending, be))
+			}
 		case IsPermanent(err):
 			for _, ev := range pending {
 				failures = append(failures, failure{event: ev, component: s.label, err: err, attempts: retry.tries + 1})

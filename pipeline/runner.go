@@ -204,6 +204,7 @@ func (r *run) read(ctx context.Context, out chan<- readResult) {
 		p.source.m.seconds.Add(time.Since(start).Seconds())
 		if len(events) > 0 || (err == nil && ack != nil) {
 			p.source.m.out.Add(float64(len(events)))
+			p.tapped(p.source.label, TapAfter, events)
 			out <- readResult{events: events, ack: ack}
 		}
 		switch {

@@ -251,9 +251,10 @@ func runDemo(ctx context.Context, plan demoPlan, outDir string, log *slog.Logger
 		return err
 	}
 	if plan.consumer.Metrics.Listen != "" {
-		if stopServer, err := pipeline.Serve(ctx, plan.consumer.Metrics.Listen, consumer.Handler(promReg), log); err == nil {
+		if stopServer, err := pipeline.Serve(ctx, plan.consumer.Metrics.Listen, withTap(consumer, consumer.Handler(promReg)), log); err == nil {
 			defer stopServer()
 			fmt.Fprintf(out, "metrics: http://%s/metrics\n", plan.consumer.Metrics.Listen)
+			printWatchHint(out, plan.consumer)
 		} else {
 			fmt.Fprintf(out, "metrics: not served (%v)\n", err)
 		}

@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -48,6 +46,7 @@ func execute(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(runCmd(&g, stderr), validateCmd(stdout), versionCmd(stdout), componentsCmd(stdout), demoCmd(&g, stderr), benchCmd(&g, stderr), replayCmd(&g, stderr))
+	root.AddCommand(toolCmds(&g, stdout, stderr)...)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(stderr, "sluice:", err)
@@ -88,6 +87,7 @@ func newLogger(g *globalFlags, w io.Writer) (*slog.Logger, error) {
 
 func runCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 	var file string
+	var watch bool
 	cmd := &cobra.Command{
 		Use:   "run -c FILE",
 		Short: "Run a pipeline until SIGINT/SIGTERM or until its source is exhausted",
@@ -113,12 +113,18 @@ exits 1 with the batch unacked, so nothing is lost.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if err := runPipeline(ctx, cfg, log, cmd.OutOrStdout()); err != nil {
+			if watch {
+				err = runWatching(ctx, file, log, cmd.OutOrStdout())
+			} else {
+				err = runPipeline(ctx, cfg, log, cmd.OutOrStdout())
+			}
+			if err != nil {
 				return redactedError{err: err, rd: rd}
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&watch, "watch", false, "reload the pipeline when the file changes or on SIGHUP (see docs/operations.md)")
 	cmd.Flags().StringVarP(&file, "config", "c", "", "pipeline YAML file (required)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
@@ -145,7 +151,7 @@ func runPipeline(ctx context.Context, cfg *pipeline.Config, log *slog.Logger, su
 		return err
 	}
 	if cfg.Metrics.Listen != "" {
-		stopServer, err := pipeline.Serve(ctx, cfg.Metrics.Listen, p.Handler(promReg), log)
+		stopServer, err := pipeline.Serve(ctx, cfg.Metrics.Listen, withTap(p, p.Handler(promReg)), log)
 		if err != nil {
 			return err
 		}
@@ -154,17 +160,20 @@ func runPipeline(ctx context.Context, cfg *pipeline.Config, log *slog.Logger, su
 	log.Info("pipeline starting", "pipeline", cfg.Name, "file", file, "version", buildVersion())
 	start := time.Now()
 	runErr := p.Run(ctx)
-	st := p.Stats()
-	elapsed := time.Since(start)
-	// Every event read ends exactly one way: written, dropped,
-	// dead-lettered, or abandoned unacked (the source redelivers it).
+	printRunSummary(cfg.Name, p.Stats(), time.Since(start), log, summary)
+	return runErr
+}
+
+// printRunSummary logs and prints what a finished pipeline did. Every event
+// read ends exactly one way: written, dropped, dead-lettered, or abandoned
+// unacked (the source redelivers it).
+func printRunSummary(name string, st pipeline.Stats, elapsed time.Duration, log *slog.Logger, summary io.Writer) {
 	read := st.Read + st.Abandoned
 	rate := float64(read) / max(elapsed.Seconds(), 1e-9)
 	log.Info("pipeline stopped", "read", read, "written", st.Written, "dropped", st.Dropped,
 		"dead_lettered", st.DeadLettered, "abandoned", st.Abandoned, "elapsed", elapsed.Round(time.Millisecond), "events_per_second", int64(rate))
 	fmt.Fprintf(summary, "%s: %d events read in %s (%.0f/s): %d written, %d dropped, %d dead-lettered, %d abandoned unacked\n",
-		cfg.Name, read, elapsed.Round(time.Millisecond), rate, st.Written, st.Dropped, st.DeadLettered, st.Abandoned)
-	return runErr
+		name, read, elapsed.Round(time.Millisecond), rate, st.Written, st.Dropped, st.DeadLettered, st.Abandoned)
 }
 
 func validateCmd(stdout io.Writer) *cobra.Command {
@@ -186,9 +195,7 @@ func validateCmd(stdout io.Writer) *cobra.Command {
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					continue
 				}
-				for _, w := range cfg.Warnings {
-					fmt.Fprintln(cmd.ErrOrStderr(), warningText(w))
-				}
+				printWarnings(cmd.ErrOrStderr(), cfg)
 				fmt.Fprintf(stdout, "%s: ok\n", f)
 			}
 			if failed > 0 {
@@ -235,12 +242,4 @@ func componentsCmd(stdout io.Writer) *cobra.Command {
 			}
 		},
 	}
-}
-
-func buildVersion() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v += " (" + strings.TrimPrefix(bi.GoVersion, "go") + ")"
-	}
-	return v
 }

@@ -22,7 +22,7 @@ import (
 // SASL is the `sasl:` block.
 type SASL struct {
 	// Mechanism is plain, scram-sha-256 or scram-sha-512.
-	Mechanism string `yaml:"mechanism" required:"true"`
+	Mechanism string `yaml:"mechanism" required:"true" enum:"plain,scram-sha-256,scram-sha-512"`
 	Username  string `yaml:"username" required:"true"`
 	Password  string `yaml:"password" required:"true"`
 }

@@ -24,7 +24,7 @@ type Config struct {
 	// Flavor is elasticsearch (default) or opensearch: the official client
 	// refuses servers that do not say they are Elasticsearch, so OpenSearch
 	// is spoken to through the client's transport without that check.
-	Flavor string `yaml:"flavor"`
+	Flavor string `yaml:"flavor" enum:"elasticsearch,opensearch"`
 	// Index names the index per event: "crm-events-{2006.01.02}" (event
 	// time, UTC) or "crm-{{source}}".
 	Index pipeline.Template `yaml:"index" required:"true"`
@@ -34,7 +34,7 @@ type Config struct {
 	// Action is index (default: create or replace), create (first write
 	// wins; an existing document counts as stored) or update (merge into
 	// the stored document, doc_as_upsert).
-	Action string `yaml:"action"`
+	Action string `yaml:"action" enum:"index,create,update"`
 	// Routing is an optional shard routing template.
 	Routing *pipeline.Template `yaml:"routing"`
 	// Pipeline is an ingest pipeline every document goes through.
@@ -42,7 +42,7 @@ type Config struct {
 	// MaxBatch bounds one bulk request: a larger batch is split.
 	MaxBatch MaxBatch `yaml:"max_batch"`
 	// Compression is none (default) or gzip.
-	Compression string `yaml:"compression"`
+	Compression string `yaml:"compression" enum:"none,gzip"`
 	// Parallelism is how many bulk requests of one batch are in flight at
 	// once. Documents with the same index and _id always go in the same
 	// request, in order.

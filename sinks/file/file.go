@@ -38,7 +38,7 @@ func (f Format) valid() bool { return f == FormatBody || f == FormatPayload || f
 // Config is the `file` sink's YAML.
 type Config struct {
 	Path   string `yaml:"path" required:"true"`
-	Format Format `yaml:"format"`
+	Format Format `yaml:"format" enum:"body,payload,event"`
 	// Fsync makes a write durable before it returns (default true): the
 	// runner acks the source once Write returns.
 	Fsync bool `yaml:"fsync"`
@@ -70,7 +70,7 @@ func (c *Config) Validate() error { return validFormat(c.Format) }
 
 // StdoutConfig is the `stdout` sink's YAML.
 type StdoutConfig struct {
-	Format Format `yaml:"format"`
+	Format Format `yaml:"format" enum:"body,payload,event"`
 }
 
 // SetDefaults fills the documented defaults.

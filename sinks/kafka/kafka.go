@@ -28,10 +28,10 @@ type Config struct {
 	// ("{{source}}:{{data.Id}}"); default the event's key.
 	Key string `yaml:"key"`
 	// Compression: none, gzip, snappy, lz4 or zstd.
-	Compression string      `yaml:"compression"`
+	Compression string      `yaml:"compression" enum:"none,gzip,snappy,lz4,zstd"`
 	Batch       BatchConfig `yaml:"batch"`
 	// RequiredAcks: all (default), one or none.
-	RequiredAcks string `yaml:"required_acks"`
+	RequiredAcks string `yaml:"required_acks" enum:"all,one,none"`
 	// MaxMessageBytes bounds one record; a larger event is dead-lettered.
 	MaxMessageBytes pipeline.ByteSize `yaml:"max_message_bytes"`
 	WriteTimeout    pipeline.Duration `yaml:"write_timeout"`

@@ -29,7 +29,7 @@ type Config struct {
 	// Collection may be a template: "{{source}}_events".
 	Collection pipeline.Template `yaml:"collection" required:"true"`
 	// Mode: insert (default), replace or upsert.
-	Mode string `yaml:"mode"`
+	Mode string `yaml:"mode" enum:"insert,replace,upsert"`
 	// ID is a body field path ("data.Id") or a template
 	// ("{{source}}:{{data.Id}}") giving _id; default the event's ID.
 	ID string `yaml:"id"`

@@ -17,7 +17,7 @@ type Config struct {
 	Group  string   `yaml:"group" required:"true"`
 	// Start is where a partition without a committed offset begins:
 	// earliest (default) or latest.
-	Start string `yaml:"start"`
+	Start string `yaml:"start" enum:"earliest,latest"`
 	// MaxInFlightPerPartition bounds the records of one partition handed to
 	// the pipeline and not yet acked.
 	MaxInFlightPerPartition int `yaml:"max_in_flight_per_partition"`

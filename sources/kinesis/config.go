@@ -16,7 +16,7 @@ type Config struct {
 	// Start is where a shard without a checkpoint begins: trim_horizon,
 	// latest or at_timestamp (with timestamp). Child shards of a split or
 	// merge always start at their beginning.
-	Start     string `yaml:"start"`
+	Start     string `yaml:"start" enum:"trim_horizon,latest,at_timestamp"`
 	Timestamp string `yaml:"timestamp"`
 	// ConsumerGroup namespaces leases and checkpoints: consumers of one
 	// group share the stream's shards.

@@ -19,7 +19,7 @@ import (
 type Config struct {
 	// Format of the payload: json, or avro (Confluent schema-registry
 	// framing with schemas fetched by ID, or bare binary of a local .avsc).
-	Format string `yaml:"format" required:"true"`
+	Format string `yaml:"format" required:"true" enum:"json,avro"`
 	// Avro configures format: avro.
 	Avro avro.Config `yaml:"avro"`
 	// ID, if set, is the path of the event's stable id in the body; an

@@ -33,7 +33,7 @@ type Config struct {
 	// pending); the oldest go first when it is full.
 	Capacity int `yaml:"capacity"`
 	// Store is memory (per replica) or redis (shared by all replicas).
-	Store string `yaml:"store"`
+	Store string `yaml:"store" enum:"memory,redis"`
 	// Redis configures store: redis.
 	Redis RedisConfig `yaml:"redis"`
 }

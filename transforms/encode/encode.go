@@ -17,7 +17,7 @@ import (
 // Config is the `encode` transform's YAML.
 type Config struct {
 	// Format is json (bodies pass as they are) or avro.
-	Format string `yaml:"format" required:"true"`
+	Format string `yaml:"format" required:"true" enum:"json,avro"`
 	// Avro configures format: avro: schema_file is the schema records are
 	// encoded with; with registry.url the schema is registered (or looked
 	// up) under subject and records are framed with its ID, else they are

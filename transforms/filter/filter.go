@@ -4,6 +4,7 @@ package filter
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/transforms/internal/eval"
@@ -32,12 +33,20 @@ func (c *Config) Validate() error {
 // Register adds the filter transform to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterTransform(r, "filter", "keep events for which an expression is true", func(bc pipeline.BuildContext, c *Config) (pipeline.Transform, error) {
-		return New(*c)
+		f, err := New(*c)
+		if err == nil {
+			f.log = bc.Logger
+		}
+		return f, err
 	})
 }
 
 // Filter is the transform.
-type Filter struct{ keep *eval.Program }
+type Filter struct {
+	keep *eval.Program
+	log  *slog.Logger // nil: no warning when everything is dropped
+	all  dropAll
+}
 
 // New builds a filter for c, compiling it if Validate did not run.
 func New(c Config) (*Filter, error) {
@@ -75,8 +84,14 @@ func (f *Filter) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Eve
 		}
 	}
 	if out == nil {
+		f.all.observe(f.log, len(in), 0)
 		return in, nil
 	}
+	failed := 0
+	if be != nil {
+		failed = len(be.Failures)
+	}
+	f.all.observe(f.log, len(in), len(in)-len(out)-failed)
 	return out, be.Err()
 }
 
