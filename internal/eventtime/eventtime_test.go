@@ -15,7 +15,7 @@ func TestParse(t *testing.T) {
 		want string // RFC 3339 nano, or the error kind
 	}{
 		{"1772445607.318224", Seconds, "2026-03-02T10:00:07.318224Z"}, // Mailgun's event-data.timestamp
-		{"1772445607", Seconds, "2026-03-02T10:00:07Z"},                // SendGrid's timestamp
+		{"1772445607", Seconds, "2026-03-02T10:00:07Z"},               // SendGrid's timestamp
 		{"1772445607.1234567891", Seconds, "2026-03-02T10:00:07.123456789Z"},
 		{"1.772445607318224e9", Seconds, "2026-03-02T10:00:07.318224Z"},
 		{"17724456073182.24E-4", Seconds, "2026-03-02T10:00:07.318224Z"},
