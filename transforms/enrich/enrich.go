@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/sluicehq/sluice/internal/eventtime"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
 )
@@ -110,7 +111,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	// The body is only read while the new one is built, so the results may
 	// point into it without copies.
 	body := unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body))
-	var env [6]gjson.Result // id, source, type, account_id, occurred_at, data
+	var env [7]gjson.Result // id, source, type, account_id, occurred_at, data, system_modified_at
 	readEnvelope(body, &env)
 	source := env[1].Str
 	v, ok := vendors[source]
@@ -204,12 +205,28 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		buf = append(buf, account...)
 	}
 	buf = append(buf, `,"occurred_at":`...)
-	if t := occurredAt(env[4], f[slotTime], ev.Time); !t.IsZero() {
+	t, err := occurredAt(env[4], f[slotTime], ev.Time)
+	if err != nil {
+		return fmt.Errorf("enrich: %s event %s: %w", source, ev.ID, err)
+	}
+	if !t.IsZero() {
 		buf = append(buf, '"')
 		buf = t.UTC().AppendFormat(buf, time.RFC3339Nano)
 		buf = append(buf, '"')
 	} else {
 		buf = append(buf, "null"...)
+	}
+	if sm := env[6]; sm.Type == gjson.String {
+		st, err := time.Parse(time.RFC3339Nano, sm.Str)
+		if err == nil {
+			err = eventtime.Check(st)
+		}
+		if err != nil {
+			return fmt.Errorf("enrich: %s event %s: system_modified_at: %w", source, ev.ID, err)
+		}
+		buf = append(buf, `,"system_modified_at":"`...)
+		buf = st.UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, '"')
 	}
 	buf = append(buf, `,"attributes":{`...)
 	n := 0
@@ -237,7 +254,11 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 			buf = append(buf, v.Raw...)
 		}
 	}
-	buf = append(buf, `},"ingested_at":"`...)
+	buf = append(buf, '}')
+	if m.mail != nil {
+		buf = appendMail(buf, m.mail, env[2].Str, &f, slotAttrs+len(m.attrs))
+	}
+	buf = append(buf, `,"ingested_at":"`...)
 	buf = now.AppendFormat(buf, time.RFC3339Nano)
 	buf = append(buf, `","pipeline":`...)
 	buf = appendString(buf, e.pipeline)
@@ -251,7 +272,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 
 // readEnvelope reads the envelope's fields in one pass over the body's
 // top-level keys, stopping after the last one found.
-func readEnvelope(body string, env *[6]gjson.Result) {
+func readEnvelope(body string, env *[7]gjson.Result) {
 	left := len(env)
 	gjson.Parse(body).ForEach(func(k, v gjson.Result) bool {
 		i := -1
@@ -268,6 +289,8 @@ func readEnvelope(body string, env *[6]gjson.Result) {
 			i = 4
 		case "data":
 			i = 5
+		case "system_modified_at":
+			i = 6
 		}
 		if i >= 0 && !env[i].Exists() {
 			env[i] = v
@@ -278,33 +301,32 @@ func readEnvelope(body string, env *[6]gjson.Result) {
 }
 
 // occurredAt prefers the envelope's time, then the vendor's own, then the
-// event time the source or decode step set.
-func occurredAt(envelope, v gjson.Result, fallback time.Time) time.Time {
+// event time the source or decode step set. A time outside 1970..9999
+// (a hostile `timestamp: 1e300`) is an error: the event is dead-lettered.
+func occurredAt(envelope, v gjson.Result, fallback time.Time) (time.Time, error) {
 	if envelope.Type == gjson.String {
 		if t, err := time.Parse(time.RFC3339Nano, envelope.Str); err == nil {
-			return t
+			return t, eventtime.Check(t)
 		}
 	}
-	{
-		switch v.Type {
-		case gjson.String:
-			for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700"} {
-				if t, err := time.Parse(layout, v.Str); err == nil {
-					return t
-				}
+	switch v.Type {
+	case gjson.String:
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700"} {
+			if t, err := time.Parse(layout, v.Str); err == nil {
+				return t, eventtime.Check(t)
 			}
-			if sec, err := parseInt(v.Str); err == nil {
-				return time.Unix(sec, 0)
-			}
-		case gjson.Number:
-			if v.Num > 1e12 {
-				return time.UnixMilli(int64(v.Num))
-			}
-			sec := int64(v.Num)
-			return time.Unix(sec, int64((v.Num-float64(sec))*1e9))
 		}
+		if _, err := parseInt(v.Str); err == nil {
+			return eventtime.Parse(v.Str, eventtime.Seconds)
+		}
+	case gjson.Number:
+		// The digits as sent: Mailgun's 1772445607.318224 stays .318224.
+		return eventtime.Number(v.Raw)
 	}
-	return fallback
+	if fallback.IsZero() {
+		return fallback, nil
+	}
+	return fallback, eventtime.Check(fallback)
 }
 
 func parseInt(s string) (int64, error) {
