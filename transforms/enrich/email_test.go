@@ -23,7 +23,7 @@ func TestEmailBounceComplaintClick(t *testing.T) {
 		{"sendgrid hard bounce", "sendgrid", "bounce",
 			`{"email":"ada@acme-corp.com","timestamp":1772445607,"smtp-id":"<14c5d75ce93.dfd.64b469@ismtpd-555>","event":"bounce","bounce_classification":"Invalid Address","category":["onboarding"],"sg_event_id":"6g4ZI7SA-xmRDv57GoPIPw==","sg_message_id":"14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0","reason":"550 5.1.1 The email account that you tried to reach does not exist.","status":"5.1.1","type":"bounce"}`,
 			map[string]string{"bounce": `{"kind":"hard","reason":"550 5.1.1 The email account that you tried to reach does not exist.","code":"5.1.1"}`,
-				"vendor": `{"type":"bounce","reason":"550 5.1.1 The email account that you tried to reach does not exist.","status":"5.1.1","bounce_classification":"Invalid Address"}`,
+				"vendor":      `{"type":"bounce","reason":"550 5.1.1 The email account that you tried to reach does not exist.","status":"5.1.1","bounce_classification":"Invalid Address"}`,
 				"occurred_at": `"2026-03-02T10:00:07Z"`}},
 		{"sendgrid blocked", "sendgrid", "bounce",
 			`{"email":"ada@acme-corp.com","timestamp":1772445607,"event":"bounce","bounce_classification":"Reputation","sg_event_id":"blk-1","sg_message_id":"m2.filter0001","reason":"554 5.7.1 Service unavailable; Client host blocked using bl.example","status":"5.7.1","type":"blocked"}`,
