@@ -159,3 +159,6 @@ func preview(b []byte) string {
 	}
 	return string(b)
 }
+
+// DecodesBody: the steps after this one see a decoded body.
+func (c *Config) DecodesBody() bool { return true }

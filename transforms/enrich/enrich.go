@@ -37,6 +37,10 @@ type Config struct {
 	Unknown string `yaml:"unknown"`
 }
 
+// NeedsDecodedBody: this step reads the decoded event, so `sluice validate`
+// wants a decode step before it.
+func (c *Config) NeedsDecodedBody() bool { return true }
+
 // SetDefaults fills the defaults.
 func (c *Config) SetDefaults() { c.Unknown = "fail" }
 
