@@ -11,9 +11,46 @@ import (
 // attributes) and how they classify the event.
 type mail struct {
 	vendor []attr
-	// facts classifies an event of canonical type typ; get returns the
-	// vendor field named name (one of vendor's names).
-	facts func(typ string, get func(name string) gjson.Result) mailFacts
+	// facts is the provider's classification (sendgridFacts, …), called
+	// directly by classify so the fields read stay on the stack.
+	facts provider
+}
+
+type provider int
+
+const (
+	providerSendGrid provider = iota
+	providerMailgun
+	providerSES
+)
+
+// classify classifies an event of canonical type typ from the vendor
+// fields read.
+func (mm *mail) classify(typ string, v vendorFields) mailFacts {
+	switch mm.facts {
+	case providerSendGrid:
+		return sendgridFacts(typ, v)
+	case providerMailgun:
+		return mailgunFacts(typ, v)
+	default:
+		return sesFacts(typ, v)
+	}
+}
+
+// vendorFields are a mail's vendor fields as read, in its vendor order.
+type vendorFields struct {
+	names []attr
+	vals  []gjson.Result
+}
+
+// get returns the field named name.
+func (vf vendorFields) get(name string) gjson.Result {
+	for i, a := range vf.names {
+		if a.name == name {
+			return vf.vals[i]
+		}
+	}
+	return gjson.Result{}
 }
 
 // mailFacts is what a platform acts on: which bounces to suppress, which
@@ -38,56 +75,14 @@ var (
 	// the message); reason is the server's answer, status its SMTP code.
 	sendgridMail = &mail{
 		vendor: []attr{{"type", "type"}, {"reason", "reason"}, {"status", "status"}, {"bounce_classification", "bounce_classification"}, {"url", "url"}},
-		facts: func(typ string, get func(string) gjson.Result) mailFacts {
-			var f mailFacts
-			switch typ {
-			case "bounce":
-				f.bounceKind = bounceUnknown
-				switch get("type").Str {
-				case "bounce":
-					f.bounceKind = bounceHard
-				case "blocked":
-					f.bounceKind = bounceBlocked
-				}
-				f.bounceReason, f.bounceCode = get("reason").Str, get("status").Str
-			case "complaint": // spamreport: the recipient marked it as spam
-				f.complaintKind = "abuse"
-			case "click":
-				f.clickURL = get("url").Str
-			}
-			return f
-		},
+		facts:  providerSendGrid,
 	}
 	// Mailgun: a failed event's severity is permanent or temporary;
 	// reason "espblock" is the receiving provider blocking the sender.
 	mailgunMail = &mail{
 		vendor: []attr{{"severity", "event-data.severity"}, {"reason", "event-data.reason"}, {"delivery_status_code", "event-data.delivery-status.code"},
 			{"delivery_status_message", "event-data.delivery-status.message"}, {"delivery_status_description", "event-data.delivery-status.description"}, {"url", "event-data.url"}},
-		facts: func(typ string, get func(string) gjson.Result) mailFacts {
-			var f mailFacts
-			switch typ {
-			case "bounce":
-				switch sev := get("severity").Str; {
-				case sev == "permanent" && get("reason").Str == "espblock":
-					f.bounceKind = bounceBlocked
-				case sev == "permanent":
-					f.bounceKind = bounceHard
-				case sev == "temporary":
-					f.bounceKind = bounceSoft
-				default:
-					f.bounceKind = bounceUnknown
-				}
-				f.bounceReason = firstString(get("delivery_status_description"), get("delivery_status_message"))
-				if c := get("delivery_status_code"); c.Exists() && c.Type != gjson.Null {
-					f.bounceCode = c.String()
-				}
-			case "complaint":
-				f.complaintKind = "abuse"
-			case "click":
-				f.clickURL = get("url").Str
-			}
-			return f
-		},
+		facts: providerMailgun,
 	}
 	// SES event publishing: bounceType Permanent, Transient or
 	// Undetermined; the first bounced recipient's status and diagnostic
@@ -95,29 +90,7 @@ var (
 	sesMail = &mail{
 		vendor: []attr{{"bounceType", "bounce.bounceType"}, {"bounceSubType", "bounce.bounceSubType"}, {"diagnosticCode", "bounce.bouncedRecipients.0.diagnosticCode"},
 			{"status", "bounce.bouncedRecipients.0.status"}, {"complaintFeedbackType", "complaint.complaintFeedbackType"}, {"complaintSubType", "complaint.complaintSubType"}, {"link", "click.link"}},
-		facts: func(typ string, get func(string) gjson.Result) mailFacts {
-			var f mailFacts
-			switch typ {
-			case "bounce":
-				switch get("bounceType").Str {
-				case "Permanent":
-					f.bounceKind = bounceHard
-				case "Transient":
-					f.bounceKind = bounceSoft
-				default:
-					f.bounceKind = bounceUnknown
-				}
-				f.bounceReason, f.bounceCode = get("diagnosticCode").Str, get("status").Str
-			case "complaint":
-				f.complaintKind = strings.ToLower(get("complaintFeedbackType").Str)
-				if f.complaintKind == "" {
-					f.complaintKind = bounceUnknown
-				}
-			case "click":
-				f.clickURL = get("link").Str
-			}
-			return f
-		},
+		facts: providerSES,
 	}
 )
 
@@ -133,15 +106,7 @@ func firstString(vs ...gjson.Result) string {
 // appendMail appends the email event's bounce, complaint, click and vendor
 // objects. base is the slot of the first vendor field.
 func appendMail(buf []byte, mm *mail, typ string, f *[maxSlots]gjson.Result, base int) []byte {
-	get := func(name string) gjson.Result {
-		for i, a := range mm.vendor {
-			if a.name == name {
-				return f[base+i]
-			}
-		}
-		return gjson.Result{}
-	}
-	facts := mm.facts(typ, get)
+	facts := mm.classify(typ, vendorFields{mm.vendor, f[base : base+len(mm.vendor)]})
 	if facts.bounceKind != "" {
 		buf = append(buf, `,"bounce":{"kind":"`...)
 		buf = append(buf, facts.bounceKind...)
@@ -194,4 +159,74 @@ func appendOptString(buf []byte, s string) []byte {
 		return append(buf, "null"...)
 	}
 	return appendString(buf, s)
+}
+
+func sendgridFacts(typ string, v vendorFields) mailFacts {
+	var f mailFacts
+	switch typ {
+	case "bounce":
+		f.bounceKind = bounceUnknown
+		switch v.get("type").Str {
+		case "bounce":
+			f.bounceKind = bounceHard
+		case "blocked":
+			f.bounceKind = bounceBlocked
+		}
+		f.bounceReason, f.bounceCode = v.get("reason").Str, v.get("status").Str
+	case "complaint": // spamreport: the recipient marked it as spam
+		f.complaintKind = "abuse"
+	case "click":
+		f.clickURL = v.get("url").Str
+	}
+	return f
+}
+
+func mailgunFacts(typ string, v vendorFields) mailFacts {
+	var f mailFacts
+	switch typ {
+	case "bounce":
+		switch sev := v.get("severity").Str; {
+		case sev == "permanent" && v.get("reason").Str == "espblock":
+			f.bounceKind = bounceBlocked
+		case sev == "permanent":
+			f.bounceKind = bounceHard
+		case sev == "temporary":
+			f.bounceKind = bounceSoft
+		default:
+			f.bounceKind = bounceUnknown
+		}
+		f.bounceReason = firstString(v.get("delivery_status_description"), v.get("delivery_status_message"))
+		if c := v.get("delivery_status_code"); c.Exists() && c.Type != gjson.Null {
+			f.bounceCode = c.String()
+		}
+	case "complaint":
+		f.complaintKind = "abuse"
+	case "click":
+		f.clickURL = v.get("url").Str
+	}
+	return f
+}
+
+func sesFacts(typ string, v vendorFields) mailFacts {
+	var f mailFacts
+	switch typ {
+	case "bounce":
+		switch v.get("bounceType").Str {
+		case "Permanent":
+			f.bounceKind = bounceHard
+		case "Transient":
+			f.bounceKind = bounceSoft
+		default:
+			f.bounceKind = bounceUnknown
+		}
+		f.bounceReason, f.bounceCode = v.get("diagnosticCode").Str, v.get("status").Str
+	case "complaint":
+		f.complaintKind = strings.ToLower(v.get("complaintFeedbackType").Str)
+		if f.complaintKind == "" {
+			f.complaintKind = bounceUnknown
+		}
+	case "click":
+		f.clickURL = v.get("link").Str
+	}
+	return f
 }

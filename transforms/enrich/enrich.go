@@ -275,9 +275,12 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 }
 
 // readEnvelope reads the envelope's fields in one pass over the body's
-// top-level keys, stopping after the last one found.
+// top-level keys, stopping once the six every envelope has are found. The
+// optional system_modified_at is read when it comes before that point, as
+// the pollers write it (before key and data): waiting for a key most
+// envelopes lack would walk past data to the end of every body.
 func readEnvelope(body string, env *[7]gjson.Result) {
-	left := len(env)
+	left := 6
 	gjson.Parse(body).ForEach(func(k, v gjson.Result) bool {
 		i := -1
 		switch k.Str {
@@ -294,7 +297,10 @@ func readEnvelope(body string, env *[7]gjson.Result) {
 		case "data":
 			i = 5
 		case "system_modified_at":
-			i = 6
+			if !env[6].Exists() {
+				env[6] = v
+			}
+			return true
 		}
 		if i >= 0 && !env[i].Exists() {
 			env[i] = v
