@@ -208,29 +208,9 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		buf = append(buf, `,"account":`...)
 		buf = append(buf, account...)
 	}
-	buf = append(buf, `,"occurred_at":`...)
-	t, err := occurredAt(env[4], f[slotTime], ev.Time)
+	buf, err := appendTimes(buf, env[4], f[slotTime], env[6], ev.Time)
 	if err != nil {
 		return fmt.Errorf("enrich: %s event %s: %w", source, ev.ID, err)
-	}
-	if !t.IsZero() {
-		buf = append(buf, '"')
-		buf = t.UTC().AppendFormat(buf, time.RFC3339Nano)
-		buf = append(buf, '"')
-	} else {
-		buf = append(buf, "null"...)
-	}
-	if sm := env[6]; sm.Type == gjson.String {
-		st, err := time.Parse(time.RFC3339Nano, sm.Str)
-		if err == nil {
-			err = eventtime.Check(st)
-		}
-		if err != nil {
-			return fmt.Errorf("enrich: %s event %s: system_modified_at: %w", source, ev.ID, err)
-		}
-		buf = append(buf, `,"system_modified_at":"`...)
-		buf = st.UTC().AppendFormat(buf, time.RFC3339Nano)
-		buf = append(buf, '"')
 	}
 	buf = append(buf, `,"attributes":{`...)
 	n := 0
@@ -308,6 +288,36 @@ func readEnvelope(body string, env *[7]gjson.Result) {
 		}
 		return left > 0
 	})
+}
+
+// appendTimes appends occurred_at (see occurredAt) and, when the envelope
+// has one, system_modified_at.
+func appendTimes(buf []byte, envelope, vendor, system gjson.Result, fallback time.Time) ([]byte, error) {
+	buf = append(buf, `,"occurred_at":`...)
+	t, err := occurredAt(envelope, vendor, fallback)
+	if err != nil {
+		return buf, err
+	}
+	if !t.IsZero() {
+		buf = append(buf, '"')
+		buf = t.UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, '"')
+	} else {
+		buf = append(buf, "null"...)
+	}
+	if system.Type == gjson.String {
+		st, err := time.Parse(time.RFC3339Nano, system.Str)
+		if err == nil {
+			err = eventtime.Check(st)
+		}
+		if err != nil {
+			return buf, fmt.Errorf("system_modified_at: %w", err)
+		}
+		buf = append(buf, `,"system_modified_at":"`...)
+		buf = st.UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, '"')
+	}
+	return buf, nil
 }
 
 // occurredAt prefers the envelope's time, then the vendor's own, then the
