@@ -56,7 +56,7 @@ func (vf vendorFields) get(name string) gjson.Result {
 // mailFacts is what a platform acts on: which bounces to suppress, which
 // to retry, which complaints, which link was clicked.
 type mailFacts struct {
-	bounceKind, bounceReason, bounceCode string // bounce events: hard, soft, blocked or unknown
+	bounceKind, bounceReason, bounceCode string // bounce and deferred events: hard, soft, blocked or unknown
 	complaintKind                        string // complaint events
 	clickURL                             string // click events
 }
@@ -74,13 +74,14 @@ var (
 	// does not exist: hard) or "blocked" (the receiving server refused
 	// the message); reason is the server's answer, status its SMTP code.
 	sendgridMail = &mail{
-		vendor: []attr{{"type", "type"}, {"reason", "reason"}, {"status", "status"}, {"bounce_classification", "bounce_classification"}, {"url", "url"}},
-		facts:  providerSendGrid,
+		vendor: []attr{{"type", "type"}, {"reason", "reason"}, {"status", "status"}, {"bounce_classification", "bounce_classification"}, {"url", "url"},
+			{"response", "response"}, {"attempt", "attempt"}},
+		facts: providerSendGrid,
 	}
 	// Mailgun: a failed event's severity is permanent or temporary;
 	// reason "espblock" is the receiving provider blocking the sender.
 	mailgunMail = &mail{
-		vendor: []attr{{"severity", "event-data.severity"}, {"reason", "event-data.reason"}, {"delivery_status_code", "event-data.delivery-status.code"},
+		vendor: []attr{{"severity", "event-data.severity"}, {"reason", "event-data.reason"}, {"delivery_status_code", "event-data.delivery-status.code"}, {"delivery_status_enhanced_code", "event-data.delivery-status.enhanced-code"},
 			{"delivery_status_message", "event-data.delivery-status.message"}, {"delivery_status_description", "event-data.delivery-status.description"}, {"url", "event-data.url"}},
 		facts: providerMailgun,
 	}
@@ -89,7 +90,8 @@ var (
 	// code; the complaint's feedback type; the clicked link.
 	sesMail = &mail{
 		vendor: []attr{{"bounceType", "bounce.bounceType"}, {"bounceSubType", "bounce.bounceSubType"}, {"diagnosticCode", "bounce.bouncedRecipients.0.diagnosticCode"},
-			{"status", "bounce.bouncedRecipients.0.status"}, {"complaintFeedbackType", "complaint.complaintFeedbackType"}, {"complaintSubType", "complaint.complaintSubType"}, {"link", "click.link"}},
+			{"status", "bounce.bouncedRecipients.0.status"}, {"complaintFeedbackType", "complaint.complaintFeedbackType"}, {"complaintSubType", "complaint.complaintSubType"}, {"link", "click.link"},
+			{"delayType", "deliveryDelay.delayType"}, {"delayStatus", "deliveryDelay.delayedRecipients.0.status"}, {"delayDiagnosticCode", "deliveryDelay.delayedRecipients.0.diagnosticCode"}},
 		facts: providerSES,
 	}
 )
@@ -173,6 +175,8 @@ func sendgridFacts(typ string, v vendorFields) mailFacts {
 			f.bounceKind = bounceBlocked
 		}
 		f.bounceReason, f.bounceCode = v.get("reason").Str, v.get("status").Str
+	case "deferred": // the receiving server said try later: SendGrid retries
+		f.bounceKind, f.bounceReason = bounceSoft, v.get("response").Str
 	case "complaint": // spamreport: the recipient marked it as spam
 		f.complaintKind = "abuse"
 	case "click":
@@ -184,7 +188,7 @@ func sendgridFacts(typ string, v vendorFields) mailFacts {
 func mailgunFacts(typ string, v vendorFields) mailFacts {
 	var f mailFacts
 	switch typ {
-	case "bounce":
+	case "bounce", "deferred": // the webhooks source names a temporary failure deferred
 		switch sev := v.get("severity").Str; {
 		case sev == "permanent" && v.get("reason").Str == "espblock":
 			f.bounceKind = bounceBlocked
@@ -196,7 +200,8 @@ func mailgunFacts(typ string, v vendorFields) mailFacts {
 			f.bounceKind = bounceUnknown
 		}
 		f.bounceReason = firstString(v.get("delivery_status_description"), v.get("delivery_status_message"))
-		if c := v.get("delivery_status_code"); c.Exists() && c.Type != gjson.Null {
+		f.bounceCode = v.get("delivery_status_enhanced_code").Str
+		if c := v.get("delivery_status_code"); f.bounceCode == "" && c.Exists() && c.Type != gjson.Null {
 			f.bounceCode = c.String()
 		}
 	case "complaint":
@@ -220,6 +225,9 @@ func sesFacts(typ string, v vendorFields) mailFacts {
 			f.bounceKind = bounceUnknown
 		}
 		f.bounceReason, f.bounceCode = v.get("diagnosticCode").Str, v.get("status").Str
+	case "deferred": // a DeliveryDelay: SES keeps trying
+		f.bounceKind = bounceSoft
+		f.bounceReason, f.bounceCode = v.get("delayDiagnosticCode").Str, v.get("delayStatus").Str
 	case "complaint":
 		f.complaintKind = strings.ToLower(v.get("complaintFeedbackType").Str)
 		if f.complaintKind == "" {
