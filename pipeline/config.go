@@ -163,6 +163,9 @@ func Load(file string, data []byte, reg *Registry, getenv func(string) (string, 
 	cfg := &Config{File: file}
 	cfg.SetDefaults()
 	d.decode(root.Content[0], reflect.ValueOf(cfg).Elem(), "")
+	if len(d.errs) == 0 {
+		d.errs = append(d.errs, checkBodyOrder(file, cfg.Transforms)...)
+	}
 	if len(d.errs) > 0 {
 		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
 		d.redactErrors()

@@ -463,8 +463,12 @@ func printSamples(out io.Writer, eventsPath, deadPath string) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	fmt.Fprintln(out, "\nsample events (one per source):")
-	for sc.Scan() && len(seen) < 7 {
+	var bounces []string // source:kind of every email bounce
+	for sc.Scan() {
 		src := gjson.GetBytes(sc.Bytes(), "source").String()
+		if k := gjson.GetBytes(sc.Bytes(), "bounce.kind"); k.Exists() {
+			bounces = append(bounces, src+":"+k.Str)
+		}
 		if seen[src] {
 			continue
 		}
@@ -474,7 +478,14 @@ func printSamples(out io.Writer, eventsPath, deadPath string) {
 		if key == "" { // a canonical event names its entity instead
 			key = r.Get("entity.kind").String() + ":" + r.Get("entity.id").String()
 		}
-		fmt.Fprintf(out, "  %-10s %-26s %-28s account=%s %d bytes\n", src, r.Get("type").String(), key, r.Get("account_id").String(), len(sc.Bytes()))
+		bounce := ""
+		if k := r.Get("bounce.kind"); k.Exists() {
+			bounce = " bounce=" + k.Str
+		}
+		fmt.Fprintf(out, "  %-10s %-26s %-28s account=%s%s %d bytes\n", src, r.Get("type").String(), key, r.Get("account_id").String(), bounce, len(sc.Bytes()))
+	}
+	if len(bounces) > 0 {
+		fmt.Fprintf(out, "email bounces (source:kind): %s\n", strings.Join(bounces, " "))
 	}
 	if d, err := os.Open(deadPath); err == nil {
 		defer d.Close()

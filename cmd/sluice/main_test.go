@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -295,13 +296,22 @@ func TestDemoRecorded(t *testing.T) {
 			}
 			defer f.Close()
 			ids, sources := map[string]int{}, map[string]int{}
-			lines := 0
+			lines, noAccount := 0, 0
+			bounces := map[string][]string{}
 			sc := bufio.NewScanner(f)
 			sc.Buffer(make([]byte, 1<<20), 16<<20)
 			for sc.Scan() {
 				lines++
 				ids[gjson.GetBytes(sc.Bytes(), "id").String()]++
-				sources[gjson.GetBytes(sc.Bytes(), "source").String()]++
+				src := gjson.GetBytes(sc.Bytes(), "source").String()
+				sources[src]++
+				if gjson.GetBytes(sc.Bytes(), "account_id").String() == "" {
+					noAccount++
+				}
+				if k := gjson.GetBytes(sc.Bytes(), "bounce.kind"); k.Exists() && !slices.Contains(bounces[src], k.Str) {
+					bounces[src] = append(bounces[src], k.Str)
+					slices.Sort(bounces[src])
+				}
 			}
 			if lines != stored || len(ids) != fed-1 {
 				t.Errorf("%d events (%d distinct) in events.jsonl, want %d (%d distinct)", lines, len(ids), stored, fed-1)
@@ -311,9 +321,20 @@ func TestDemoRecorded(t *testing.T) {
 					t.Errorf("%s written %d times", id, n)
 				}
 			}
-			want := map[string]int{"salesforce": 30, "hubspot": 20, "greenhouse": 15, "lever": 6, "sendgrid": 10 + 1 - dropped, "mailgun": 5, "ses": 5}
+			want := map[string]int{"salesforce": 30, "hubspot": 20, "greenhouse": 15, "lever": 6, "sendgrid": 11 + 1 - dropped, "mailgun": 6, "ses": 5}
 			if fmt.Sprint(sources) != fmt.Sprint(want) {
 				t.Errorf("events per source %v, want %v", sources, want)
+			}
+			if noAccount != 0 {
+				t.Errorf("%d events without account_id", noAccount)
+			}
+			// The recorded bounces: SendGrid type bounce and blocked, Mailgun
+			// severity permanent and temporary, SES bounceType Permanent.
+			if want := "map[mailgun:[hard soft] sendgrid:[blocked hard] ses:[hard]]"; mode != "kafka" && fmt.Sprint(bounces) != want {
+				t.Errorf("bounce kinds %v, want %s", bounces, want)
+			}
+			if mode != "kafka" && !strings.Contains(out.String(), "email bounces (source:kind):") {
+				t.Errorf("no bounce kinds in the demo output:\n%s", out.String())
 			}
 			for _, line := range []string{"answered 401, nothing enqueued", "1 SNS subscription confirmed"} {
 				if !strings.Contains(out.String(), line) {

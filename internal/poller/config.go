@@ -25,6 +25,10 @@ type Config struct {
 	MaxBackoff pipeline.Duration `yaml:"max_backoff"`
 	// Checkpoint is where cursors are kept.
 	Checkpoint CheckpointConfig `yaml:"checkpoint" required:"true"`
+	// AccountID is the tenant whose credentials this connector polls
+	// with: the account_id of every event whose record names no account
+	// of its own. It defaults to checkpoint.key (the pipeline's name).
+	AccountID string `yaml:"account_id"`
 }
 
 // CheckpointConfig picks the cursor store: exactly one of file or mongodb.
@@ -115,7 +119,12 @@ func (c *Config) Options(bc pipeline.BuildContext) (Options, error) {
 	if key == "" {
 		key = bc.Pipeline
 	}
+	account := c.AccountID
+	if account == "" {
+		account = key
+	}
 	return Options{
+		Account:  account,
 		Interval: c.Interval.D(), Overlap: c.Overlap.D(), CheckpointInterval: c.CheckpointInterval.D(),
 		MaxBackoff: c.MaxBackoff.D(), Start: start, StateKey: key, Store: store, Logger: bc.Logger, Metrics: bc.Metrics,
 	}, nil

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,13 +30,21 @@ import (
 // Record is one vendor record.
 type Record struct {
 	ID string
-	// Stamp is the record's modification time: the cursor and event time.
+	// Stamp is the record's system modification time: the cursor, and part
+	// of the event id.
 	Stamp time.Time
+	// OccurredAt is the business modification time a person made, when the
+	// vendor keeps it apart from Stamp (Salesforce LastModifiedDate beside
+	// SystemModstamp): the envelope's occurred_at, with Stamp kept as
+	// system_modified_at. Zero uses Stamp.
+	OccurredAt time.Time
 	// Type is the event type, e.g. "contact.updated".
 	Type string
 	// Key is the partition entity (account, contact, candidate); empty
 	// uses ID.
-	Key     string
+	Key string
+	// Account is the record's own account (a CRM record's company); empty
+	// takes Options.Account.
 	Account string
 	// Data is the vendor's record as received (JSON).
 	Data []byte
@@ -83,7 +92,10 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 // Options configure a Source.
 type Options struct {
 	// Vendor names the source in event IDs, keys and the envelope.
-	Vendor  string
+	Vendor string
+	// Account is the account_id of records that name none of their own:
+	// the tenant whose credentials the connector polls with.
+	Account string
 	Objects []string
 	// Sorted says the client returns the records of one query in (stamp,
 	// ID) order, so the cursor may advance page by page. Otherwise it
@@ -103,6 +115,9 @@ type Options struct {
 	// Metrics registers the sluice_poller_* series; nil registers none.
 	Metrics prometheus.Registerer
 	Now     func() time.Time
+	// Sleep waits d or until ctx ends; nil waits on a timer. Tests inject
+	// it to see the pauses asked for without waiting them out.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Source is a pipeline.Source over a vendor Client.
@@ -149,6 +164,9 @@ func New(o Options) (*Source, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = time.Second
@@ -308,14 +326,15 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 		}
 		now := s.o.Now()
 		if d := s.pauseUntil.Sub(now); d > 0 {
-			if err := sleep(ctx, d); err != nil {
+			if err := s.o.Sleep(ctx, d); err != nil {
 				return nil, nil, err
 			}
+			s.pauseUntil = time.Time{}
 			continue
 		}
 		o, wait := s.pick(now)
 		if o == nil {
-			if err := sleep(ctx, wait); err != nil {
+			if err := s.o.Sleep(ctx, wait); err != nil {
 				return nil, nil, err
 			}
 			continue
@@ -383,6 +402,13 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 			if prev, ok := o.seen[r.ID]; ok && !r.Stamp.After(prev) {
 				continue
 			}
+			if !utf8.ValidString(r.ID) {
+				// An id is never repaired: U+FFFD in place of its bytes could
+				// make two records one. No vendor documents such ids.
+				s.log.Error("record id is not valid UTF-8: record refused", "object", o.name, "id_bytes", len(r.ID))
+				s.m.refused.WithLabelValues(s.o.Vendor, o.name).Inc()
+				continue
+			}
 			o.seen[r.ID] = r.Stamp
 			events = append(events, s.event(o.name, r))
 		}
@@ -410,16 +436,20 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 }
 
 type envelope struct {
-	ID         string          `json:"id"`
-	Source     string          `json:"source"`
-	Type       string          `json:"type"`
-	AccountID  string          `json:"account_id"`
-	OccurredAt string          `json:"occurred_at"`
-	Key        string          `json:"key"`
-	Data       json.RawMessage `json:"data"`
+	ID               string          `json:"id"`
+	Source           string          `json:"source"`
+	Type             string          `json:"type"`
+	AccountID        string          `json:"account_id"`
+	OccurredAt       string          `json:"occurred_at"`
+	SystemModifiedAt string          `json:"system_modified_at,omitempty"`
+	Key              string          `json:"key"`
+	Data             json.RawMessage `json:"data"`
 }
 
-// EventID is the stable identity of a record version.
+// EventID is the stable identity of a record version, namespaced by the
+// vendor: "salesforce:Contact:003…:2026-11-19T11:18:52Z". The stamp is the
+// cursor's (system) modification time, so a record changed again gets a
+// new id and a re-read of the same version the same one.
 func EventID(vendor, object, id string, stamp time.Time) string {
 	return vendor + ":" + object + ":" + id + ":" + stamp.UTC().Format(time.RFC3339Nano)
 }
@@ -432,13 +462,22 @@ func (s *Source) event(object string, r *Record) *pipeline.Event {
 	}
 	key = s.o.Vendor + ":" + key
 	stamp := r.Stamp.UTC().Format(time.RFC3339Nano)
-	payload, err := json.Marshal(envelope{ID: id, Source: s.o.Vendor, Type: r.Type, AccountID: r.Account, OccurredAt: stamp, Key: key, Data: r.Data})
+	env := envelope{ID: id, Source: s.o.Vendor, Type: r.Type, AccountID: r.Account, OccurredAt: stamp, Key: key, Data: r.Data}
+	if env.AccountID == "" {
+		env.AccountID = s.o.Account
+	}
+	at := r.Stamp
+	if !r.OccurredAt.IsZero() {
+		at = r.OccurredAt
+		env.OccurredAt, env.SystemModifiedAt = r.OccurredAt.UTC().Format(time.RFC3339Nano), stamp
+	}
+	payload, err := json.Marshal(env)
 	if err != nil { // Data is not JSON: keep it as a string rather than lose it
-		b, _ := json.Marshal(string(r.Data))
-		payload, _ = json.Marshal(envelope{ID: id, Source: s.o.Vendor, Type: r.Type, AccountID: r.Account, OccurredAt: stamp, Key: key, Data: b})
+		env.Data, _ = json.Marshal(string(r.Data))
+		payload, _ = json.Marshal(env)
 	}
 	return &pipeline.Event{
-		ID: id, Key: []byte(key), Time: r.Stamp, Payload: payload,
+		ID: id, Key: []byte(key), Time: at, Payload: payload,
 		Meta: pipeline.Meta{{Key: "source", Value: s.o.Vendor}, {Key: "object", Value: object}, {Key: "record_id", Value: r.ID}, {Key: "modstamp", Value: stamp}},
 	}
 }

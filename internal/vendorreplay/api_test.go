@@ -48,7 +48,7 @@ func TestRecordedSet(t *testing.T) {
 			t.Errorf("%s: objects %q with %d records, want %q with %d", c.vendor, got, set.Records(c.vendor), c.objects, c.records)
 		}
 	}
-	if set.Deliveries(SendGrid) != 2 || set.Deliveries(Mailgun) != 5 || set.Deliveries(SES) != 6 || set.WebhookEvents() != 21 {
+	if set.Deliveries(SendGrid) != 3 || set.Deliveries(Mailgun) != 6 || set.Deliveries(SES) != 6 || set.WebhookEvents() != 23 {
 		t.Errorf("deliveries sendgrid %d mailgun %d ses %d, %d events; want 2, 5, 6 and 21",
 			set.Deliveries(SendGrid), set.Deliveries(Mailgun), set.Deliveries(SES), set.WebhookEvents())
 	}

@@ -145,14 +145,15 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 	if err != nil {
 		return poller.Page{}, fmt.Errorf("greenhouse: %w", err)
 	}
+	wait := poller.RateLimitWait(resp.Header, time.Now(), rateLimitPause)
 	if resp.StatusCode != http.StatusOK {
-		return poller.Page{}, poller.StatusError("greenhouse", req, resp, body)
+		return poller.Page{}, poller.StatusErrorWait("greenhouse", req, resp, body, wait)
 	}
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
 		return poller.Page{}, fmt.Errorf("greenhouse: %s: decoding answer: %w", q.Object, err)
 	}
-	page := poller.Page{Next: poller.NextLink(resp.Header), ServerTime: poller.ServerTime(resp.Header), Pause: rateLimitPause(resp.Header)}
+	page := poller.Page{Next: poller.NextLink(resp.Header), ServerTime: poller.ServerTime(resp.Header), Pause: wait}
 	for _, raw := range raws {
 		id := gjson.GetBytes(raw, "id").String()
 		st := gjson.GetBytes(raw, k.stamp).String()
@@ -169,12 +170,13 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 	return page, nil
 }
 
-// rateLimitPause waits for the next window (Harvest counts requests per
-// 10 seconds) when X-RateLimit-Remaining reaches 0.
-func rateLimitPause(h http.Header) time.Duration {
+// rateLimitPause waits for the next window when X-RateLimit-Remaining
+// reaches 0: until X-RateLimit-Reset, else 10 seconds (Harvest counts
+// requests per 10 seconds).
+func rateLimitPause(h http.Header, now time.Time) time.Duration {
 	rem, err := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
 	if err != nil || rem > 0 {
 		return 0
 	}
-	return 10 * time.Second
+	return poller.ResetWait(h.Get("X-RateLimit-Reset"), now, 10*time.Second)
 }

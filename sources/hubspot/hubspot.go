@@ -236,20 +236,26 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 	if err != nil {
 		return poller.Page{}, fmt.Errorf("hubspot: %w", err)
 	}
+	// Retry-After, else the budget headers, on every answer: a 200 with
+	// nothing left pauses the next request as a 429 does.
+	wait := poller.RateLimitWait(resp.Header, time.Now(), rateLimitPause)
 	if resp.StatusCode == http.StatusTooManyRequests {
 		// The search API allows a few requests per second: the default
-		// wait is one second when Retry-After is missing.
-		return poller.Page{}, &poller.RetryAfterError{Wait: poller.RetryAfter(resp.Header, time.Now(), time.Second),
+		// wait is one second when no header names one.
+		if wait <= 0 {
+			wait = time.Second
+		}
+		return poller.Page{}, &poller.RetryAfterError{Wait: wait,
 			Err: fmt.Errorf("hubspot: %s: %s", resp.Status, gjson.GetBytes(rb, "message").String())}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return poller.Page{}, poller.StatusError("hubspot", req, resp, rb)
+		return poller.Page{}, poller.StatusErrorWait("hubspot", req, resp, rb, wait)
 	}
 	var sr searchResponse
 	if err := json.Unmarshal(rb, &sr); err != nil {
 		return poller.Page{}, fmt.Errorf("hubspot: search %s: decoding answer: %w", q.Object, err)
 	}
-	page := poller.Page{ServerTime: poller.ServerTime(resp.Header), Pause: rateLimitPause(resp.Header)}
+	page := poller.Page{ServerTime: poller.ServerTime(resp.Header), Pause: wait}
 	for _, raw := range sr.Results {
 		r, err := record(o, prop, raw)
 		if err != nil {
@@ -278,9 +284,10 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 	return page, nil
 }
 
-// rateLimitPause waits out the interval when the daily/burst headers say
-// nothing is left.
-func rateLimitPause(h http.Header) time.Duration {
+// rateLimitPause waits out the interval when the burst headers say
+// nothing is left (X-HubSpot-RateLimit-Remaining: 0): the
+// X-HubSpot-RateLimit-Interval-Milliseconds window, else a second.
+func rateLimitPause(h http.Header, _ time.Time) time.Duration {
 	rem, err := strconv.Atoi(h.Get("X-HubSpot-RateLimit-Remaining"))
 	if err != nil || rem > 0 {
 		return 0

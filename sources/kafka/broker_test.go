@@ -114,15 +114,15 @@ func TestBrokerGroupRebalanceCommitsAndLag(t *testing.T) {
 
 	shared := &pipelinetest.Sink{}
 	a := startMember(t, brokers, topic, group, shared)
-	waitFor(t, "member A to own all 12 partitions", 60*time.Second, func() bool {
+	waitUntil(t, "member A to own all 12 partitions", func() bool {
 		return a.gauge(t, "sluice_kafka_assigned_partitions")[""] == partitions
 	})
 	b := startMember(t, brokers, topic, group, shared)
-	waitFor(t, "the rebalance to split the partitions between A and B", 60*time.Second, func() bool {
+	waitUntil(t, "the rebalance to split the partitions between A and B", func() bool {
 		na, nb := a.gauge(t, "sluice_kafka_assigned_partitions")[""], b.gauge(t, "sluice_kafka_assigned_partitions")[""]
 		return na > 0 && nb > 0 && na+nb == partitions
 	})
-	waitFor(t, "every record", 60*time.Second, func() bool {
+	waitUntil(t, "every record", func() bool {
 		got := bodyIDs(shared)
 		for _, id := range ids {
 			if got[id] == 0 {
@@ -132,7 +132,7 @@ func TestBrokerGroupRebalanceCommitsAndLag(t *testing.T) {
 		return true
 	})
 	hwm := highWatermarks(t, brokers, topic)
-	waitFor(t, "the group's commits, read with OffsetFetch, to reach the end offsets", 60*time.Second, func() bool {
+	waitUntil(t, "the group's commits, read with OffsetFetch, to reach the end offsets", func() bool {
 		return committedToEnd(t, brokers, group, topic, hwm)
 	})
 	a.stop(t)
@@ -169,7 +169,7 @@ func TestBrokerGroupRebalanceCommitsAndLag(t *testing.T) {
 		t.Fatalf("the broker reports a lag of %v over %v, want 600", total, want)
 	}
 	var got map[string]float64
-	waitFor(t, "sluice_kafka_consumer_lag to match the broker's lag", 60*time.Second, func() bool {
+	waitUntil(t, "sluice_kafka_consumer_lag to match the broker's lag", func() bool {
 		got = c.gauge(t, "sluice_kafka_consumer_lag")
 		for p, v := range want {
 			if got[p] != v {
@@ -184,10 +184,10 @@ func TestBrokerGroupRebalanceCommitsAndLag(t *testing.T) {
 		}
 	}
 	close(release)
-	waitFor(t, "the second wave to be committed", 60*time.Second, func() bool {
+	waitUntil(t, "the second wave to be committed", func() bool {
 		return committedToEnd(t, brokers, group, topic, hwm)
 	})
-	waitFor(t, "sluice_kafka_consumer_lag to drop to 0", 30*time.Second, func() bool {
+	waitUntil(t, "sluice_kafka_consumer_lag to drop to 0", func() bool {
 		for _, v := range c.gauge(t, "sluice_kafka_consumer_lag") {
 			if v != 0 {
 				return false
@@ -195,4 +195,11 @@ func TestBrokerGroupRebalanceCommitsAndLag(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// waitUntil waits on cond with the test hang bound; the broker tests'
+// conditions already name what they wait for.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	waitFor(t, what, cond, nil)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/sluicehq/sluice/internal/eventtime"
 	"github.com/sluicehq/sluice/internal/poller"
 	"github.com/sluicehq/sluice/pipeline"
 )
@@ -117,14 +118,17 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 	if err != nil {
 		return poller.Page{}, fmt.Errorf("lever: %w", err)
 	}
+	// Lever answers 429 past its request rate and 503 when overloaded,
+	// with Retry-After when it knows how long: waited on any status.
+	wait := poller.RateLimitWait(resp.Header, time.Now(), nil)
 	if resp.StatusCode != http.StatusOK {
-		return poller.Page{}, poller.StatusError("lever", req, resp, body)
+		return poller.Page{}, poller.StatusErrorWait("lever", req, resp, body, wait)
 	}
 	var lr listResponse
 	if err := json.Unmarshal(body, &lr); err != nil {
 		return poller.Page{}, fmt.Errorf("lever: %s: decoding answer: %w", q.Object, err)
 	}
-	page := poller.Page{ServerTime: poller.ServerTime(resp.Header)}
+	page := poller.Page{ServerTime: poller.ServerTime(resp.Header), Pause: wait}
 	if lr.HasNext && lr.Next != "" {
 		b, _ := json.Marshal(token{Since: tk.Since, Offset: lr.Next})
 		page.Next = string(b)
@@ -132,15 +136,19 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 	for _, raw := range lr.Data {
 		id := gjson.GetBytes(raw, "id").String()
 		upd := gjson.GetBytes(raw, "updatedAt")
-		if id == "" || upd.Type != gjson.Number {
-			return poller.Page{}, fmt.Errorf("lever: opportunity without id or updatedAt: %.200s", raw)
+		var stamp time.Time
+		if upd.Type == gjson.Number {
+			stamp, err = eventtime.Parse(upd.Raw, eventtime.Millis)
+		}
+		if id == "" || upd.Type != gjson.Number || err != nil {
+			return poller.Page{}, fmt.Errorf("lever: opportunity without id or a valid updatedAt: %.200s", raw)
 		}
 		ev := "updated"
 		if gjson.GetBytes(raw, "createdAt").Int() == upd.Int() {
 			ev = "created"
 		}
 		page.Records = append(page.Records, poller.Record{
-			ID: id, Stamp: time.UnixMilli(upd.Int()).UTC(), Type: "opportunity." + ev,
+			ID: id, Stamp: stamp, Type: "opportunity." + ev,
 			Key: gjson.GetBytes(raw, "contact").String(), Data: raw,
 		})
 	}

@@ -334,7 +334,7 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 	if err := json.Unmarshal(body, &qr); err != nil {
 		return poller.Page{}, fmt.Errorf("salesforce: query %s: decoding answer: %w", q.Object, err)
 	}
-	page := poller.Page{ServerTime: poller.ServerTime(resp.Header), Pause: c.limitPause(resp.Header)}
+	page := poller.Page{ServerTime: poller.ServerTime(resp.Header), Pause: poller.RateLimitWait(resp.Header, time.Now(), func(h http.Header, _ time.Time) time.Duration { return c.limitPause(h) })}
 	if !qr.Done {
 		if qr.NextRecordsURL == "" {
 			return poller.Page{}, fmt.Errorf("salesforce: query %s: done is false without nextRecordsUrl", q.Object)
@@ -408,10 +408,19 @@ func record(object, keyField string, raw json.RawMessage) (poller.Record, error)
 	if object == "Account" {
 		account = id
 	}
-	return poller.Record{
+	r := poller.Record{
 		ID: id, Stamp: stamp, Type: strings.ToLower(object) + "." + kind,
 		Key: gjson.GetBytes(raw, keyField).String(), Account: account, Data: raw,
-	}, nil
+	}
+	// SystemModstamp (the cursor) also moves on system changes: the time
+	// a person changed the record is LastModifiedDate, where the object
+	// has one.
+	if lm := gjson.GetBytes(raw, "LastModifiedDate").String(); lm != "" {
+		if r.OccurredAt, err = parseTime(lm); err != nil {
+			return poller.Record{}, fmt.Errorf("salesforce: %s record %s: LastModifiedDate %q is not a time", object, id, lm)
+		}
+	}
+	return r, nil
 }
 
 // get sends an authorized GET; on 401 it takes a fresh token and tries
@@ -442,10 +451,17 @@ func (c *client) get(ctx context.Context, u string) (*http.Response, []byte, err
 				continue
 			}
 			return nil, nil, fmt.Errorf("salesforce: still unauthorized with a new token: %s", errorCode(body))
-		case resp.StatusCode == http.StatusForbidden && errorCode(body) == "REQUEST_LIMIT_EXCEEDED":
-			return nil, nil, &poller.RetryAfterError{Wait: poller.RetryAfter(resp.Header, time.Now(), c.pause), Err: fmt.Errorf("salesforce: REQUEST_LIMIT_EXCEEDED")}
 		}
-		return nil, nil, poller.StatusError("salesforce", req, resp, body)
+		// Retry-After, else Sforce-Limit-Info above max_api_usage, on
+		// every failed answer too.
+		wait := poller.RateLimitWait(resp.Header, time.Now(), func(h http.Header, _ time.Time) time.Duration { return c.limitPause(h) })
+		if resp.StatusCode == http.StatusForbidden && errorCode(body) == "REQUEST_LIMIT_EXCEEDED" {
+			if wait <= 0 {
+				wait = c.pause
+			}
+			return nil, nil, &poller.RetryAfterError{Wait: wait, Err: fmt.Errorf("salesforce: REQUEST_LIMIT_EXCEEDED")}
+		}
+		return nil, nil, poller.StatusErrorWait("salesforce", req, resp, body, wait)
 	}
 }
 

@@ -99,7 +99,7 @@ func TestExampleEndToEndIntoKafka(t *testing.T) {
 			got[e.ID] = e
 		})
 	}
-	if len(got) != 2 || got["e2e-1"].Key != "ada@example.com" || got["e2e-2"].Type != "click" || got["e2e-1"].AccountID != "acct_9" {
+	if len(got) != 2 || got["sendgrid:e2e-1"].Key != "ada@example.com" || got["sendgrid:e2e-2"].Type != "click" || got["sendgrid:e2e-1"].AccountID != "acct_9" {
 		t.Fatalf("records %+v", got)
 	}
 }

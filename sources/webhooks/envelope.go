@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/pipeline"
 )
@@ -51,13 +52,39 @@ func fallbackID(provider string, data []byte) string {
 	return provider + ":sha256:" + hex.EncodeToString(sum[:16])
 }
 
+// vendorID reads a vendor event's id: absent or null is "", anything but a
+// JSON string, and a string that is not valid UTF-8 (raw bytes, or a lone
+// surrogate escape that decoding would replace with U+FFFD), is refused:
+// replacing bytes could make two events one.
+func vendorID(raw json.RawMessage) (string, *httpError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var id string
+	if err := json.Unmarshal(raw, &id); err != nil {
+		return "", badRequest("is not a string")
+	}
+	if !utf8.Valid(raw) || !validID(id) {
+		return "", badRequest("is not valid UTF-8")
+	}
+	return id, nil
+}
+
+// validID: no byte of id was replaced (U+FFFD is what decoding puts in
+// place of invalid UTF-8) and none is invalid.
+func validID(id string) bool {
+	return utf8.ValidString(id) && !strings.ContainsRune(id, utf8.RuneError)
+}
+
 // wrap builds the pipeline event: the same envelope sources/generate
 // writes, {id, source, type, account_id, occurred_at, key, data}, with the
 // exact vendor event as data.
 func wrap(provider, account, typ string, ve vendorEvent) *pipeline.Event {
 	key := strings.ToLower(strings.TrimSpace(ve.recipient))
-	id := ve.id
-	if id == "" {
+	// Ids are namespaced by provider ("sendgrid:<sg_event_id>"), so equal
+	// ids of two providers never overwrite each other in an upserting sink.
+	id := provider + ":" + ve.id
+	if ve.id == "" {
 		id = fallbackID(provider, ve.data)
 	}
 	data := bytes.TrimSpace(ve.data)
@@ -88,13 +115,4 @@ func wrap(provider, account, typ string, ve vendorEvent) *pipeline.Event {
 func appendJSONString(buf []byte, s string) []byte {
 	b, _ := json.Marshal(s) // a string always marshals
 	return append(buf, b...)
-}
-
-// unixTime converts seconds (possibly fractional) to a time.
-func unixTime(sec float64) time.Time {
-	if sec <= 0 {
-		return time.Time{}
-	}
-	whole := int64(sec)
-	return time.Unix(whole, int64((sec-float64(whole))*1e9)).UTC()
 }

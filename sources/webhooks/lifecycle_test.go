@@ -88,7 +88,7 @@ func TestAckDecidesStatus(t *testing.T) {
 		s, url := newSource(t, 5*time.Second)
 		res := postAsync(url, mailgunBody(mailgunKey, "tok-a", time.Now(), "mg-a", "delivered", "a@b.c"))
 		evs, ack, err := s.Read(context.Background())
-		if err != nil || len(evs) != 1 || evs[0].ID != "mg-a" {
+		if err != nil || len(evs) != 1 || evs[0].ID != "mailgun:mg-a" {
 			t.Fatalf("Read: %v, %d events", err, len(evs))
 		}
 		ack(tc.ack)
@@ -284,7 +284,7 @@ func TestMaxConcurrent(t *testing.T) {
 		t.Errorf("second request answered after %v: by ack_timeout, not at once", took)
 	}
 	evs, ack, err := s.Read(context.Background())
-	if err != nil || len(evs) != 1 || evs[0].ID != "mg-m1" {
+	if err != nil || len(evs) != 1 || evs[0].ID != "mailgun:mg-m1" {
 		t.Fatalf("Read: %v %d", err, len(evs))
 	}
 	ack(nil)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/eventtime"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -20,11 +21,11 @@ type mailgunBody struct {
 		Signature string `json:"signature"`
 	} `json:"signature"`
 	EventData *struct {
-		ID        string      `json:"id"`
-		Event     string      `json:"event"`
-		Severity  string      `json:"severity"`
-		Timestamp json.Number `json:"timestamp"`
-		Recipient string      `json:"recipient"`
+		ID        json.RawMessage `json:"id"`
+		Event     string          `json:"event"`
+		Severity  string          `json:"severity"`
+		Timestamp json.Number     `json:"timestamp"`
+		Recipient string          `json:"recipient"`
 	} `json:"event-data"`
 }
 
@@ -57,13 +58,17 @@ func parseMailgun(body []byte) (*mailgunBody, vendorEvent, error) {
 	if b.EventData == nil || b.EventData.Event == "" {
 		return nil, vendorEvent{}, badRequest("missing event-data.event")
 	}
-	ve := vendorEvent{id: b.EventData.ID, recipient: b.EventData.Recipient, vendor: b.EventData.Event, data: body}
+	id, herr := vendorID(b.EventData.ID)
+	if herr != nil {
+		return nil, vendorEvent{}, badRequest("event-data.id %s", herr.msg)
+	}
+	ve := vendorEvent{id: id, recipient: b.EventData.Recipient, vendor: b.EventData.Event, data: body}
 	if b.EventData.Timestamp != "" {
-		sec, err := b.EventData.Timestamp.Float64()
+		t, err := eventtime.Parse(string(b.EventData.Timestamp), eventtime.Seconds)
 		if err != nil {
-			return nil, vendorEvent{}, badRequest("event-data.timestamp is not a number")
+			return nil, vendorEvent{}, badRequest("event-data.timestamp: %v", err)
 		}
-		ve.time = unixTime(sec)
+		ve.time = t
 	}
 	return &b, ve, nil
 }

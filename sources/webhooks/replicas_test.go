@@ -76,14 +76,14 @@ func TestMailgunReplicasShareRedis(t *testing.T) {
 	// A may also write mg-failed: its runner keeps retrying the batch it
 	// took after the 503 (at-least-once, same id). Nothing forged is written.
 	idsA, idsB := writesByID(sinkA), writesByID(sinkB)
-	if _, ok := idsA["mg-taken"]; !ok {
+	if _, ok := idsA["mailgun:mg-taken"]; !ok {
 		t.Errorf("replica A did not write mg-taken: %v", idsA)
 	}
-	if _, ok := idsB["mg-failed"]; !ok || len(idsB) != 1 {
+	if _, ok := idsB["mailgun:mg-failed"]; !ok || len(idsB) != 1 {
 		t.Errorf("replica B wrote %v, want mg-failed only", idsB)
 	}
 	for id := range idsA {
-		if id != "mg-taken" && id != "mg-failed" {
+		if id != "mailgun:mg-taken" && id != "mailgun:mg-failed" {
 			t.Errorf("replica A wrote %s", id)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/eventtime"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -58,19 +59,17 @@ func parseSendGrid(body []byte) ([]vendorEvent, error) {
 			return nil, badRequest("event %d has no event name", i)
 		}
 		ve := vendorEvent{recipient: e.Email, vendor: e.Event, data: raw}
-		if len(e.ID) > 0 {
-			var id string
-			if err := json.Unmarshal(e.ID, &id); err != nil {
-				return nil, badRequest("event %d: sg_event_id is not a string", i)
-			}
-			ve.id = id
+		id, herr := vendorID(e.ID)
+		if herr != nil {
+			return nil, badRequest("event %d: sg_event_id %s", i, herr.msg)
 		}
+		ve.id = id
 		if e.Timestamp != "" {
-			sec, err := e.Timestamp.Float64()
+			t, err := eventtime.Parse(string(e.Timestamp), eventtime.Seconds)
 			if err != nil {
-				return nil, badRequest("event %d: timestamp is not a number", i)
+				return nil, badRequest("event %d: timestamp: %v", i, err)
 			}
-			ve.time = unixTime(sec)
+			ve.time = t
 		}
 		out = append(out, ve)
 	}

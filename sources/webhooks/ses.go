@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/eventtime"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -235,6 +236,9 @@ func parseSESEvent(m *snsMessage) (vendorEvent, error) {
 	if err := json.Unmarshal(data, &e); err != nil {
 		return vendorEvent{}, badRequest("SNS Message is not an SES event: %v", err)
 	}
+	if !validID(m.MessageID) {
+		return vendorEvent{}, badRequest("SNS MessageId is not valid UTF-8")
+	}
 	ve := vendorEvent{id: m.MessageID, vendor: e.EventType, data: data}
 	if ve.vendor == "" {
 		ve.vendor = e.NotificationType
@@ -276,6 +280,9 @@ func parseSESEvent(m *snsMessage) (vendorEvent, error) {
 	}
 	for _, t := range []string{ts, e.Mail.Timestamp, m.Timestamp} {
 		if pt, err := time.Parse(time.RFC3339Nano, t); err == nil {
+			if err := eventtime.Check(pt); err != nil {
+				return vendorEvent{}, badRequest("SES event timestamp: %v", err)
+			}
 			ve.time = pt.UTC()
 			break
 		}

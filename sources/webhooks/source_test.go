@@ -50,8 +50,8 @@ func TestSendGrid(t *testing.T) {
 		status int
 		ids    []string
 	}{
-		{"valid", "/webhooks/sendgrid", good, signed(key, ts, good), 200, []string{"sg-1", "sg-2"}},
-		{"account from route", "/webhooks/sendgrid/acct_42", []byte("[" + strings.Replace(ev1, "sg-1", "sg-3", 1) + "]"), nil, 200, []string{"sg-3"}},
+		{"valid", "/webhooks/sendgrid", good, signed(key, ts, good), 200, []string{"sendgrid:sg-1", "sendgrid:sg-2"}},
+		{"account from route", "/webhooks/sendgrid/acct_42", []byte("[" + strings.Replace(ev1, "sg-1", "sg-3", 1) + "]"), nil, 200, []string{"sendgrid:sg-3"}},
 		{"signature over other body", "/webhooks/sendgrid", good, signed(key, ts, []byte("[]")), 401, nil},
 		{"signature over other timestamp", "/webhooks/sendgrid", good, map[string]string{"X-Twilio-Email-Event-Webhook-Signature": signSendGrid(t, key, ts, good), "X-Twilio-Email-Event-Webhook-Timestamp": strconv.FormatInt(now+1, 10)}, 401, nil},
 		{"signed by another key", "/webhooks/sendgrid", good, signed(other, ts, good), 401, nil},
@@ -84,9 +84,9 @@ func TestSendGrid(t *testing.T) {
 		})
 	}
 	w := writesByID(h.sink)
-	e := parseEnvelope(t, w["sg-1"].Body)
-	if e.ID != "sg-1" || e.Source != "sendgrid" || e.Type != "delivered" || e.AccountID != "acct_default" || e.Key != "grace.hopper@globex.io" || w["sg-1"].Key != e.Key {
-		t.Errorf("envelope %+v, sink key %q", e, w["sg-1"].Key)
+	e := parseEnvelope(t, w["sendgrid:sg-1"].Body)
+	if e.ID != "sendgrid:sg-1" || e.Source != "sendgrid" || e.Type != "delivered" || e.AccountID != "acct_default" || e.Key != "grace.hopper@globex.io" || w["sendgrid:sg-1"].Key != e.Key {
+		t.Errorf("envelope %+v, sink key %q", e, w["sendgrid:sg-1"].Key)
 	}
 	if !e.OccurredAt.Equal(time.Unix(now-5, 0)) {
 		t.Errorf("occurred_at %v, want %v", e.OccurredAt, time.Unix(now-5, 0))
@@ -94,10 +94,10 @@ func TestSendGrid(t *testing.T) {
 	if string(e.Data) != ev1 {
 		t.Errorf("data is not the exact vendor event:\n got %s\nwant %s", e.Data, ev1)
 	}
-	if e2 := parseEnvelope(t, w["sg-2"].Body); e2.Type != "complaint" {
+	if e2 := parseEnvelope(t, w["sendgrid:sg-2"].Body); e2.Type != "complaint" {
 		t.Errorf("spamreport became type %q, want complaint", e2.Type)
 	}
-	if e3 := parseEnvelope(t, w["sg-3"].Body); e3.AccountID != "acct_42" {
+	if e3 := parseEnvelope(t, w["sendgrid:sg-3"].Body); e3.AccountID != "acct_42" {
 		t.Errorf("account from route: %q", e3.AccountID)
 	}
 	for outcome, want := range map[string]float64{"accepted": 2, "unauthorized": 5, "bad_request": 3, "too_large": 1} {
@@ -154,7 +154,7 @@ func testMailgun(t *testing.T, sourceYAML string) {
 		status int
 		id     string
 	}{
-		{"valid", valid, 200, "mg-1"},
+		{"valid", valid, 200, "mailgun:mg-1"},
 		{"replayed token", valid, 401, ""},
 		{"replayed token, other event", mailgunBody(mailgunKey, "tok-1", now, "mg-9", "clicked", "x@y.z"), 401, ""},
 		{"wrong signing key", mailgunBody("key-other", "tok-2", now, "mg-2", "delivered", "x@y.z"), 401, ""},
@@ -164,7 +164,7 @@ func testMailgun(t *testing.T, sourceYAML string) {
 		{"no signature", []byte(`{"event-data":{"event":"delivered","id":"mg-7"}}`), 401, ""},
 		{"malformed", []byte(`{"signature":`), 400, ""},
 		{"no event-data", []byte(`{"signature":{"timestamp":"1","token":"t","signature":"00"}}`), 400, ""},
-		{"second valid token", mailgunBody(mailgunKey, "tok-8", now, "mg-8", "failed", "x@y.z"), 200, "mg-8"},
+		{"second valid token", mailgunBody(mailgunKey, "tok-8", now, "mg-8", "failed", "x@y.z"), 200, "mailgun:mg-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(h.sink.Writes())
@@ -183,7 +183,7 @@ func testMailgun(t *testing.T, sourceYAML string) {
 			}
 		})
 	}
-	w := writesByID(h.sink)["mg-1"]
+	w := writesByID(h.sink)["mailgun:mg-1"]
 	e := parseEnvelope(t, w.Body)
 	if e.Source != "mailgun" || e.Type != "open" || e.Key != "linus@hooli.xyz" || !e.OccurredAt.Equal(time.Unix(now.Unix(), 250e6)) {
 		t.Errorf("envelope %+v", e)
@@ -216,9 +216,9 @@ func TestSES(t *testing.T) {
 		confirmed bool
 		fetches   bool // the certificate URL may be fetched
 	}{
-		{"notification v1 (SHA1withRSA)", notification("sns-1", "1", now), nil, 200, "sns-1", false, true},
-		{"notification v2 (SHA256withRSA)", notification("sns-2", "2", now), nil, 200, "sns-2", false, true},
-		{"notification with Subject", withSubject, nil, 200, "sns-3", false, true},
+		{"notification v1 (SHA1withRSA)", notification("sns-1", "1", now), nil, 200, "ses:sns-1", false, true},
+		{"notification v2 (SHA256withRSA)", notification("sns-2", "2", now), nil, 200, "ses:sns-2", false, true},
+		{"notification with Subject", withSubject, nil, 200, "ses:sns-3", false, true},
 		{"subscription confirmation v1", confirmation("c-1", "1"), nil, 200, "", true, true},
 		{"subscription confirmation v2", confirmation("c-2", "2"), nil, 200, "", true, true},
 		{"unsubscribe confirmation", mutate(confirmation("c-4", "2"), func(m *snsMsg) { m.Type = "UnsubscribeConfirmation" }), nil, 200, "", false, true},
@@ -279,7 +279,7 @@ func TestSES(t *testing.T) {
 			}
 		})
 	}
-	w := writesByID(h.sink)["sns-1"]
+	w := writesByID(h.sink)["ses:sns-1"]
 	e := parseEnvelope(t, w.Body)
 	if e.Source != "ses" || e.Type != "delivered" || e.Key != "ada.lovelace@example.com" || !e.OccurredAt.Equal(now) || e.AccountID != "acct_default" {
 		t.Errorf("envelope %+v (want occurred_at %v)", e, now)
@@ -377,10 +377,10 @@ func testSinkDownAnswers503(t *testing.T, sourceYAML string) {
 		}
 	}
 	ids := writesByID(sink)
-	if _, ok := ids["mg-down"]; !ok {
+	if _, ok := ids["mailgun:mg-down"]; !ok {
 		t.Fatal("event not written after recovery")
 	}
-	if _, ok := ids["mg-forged"]; ok {
+	if _, ok := ids["mailgun:mg-forged"]; ok {
 		t.Fatal("an event riding on a failed request's token was written")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/sluicehq/sluice/internal/eventtime"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/tidwall/gjson"
@@ -112,7 +113,8 @@ func finish(c *Config, ev *pipeline.Event, format string) error {
 		switch {
 		case err == nil:
 			ev.Time = t
-		case c.RequireTime:
+		case c.RequireTime, errors.Is(err, eventtime.ErrOutOfRange):
+			ev.Body = nil // a failed event is not decoded
 			return fmt.Errorf("decode %s: event time at %q: %w", format, c.Time, err)
 		}
 	}
@@ -128,12 +130,9 @@ func eventTime(v gjson.Result) (time.Time, error) {
 		}
 		return t, nil
 	case gjson.Number:
-		f := v.Float()
-		if f > 1e12 {
-			return time.UnixMilli(int64(f)), nil
-		}
-		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+		// The digits as written, not through float64; a number that is no
+		// event time (1e300, negative) is out of range and always fails.
+		return eventtime.Number(v.Raw)
 	case gjson.Null:
 		if !v.Exists() {
 			return time.Time{}, errors.New("missing")
@@ -159,3 +158,6 @@ func preview(b []byte) string {
 	}
 	return string(b)
 }
+
+// DecodesBody: the steps after this one see a decoded body.
+func (c *Config) DecodesBody() bool { return true }

@@ -25,6 +25,10 @@ type Config struct {
 	Avro avro.Config `yaml:"avro"`
 }
 
+// NeedsDecodedBody: this step reads the decoded event, so `sluice validate`
+// wants a decode step before it.
+func (c *Config) NeedsDecodedBody() bool { return true }
+
 // Validate checks the format and the schema.
 func (c *Config) Validate() error {
 	switch c.Format {

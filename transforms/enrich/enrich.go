@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/sluicehq/sluice/internal/eventtime"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
 )
@@ -35,6 +36,10 @@ type Config struct {
 	// vendor: fail (dead letter, the default) or pass (unchanged).
 	Unknown string `yaml:"unknown"`
 }
+
+// NeedsDecodedBody: this step reads the decoded event, so `sluice validate`
+// wants a decode step before it.
+func (c *Config) NeedsDecodedBody() bool { return true }
 
 // SetDefaults fills the defaults.
 func (c *Config) SetDefaults() { c.Unknown = "fail" }
@@ -115,7 +120,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	// The body is only read while the new one is built, so the results may
 	// point into it without copies.
 	body := unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body))
-	var env [6]gjson.Result // id, source, type, account_id, occurred_at, data
+	var env [7]gjson.Result // id, source, type, account_id, occurred_at, data, system_modified_at
 	readEnvelope(body, &env)
 	source := env[1].Str
 	v, ok := vendors[source]
@@ -208,13 +213,9 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		buf = append(buf, `,"account":`...)
 		buf = append(buf, account...)
 	}
-	buf = append(buf, `,"occurred_at":`...)
-	if t := occurredAt(env[4], f[slotTime], ev.Time); !t.IsZero() {
-		buf = append(buf, '"')
-		buf = t.UTC().AppendFormat(buf, time.RFC3339Nano)
-		buf = append(buf, '"')
-	} else {
-		buf = append(buf, "null"...)
+	buf, err := appendTimes(buf, env[4], f[slotTime], env[6], ev.Time)
+	if err != nil {
+		return fmt.Errorf("enrich: %s event %s: %w", source, ev.ID, err)
 	}
 	buf = append(buf, `,"attributes":{`...)
 	n := 0
@@ -242,7 +243,11 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 			buf = append(buf, v.Raw...)
 		}
 	}
-	buf = append(buf, `},"ingested_at":"`...)
+	buf = append(buf, '}')
+	if m.mail != nil {
+		buf = appendMail(buf, m.mail, env[2].Str, &f, slotAttrs+len(m.attrs))
+	}
+	buf = append(buf, `,"ingested_at":"`...)
 	buf = now.AppendFormat(buf, time.RFC3339Nano)
 	buf = append(buf, `","pipeline":`...)
 	buf = appendString(buf, e.pipeline)
@@ -255,9 +260,12 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 }
 
 // readEnvelope reads the envelope's fields in one pass over the body's
-// top-level keys, stopping after the last one found.
-func readEnvelope(body string, env *[6]gjson.Result) {
-	left := len(env)
+// top-level keys, stopping once the six every envelope has are found. The
+// optional system_modified_at is read when it comes before that point, as
+// the pollers write it (before key and data): waiting for a key most
+// envelopes lack would walk past data to the end of every body.
+func readEnvelope(body string, env *[7]gjson.Result) {
+	left := 6
 	gjson.Parse(body).ForEach(func(k, v gjson.Result) bool {
 		i := -1
 		switch k.Str {
@@ -273,6 +281,11 @@ func readEnvelope(body string, env *[6]gjson.Result) {
 			i = 4
 		case "data":
 			i = 5
+		case "system_modified_at":
+			if !env[6].Exists() {
+				env[6] = v
+			}
+			return true
 		}
 		if i >= 0 && !env[i].Exists() {
 			env[i] = v
@@ -282,34 +295,63 @@ func readEnvelope(body string, env *[6]gjson.Result) {
 	})
 }
 
+// appendTimes appends occurred_at (see occurredAt) and, when the envelope
+// has one, system_modified_at.
+func appendTimes(buf []byte, envelope, vendor, system gjson.Result, fallback time.Time) ([]byte, error) {
+	buf = append(buf, `,"occurred_at":`...)
+	t, err := occurredAt(envelope, vendor, fallback)
+	if err != nil {
+		return buf, err
+	}
+	if !t.IsZero() {
+		buf = append(buf, '"')
+		buf = t.UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, '"')
+	} else {
+		buf = append(buf, "null"...)
+	}
+	if system.Type == gjson.String {
+		st, err := time.Parse(time.RFC3339Nano, system.Str)
+		if err == nil {
+			err = eventtime.Check(st)
+		}
+		if err != nil {
+			return buf, fmt.Errorf("system_modified_at: %w", err)
+		}
+		buf = append(buf, `,"system_modified_at":"`...)
+		buf = st.UTC().AppendFormat(buf, time.RFC3339Nano)
+		buf = append(buf, '"')
+	}
+	return buf, nil
+}
+
 // occurredAt prefers the envelope's time, then the vendor's own, then the
-// event time the source or decode step set.
-func occurredAt(envelope, v gjson.Result, fallback time.Time) time.Time {
+// event time the source or decode step set. A time outside 1970..9999
+// (a hostile `timestamp: 1e300`) is an error: the event is dead-lettered.
+func occurredAt(envelope, v gjson.Result, fallback time.Time) (time.Time, error) {
 	if envelope.Type == gjson.String {
 		if t, err := time.Parse(time.RFC3339Nano, envelope.Str); err == nil {
-			return t
+			return t, eventtime.Check(t)
 		}
 	}
-	{
-		switch v.Type {
-		case gjson.String:
-			for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700"} {
-				if t, err := time.Parse(layout, v.Str); err == nil {
-					return t
-				}
+	switch v.Type {
+	case gjson.String:
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700"} {
+			if t, err := time.Parse(layout, v.Str); err == nil {
+				return t, eventtime.Check(t)
 			}
-			if sec, err := parseInt(v.Str); err == nil {
-				return time.Unix(sec, 0)
-			}
-		case gjson.Number:
-			if v.Num > 1e12 {
-				return time.UnixMilli(int64(v.Num))
-			}
-			sec := int64(v.Num)
-			return time.Unix(sec, int64((v.Num-float64(sec))*1e9))
 		}
+		if _, err := parseInt(v.Str); err == nil {
+			return eventtime.Parse(v.Str, eventtime.Seconds)
+		}
+	case gjson.Number:
+		// The digits as sent: Mailgun's 1772445607.318224 stays .318224.
+		return eventtime.Number(v.Raw)
 	}
-	return fallback
+	if fallback.IsZero() {
+		return fallback, nil
+	}
+	return fallback, eventtime.Check(fallback)
 }
 
 func parseInt(s string) (int64, error) {

@@ -29,6 +29,7 @@ type mapping struct {
 	time     string // path in data of the vendor's own event time
 	domain   string // path in data of the company's domain or web site, for company records
 	attrs    []attr // vendor fields copied into attributes
+	mail     *mail  // email events: the vendor fields under `vendor`, read after attrs
 	is       guard  // for a type's mapping: which records are that type's object
 	byTop    map[string][]ref
 	each     [maxSlots]string // per slot: the field of each element of an array to list ("a.#.f" paths)
@@ -105,6 +106,11 @@ func (m *mapping) index() {
 	paths := append([]string{m.entityID, m.email, m.time, m.domain, m.is.path}, make([]string, len(m.attrs))...)
 	for i, a := range m.attrs {
 		paths[slotAttrs+i] = a.path
+	}
+	if m.mail != nil {
+		for _, a := range m.mail.vendor {
+			paths = append(paths, a.path)
+		}
 	}
 	if len(paths) > maxSlots {
 		panic("enrich: too many paths in the " + m.kind + " mapping")
@@ -248,13 +254,16 @@ var vendors = map[string]*vendor{
 	"sendgrid": {def: &mapping{
 		kind: "message", entityID: "sg_message_id", role: "recipient", email: "email", time: "timestamp",
 		attrs: []attr{{"vendor_event", "event"}, {"event_id", "sg_event_id"}, {"categories", "category"}, {"ip", "ip"}, {"user_agent", "useragent"}},
+		mail:  sendgridMail,
 	}},
 	"mailgun": {def: &mapping{
 		kind: "message", entityID: "event-data.message.headers.message-id", role: "recipient", email: "event-data.recipient", time: "event-data.timestamp",
 		attrs: []attr{{"vendor_event", "event-data.event"}, {"event_id", "event-data.id"}, {"subject", "event-data.message.headers.subject"}, {"from", "event-data.message.headers.from"}, {"delivery_code", "event-data.delivery-status.code"}},
+		mail:  mailgunMail,
 	}},
 	"ses": {def: &mapping{
 		kind: "message", entityID: "mail.messageId", role: "recipient", email: "mail.destination.0", time: "mail.timestamp",
 		attrs: []attr{{"vendor_event", "eventType"}, {"from", "mail.source"}, {"smtp_response", "delivery.smtpResponse"}, {"processing_ms", "delivery.processingTimeMillis"}},
+		mail:  sesMail,
 	}},
 }

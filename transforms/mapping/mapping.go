@@ -27,6 +27,10 @@ type Config struct {
 	sets []setter
 }
 
+// NeedsDecodedBody: this step reads the decoded event, so `sluice validate`
+// wants a decode step before it.
+func (c *Config) NeedsDecodedBody() bool { return true }
+
 type setter struct {
 	path string
 	prog *eval.Program
