@@ -42,7 +42,7 @@ validate-examples: build ## every file in examples/ must validate
 	$(EXAMPLE_SECRETS) ./$(BIN) validate examples/*.yaml
 
 test-pipelines: build ## the pipeline unit tests of examples/ (sluice test)
-	./$(BIN) test examples/tests/*.test.yaml
+	$(EXAMPLE_SECRETS) ./$(BIN) test examples/tests/*.test.yaml
 
 unit: ## unit tests only (no servers needed; integration tests skip)
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...

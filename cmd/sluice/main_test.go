@@ -25,12 +25,17 @@ import (
 	"github.com/sluicehq/sluice/pipeline"
 )
 
-func TestValidateExamples(t *testing.T) {
-	// Secrets examples take from the environment (no defaults, on purpose):
-	// a throwaway P-256 public key and a dummy Mailgun signing key.
+// setExampleSecrets sets the secrets examples take from the environment (no
+// defaults, on purpose): a throwaway P-256 public key, a dummy Mailgun signing
+// key and an SNS topic ARN, as the Makefile's EXAMPLE_SECRETS does.
+func setExampleSecrets(t *testing.T) {
 	t.Setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEk4a7WLkJRDh9mTALI7YPuFZxU8xFIWNVoUn8KdxVkCLqja+bWgpbmCgp/Tm7S9/FA5+ju39X1RixNS5KsXrjZg==")
 	t.Setenv("MAILGUN_WEBHOOK_SIGNING_KEY", "example-signing-key")
 	t.Setenv("SES_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:ses-events")
+}
+
+func TestValidateExamples(t *testing.T) {
+	setExampleSecrets(t)
 	// Examples are run from the repository root, and name files from there.
 	t.Chdir("../..")
 	files, err := filepath.Glob("examples/*.yaml")

@@ -11,6 +11,7 @@ import (
 // TestPipelineTestsOfExamples runs the shipped tests of examples/ (what
 // `make test` runs with the built binary).
 func TestPipelineTestsOfExamples(t *testing.T) {
+	setExampleSecrets(t)
 	t.Chdir("../..")
 	files, err := filepath.Glob("examples/tests/*.test.yaml")
 	if err != nil || len(files) == 0 {

@@ -52,10 +52,12 @@ var (
 )
 
 // Lookup returns the value of an environment variable, falling back to the
-// .testenv/env file written by `make testenv`.
+// .testenv/env file written by `make testenv` only when the variable is not
+// set at all: a variable set empty (SLUICE_ES_USERNAME= for a server without
+// credentials) is not replaced by another stack's file.
 func Lookup(key string) (string, bool) {
-	if v := os.Getenv(key); v != "" {
-		return v, true
+	if v, set := os.LookupEnv(key); set {
+		return v, v != ""
 	}
 	envFileOnce.Do(loadEnvFile)
 	v, ok := envFileVals[key]

@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	kafkasource "github.com/sluicehq/sluice/sources/kafka"
 )
@@ -46,7 +48,9 @@ func TestLagGrowsWhileReadingIsHeldBack(t *testing.T) {
 	c.Brokers, c.Topic, c.Group = brokers, topic, "lag-test"
 	c.MaxInFlightPerPartition, c.BatchSize = 5, 5
 	c.LagInterval = pipeline.Duration(100 * time.Millisecond)
-	c.SessionTimeout, c.HeartbeatInterval = pipeline.Duration(2*time.Second), pipeline.Duration(200*time.Millisecond)
+	// Kafka's usual group timeouts: a loaded machine must not rebalance the
+	// group by accident (kfake refuses sessions under 6 s anyway).
+	c.SessionTimeout, c.HeartbeatInterval = pipeline.Duration(30*time.Second), pipeline.Duration(time.Second)
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -64,20 +68,15 @@ func TestLagGrowsWhileReadingIsHeldBack(t *testing.T) {
 	})
 	produce(t, brokers, topic, 0, 120, 24)
 	// Take one batch and never ack it: the sink is stopped.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // hang-catcher
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound()) // hang-catcher only
 	defer cancel()
 	if _, _, err := src.Read(ctx); err != nil {
 		t.Fatal(err)
 	}
 	waitLag := func(want float64) {
 		t.Helper()
-		for lagSum(t, reg) != want {
-			select {
-			case <-ctx.Done():
-				t.Fatalf("lag gauge sums to %v, want %v", lagSum(t, reg), want)
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
+		waitFor(t, fmt.Sprintf("the lag gauge to sum to %v", want), func() bool { return lagSum(t, reg) == want },
+			func() string { return fmt.Sprintf("lag gauge sums to %v", lagSum(t, reg)) })
 	}
 	waitLag(120)
 	produce(t, brokers, topic, 120, 600, 24)

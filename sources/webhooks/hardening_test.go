@@ -239,7 +239,8 @@ ses: {account_topics: {acct_a: [%q], acct_b: [%q]}}
 				if got := h.post(t, "/webhooks/"+provider+tc.path, body, hdr); got != tc.status {
 					t.Fatalf("status %d, want %d", got, tc.status)
 				}
-				w, ok := writesByID(h.sink)[id]
+				// Event ids are namespaced by provider (sendgrid:<sg_event_id>, …).
+				w, ok := writesByID(h.sink)[provider+":"+id]
 				if ok != tc.written {
 					t.Fatalf("written %v, want %v", ok, tc.written)
 				}
