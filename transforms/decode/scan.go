@@ -1,0 +1,292 @@
+package decode
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+)
+
+// DefaultMaxDepth is max_depth when the config leaves it unset.
+const DefaultMaxDepth = 512
+
+// errTooDeep is the reason for a payload nested deeper than max_depth.
+var errTooDeep = errors.New("nested deeper than max_depth")
+
+// syntaxError is a payload that is not valid JSON, with where it broke.
+type syntaxError struct{ off int }
+
+func (e *syntaxError) Error() string { return fmt.Sprintf("invalid JSON at byte %d", e.off) }
+
+// span is where a value lies in the payload; end is 0 when it was not found.
+type span struct{ start, end int }
+
+// scanner states.
+const (
+	stValue = iota // a value is expected
+	stKey          // an object key (or, with empty set, '}') is expected
+	stAfter        // a value just ended: ',', a closer or the end is expected
+)
+
+// strSafe marks the bytes a JSON string may hold without further checks.
+var strSafe = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// scanJSON validates p as one JSON value in a single pass, with no
+// recursion: nesting is tracked in a bit stack and refused beyond
+// maxDepth before it is entered. For each of keys (plain top-level key
+// names) the span of its first value in the top-level object is stored
+// in spans[i]. The grammar is RFC 8259's, as gjson.ValidBytes checks it
+// (strings are not checked for valid UTF-8).
+func scanJSON(p []byte, maxDepth int, keys []string, spans []span) error {
+	var small [64]uint64 // one bit per level: 1 = object; 4096 levels
+	stack := small[:]
+	if maxDepth > 64*64 {
+		stack = make([]uint64, maxDepth/64+1)
+	}
+	depth, capture, capStart := 0, -1, 0
+	state := stValue
+	i := 0
+	for {
+		if state == stAfter && capture >= 0 && depth == 1 {
+			spans[capture] = span{capStart, i} // before the space after it
+			capture = -1
+		}
+		i = skipSpace(p, i)
+		switch state {
+		case stValue:
+			if i >= len(p) {
+				return &syntaxError{i}
+			}
+			switch c := p[i]; c {
+			case '{', '[':
+				if depth >= maxDepth {
+					return errTooDeep
+				}
+				w, b := depth/64, uint64(1)<<(depth%64)
+				depth++
+				i = skipSpace(p, i+1)
+				if c == '{' {
+					stack[w] |= b
+					state = stKey
+					if i < len(p) && p[i] == '}' {
+						i, depth, state = i+1, depth-1, stAfter
+					}
+					continue
+				}
+				stack[w] &^= b
+				if i < len(p) && p[i] == ']' {
+					i, depth, state = i+1, depth-1, stAfter
+				}
+				continue
+			case '"':
+				var err error
+				if i, _, err = scanString(p, i); err != nil {
+					return err
+				}
+			case 't':
+				i = literal(p, i, "true")
+			case 'f':
+				i = literal(p, i, "false")
+			case 'n':
+				i = literal(p, i, "null")
+			default:
+				i = number(p, i)
+			}
+			if i < 0 {
+				return &syntaxError{-i - 1}
+			}
+			state = stAfter
+		case stKey:
+			if i >= len(p) || p[i] != '"' {
+				return &syntaxError{i}
+			}
+			start := i
+			var escaped bool
+			var err error
+			if i, escaped, err = scanString(p, i); err != nil {
+				return err
+			}
+			if depth == 1 && len(keys) > 0 {
+				capture = matchKey(p[start+1:i-1], escaped, keys, spans)
+			}
+			i = skipSpace(p, i)
+			if i >= len(p) || p[i] != ':' {
+				return &syntaxError{i}
+			}
+			i = skipSpace(p, i+1)
+			if depth == 1 {
+				capStart = i
+			}
+			state = stValue
+		case stAfter:
+			if depth == 0 {
+				if i != len(p) {
+					return &syntaxError{i}
+				}
+				return nil
+			}
+			if i >= len(p) {
+				return &syntaxError{i}
+			}
+			inObject := stack[(depth-1)/64]&(uint64(1)<<((depth-1)%64)) != 0
+			switch c := p[i]; {
+			case c == ',':
+				i++
+				if inObject {
+					state = stKey
+				} else {
+					state = stValue
+				}
+			case c == '}' && inObject, c == ']' && !inObject:
+				i++
+				depth--
+			default:
+				return &syntaxError{i}
+			}
+		}
+	}
+}
+
+// matchKey returns the index of the first key equal to raw (a key's bytes
+// between its quotes) whose value was not found yet, or -1.
+func matchKey(raw []byte, escaped bool, keys []string, spans []span) int {
+	k := unsafe.String(unsafe.SliceData(raw), len(raw))
+	if escaped {
+		k = gjson.Parse(`"` + k + `"`).Str
+	}
+	for j, want := range keys {
+		if spans[j].end == 0 && k == want {
+			return j
+		}
+	}
+	return -1
+}
+
+func skipSpace(p []byte, i int) int {
+	for i < len(p) {
+		switch p[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+			continue
+		}
+		break
+	}
+	return i
+}
+
+// scanString checks the string starting at p[i] == '"' and returns the
+// index after its closing quote, and whether it holds escapes.
+func scanString(p []byte, i int) (int, bool, error) {
+	escaped := false
+	for i++; i < len(p); i++ {
+		c := p[i]
+		if strSafe[c] {
+			continue
+		}
+		switch {
+		case c == '"':
+			return i + 1, escaped, nil
+		case c == '\\':
+			escaped = true
+			i++
+			if i >= len(p) {
+				return 0, false, &syntaxError{i}
+			}
+			switch p[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(p) {
+					return 0, false, &syntaxError{i}
+				}
+				for _, h := range p[i+1 : i+5] {
+					if !isHex(h) {
+						return 0, false, &syntaxError{i}
+					}
+				}
+				i += 4
+			default:
+				return 0, false, &syntaxError{i}
+			}
+		default: // a control character
+			return 0, false, &syntaxError{i}
+		}
+	}
+	return 0, false, &syntaxError{i}
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+// literal returns the index after lit at p[i], or -(i+1) when it is not there.
+func literal(p []byte, i int, lit string) int {
+	if len(p)-i < len(lit) || string(p[i:i+len(lit)]) != lit {
+		return -(i + 1)
+	}
+	return i + len(lit)
+}
+
+// number returns the index after the number at p[i], or -(off+1) for the
+// offset where it is malformed.
+func number(p []byte, i int) int {
+	if i < len(p) && p[i] == '-' {
+		i++
+	}
+	switch {
+	case i >= len(p):
+		return -(i + 1)
+	case p[i] == '0':
+		i++
+	case p[i] >= '1' && p[i] <= '9':
+		i = digits(p, i)
+	default:
+		return -(i + 1)
+	}
+	if i < len(p) && p[i] == '.' {
+		if i+1 >= len(p) || !isDigit(p[i+1]) {
+			return -(i + 2)
+		}
+		i = digits(p, i+1)
+	}
+	if i < len(p) && (p[i] == 'e' || p[i] == 'E') {
+		i++
+		if i < len(p) && (p[i] == '+' || p[i] == '-') {
+			i++
+		}
+		if i >= len(p) || !isDigit(p[i]) {
+			return -(i + 1)
+		}
+		i = digits(p, i)
+	}
+	return i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func digits(p []byte, i int) int {
+	for i < len(p) && isDigit(p[i]) {
+		i++
+	}
+	return i
+}
+
+// plainKey reports whether path names one top-level key (no gjson path
+// syntax), so the scan can find it.
+func plainKey(path string) bool {
+	if path == "" {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
