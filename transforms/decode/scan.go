@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"unsafe"
@@ -169,6 +170,9 @@ func matchKey(raw []byte, escaped bool, keys []string, spans []span) int {
 }
 
 func skipSpace(p []byte, i int) int {
+	if i < len(p) && p[i] > ' ' {
+		return i
+	}
 	for i < len(p) {
 		switch p[i] {
 		case ' ', '\t', '\n', '\r':
@@ -185,6 +189,13 @@ func skipSpace(p []byte, i int) int {
 func scanString(p []byte, i int) (int, bool, error) {
 	escaped := false
 	for i++; i < len(p); i++ {
+		// Eight bytes at a time while none of them needs a look.
+		for i+8 <= len(p) && !special8(binary.LittleEndian.Uint64(p[i:])) {
+			i += 8
+		}
+		if i >= len(p) {
+			break
+		}
 		c := p[i]
 		if strSafe[c] {
 			continue
@@ -218,6 +229,23 @@ func scanString(p []byte, i int) (int, bool, error) {
 		}
 	}
 	return 0, false, &syntaxError{i}
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special8 reports whether any of the eight bytes of x is a control
+// character, '"' or '\\' (SWAR: each test sets a byte's high bit when the
+// byte matches; bytes from 0x80 up never match).
+func special8(x uint64) bool {
+	lt20 := (x - ones*0x20) &^ x
+	q := x ^ ones*'"'
+	q = (q - ones) &^ q
+	bs := x ^ ones*'\\'
+	bs = (bs - ones) &^ bs
+	return (lt20|q|bs)&highs != 0
 }
 
 func isHex(c byte) bool {

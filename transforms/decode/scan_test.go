@@ -91,3 +91,18 @@ func FuzzScanJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestScanStringEveryPosition puts each byte that needs a look at every
+// offset of a long string, so the eight-bytes-at-a-time path sees it in
+// every lane, and checks the verdict against encoding/json.
+func TestScanStringEveryPosition(t *testing.T) {
+	for _, b := range []string{"\x00", "\x1f", "\"", "\\", `\"`, `\\`, `\u00e9`, `\x`, "\x7f", "é", "\xff", " "} {
+		for pos := 0; pos < 20; pos++ {
+			p := []byte(`{"k":"` + strings.Repeat("a", pos) + b + strings.Repeat("b", 20-pos) + `"}`)
+			got := scanJSON(p, 10, nil, nil) == nil
+			if want := json.Valid(p); got != want {
+				t.Errorf("%q: scanJSON valid %v, encoding/json %v", p, got, want)
+			}
+		}
+	}
+}

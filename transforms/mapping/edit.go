@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -238,14 +239,23 @@ func skipSpace(p []byte, i int) int {
 // and whether it holds escapes.
 func skipString(p []byte, i int) (int, bool) {
 	escaped := false
-	for i++; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			escaped = true
-			i++
-		case '"':
-			return i + 1, escaped
+	for i++; i < len(p); {
+		j := bytes.IndexByte(p[i:], '"')
+		if j < 0 {
+			return -1, false
 		}
+		q := i + j
+		bs := 0 // backslashes right before the quote: odd escapes it
+		for k := q - 1; k >= i && p[k] == '\\'; k-- {
+			bs++
+		}
+		if !escaped && bytes.IndexByte(p[i:q], '\\') >= 0 {
+			escaped = true
+		}
+		if bs%2 == 0 {
+			return q + 1, escaped
+		}
+		i = q + 1
 	}
 	return -1, false
 }

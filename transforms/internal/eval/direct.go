@@ -31,10 +31,10 @@ const (
 )
 
 type dnode struct {
-	op   dop
-	str  string // field path, literal, split separator
-	idx  int    // split index
-	arg  *dnode
+	op  dop
+	str string // field path, literal, split separator
+	idx int    // split index
+	arg *dnode
 }
 
 // Kind is the type of a direct result.
