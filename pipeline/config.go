@@ -52,6 +52,11 @@ type RetryConfig struct {
 type MetricsConfig struct {
 	// Listen is host:port; empty serves nothing.
 	Listen string `yaml:"listen"`
+	// Pprof also serves Go's profiling endpoints under /debug/pprof/ on
+	// the same listener (off by default: they expose stacks and allow
+	// costly profiles, so only where the port is not reachable from
+	// outside).
+	Pprof bool `yaml:"pprof"`
 }
 
 // DeliveryConfig tunes concurrency and shutdown.
