@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/transforms/internal/eval"
+	"github.com/tidwall/gjson"
 )
 
 // Config is the `map` transform's YAML. Set runs first, then Rename, then
@@ -85,9 +87,11 @@ type Map struct {
 	renames [][2]string
 	deletes []string
 	// onePass is set when every path of the step is a plain top-level
-	// key: slots are those keys, ops the step's edits in order.
+	// key: slots are those keys (and the plain top-level fields the
+	// direct expressions read), ops the step's edits in order.
 	onePass  bool
 	slots    []string
+	reads    int // slots[:reads] are edited; the rest are only read
 	ops      []op
 	keyBytes int // room the slots' keys take when appended
 	pool     sync.Pool
@@ -104,6 +108,31 @@ type work struct {
 	nowJSON  []byte // now(), formatted once per batch
 	arena    []byte // the batch's new bodies
 	left     int    // bytes the rest of the batch's bodies are expected to need
+	// walked is set while members found every slot's value in body, so
+	// field reads come from there instead of a gjson lookup.
+	walked bool
+	body   []byte
+	slots  []string
+}
+
+// field answers a direct expression's read of a plain top-level field
+// from the walk of the body.
+func (w *work) field(path string) (gjson.Result, bool) {
+	if !w.walked {
+		return gjson.Result{}, false
+	}
+	for i, s := range w.slots {
+		if s != path {
+			continue
+		}
+		st := &w.state[i]
+		if !st.found {
+			return gjson.Result{}, true
+		}
+		raw := w.body[st.val.start:st.val.end]
+		return gjson.Parse(unsafe.String(unsafe.SliceData(raw), len(raw))), true
+	}
+	return gjson.Result{}, false
 }
 
 // New builds a map step for c, compiling it if Validate did not run.
@@ -123,7 +152,9 @@ func New(c Config) (*Map, error) {
 	sort.Slice(m.renames, func(i, j int) bool { return m.renames[i][0] < m.renames[j][0] })
 	m.planOnePass()
 	m.pool.New = func() any {
-		return &work{setVals: make([]ref, len(m.sets)), state: make([]slotState, len(m.slots))}
+		w := &work{setVals: make([]ref, len(m.sets)), state: make([]slotState, len(m.slots)), slots: m.slots}
+		w.scratch.Field = w.field
+		return w
 	}
 	return m, nil
 }
@@ -165,6 +196,17 @@ func (m *Map) planOnePass() {
 		}
 		m.ops = append(m.ops, op{kind: opDelete, slot: sl})
 	}
+	m.reads = len(m.slots)
+	for _, s := range m.sets {
+		if s.direct == nil {
+			continue
+		}
+		for _, p := range s.prog.Paths {
+			if plainKey(p) {
+				slot(p)
+			}
+		}
+	}
 	m.onePass = true
 }
 
@@ -193,15 +235,33 @@ func (m *Map) apply(ev *pipeline.Event, w *work) error {
 	if ev.Body == nil {
 		return fmt.Errorf("map: event %s has no decoded body (add a decode step first)", ev.ID)
 	}
-	if err := m.eval(ev, w); err != nil {
+	walked, objStart, objEnd := m.walk(ev, w)
+	w.walked, w.body = walked, ev.Body
+	err := m.eval(ev, w)
+	w.walked, w.body = false, nil
+	if err != nil {
 		return err
 	}
-	if m.onePass {
-		if ok := m.applyOnePass(ev, w); ok {
-			return nil
-		}
+	if walked {
+		m.applyOnePass(ev, w, objStart, objEnd)
+		return nil
 	}
 	return m.applyEach(ev, w)
+}
+
+// walk finds, in one pass over the body, the keys the step edits and the
+// fields its expressions read; false (a nested path, a repeated key, not
+// an object) means the general path runs.
+func (m *Map) walk(ev *pipeline.Event, w *work) (ok bool, objStart, objEnd int) {
+	if !m.onePass {
+		return false, 0, 0
+	}
+	for i := range w.state {
+		w.state[i] = slotState{appended: -1}
+	}
+	w.appended = w.appended[:0]
+	objStart, objEnd, err := w.members(ev.Body, m.slots)
+	return err == nil, objStart, objEnd
 }
 
 // eval computes every set's value, as JSON, from the body as it was
@@ -247,17 +307,9 @@ func (w *work) now() []byte {
 	return w.nowJSON
 }
 
-// applyOnePass writes the new body once into the batch's arena; false
-// when the body needs the general path.
-func (m *Map) applyOnePass(ev *pipeline.Event, w *work) bool {
-	for i := range w.state {
-		w.state[i] = slotState{appended: -1}
-	}
-	w.appended = w.appended[:0]
-	objStart, objEnd, err := w.members(ev.Body, m.slots)
-	if err != nil {
-		return false
-	}
+// applyOnePass writes the new body once into the batch's arena, after
+// members walked it.
+func (m *Map) applyOnePass(ev *pipeline.Event, w *work, objStart, objEnd int) {
 	w.simulate(m.ops)
 	need := len(ev.Body) + len(w.vals) + m.keyBytes + 2
 	if cap(w.arena)-len(w.arena) < need {
@@ -267,7 +319,6 @@ func (m *Map) applyOnePass(ev *pipeline.Event, w *work) bool {
 	start := len(w.arena)
 	w.arena = w.write(w.arena, ev.Body, m.slots, objStart, objEnd)
 	ev.Body = w.arena[start:len(w.arena):len(w.arena)]
-	return true
 }
 
 // applyEach applies the edits one by one with sjson: the general path,

@@ -43,10 +43,15 @@ func onePass(t *testing.T, m *Map, ev *pipeline.Event) (bool, error) {
 	defer m.pool.Put(w)
 	w.scratch.Now = time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	w.nowJSON, w.arena, w.left = w.nowJSON[:0], nil, 0
-	if err := m.eval(ev, w); err != nil {
-		return true, err
+	walked, objStart, objEnd := m.walk(ev, w)
+	w.walked, w.body = walked, ev.Body
+	err := m.eval(ev, w)
+	w.walked, w.body = false, nil
+	if err != nil || !walked {
+		return walked, err
 	}
-	return m.applyOnePass(ev, w), nil
+	m.applyOnePass(ev, w, objStart, objEnd)
+	return true, nil
 }
 
 func compact(t *testing.T, b []byte) string {

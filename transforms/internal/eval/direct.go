@@ -60,6 +60,10 @@ type Value struct {
 type Scratch struct {
 	buf []byte
 	Now time.Time
+	// Field, if set, may answer a field read instead of a gjson lookup in
+	// the body (a caller that already walked the body); ok false means
+	// look it up.
+	Field func(path string) (r gjson.Result, ok bool)
 }
 
 // Reset forgets the strings of earlier evaluations.
@@ -138,7 +142,13 @@ func (n *dnode) eval(ev *pipeline.Event, s *Scratch) (Value, bool) {
 		if ev.Body == nil {
 			return Value{}, false
 		}
-		r := gjson.Get(unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body)), n.str)
+		r, ok := gjson.Result{}, false
+		if s.Field != nil {
+			r, ok = s.Field(n.str)
+		}
+		if !ok {
+			r = gjson.Get(unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body)), n.str)
+		}
 		if r.Type != gjson.String {
 			return Value{}, false
 		}
