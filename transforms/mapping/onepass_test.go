@@ -155,3 +155,29 @@ func TestMapOnePassWorkload(t *testing.T) {
 		t.Errorf("growing event 0 changed event 1: %s", out[1].Body)
 	}
 }
+
+// TestSkipValueEveryLane puts quotes, escapes and brackets at every offset
+// of long values, so the eight-bytes-at-a-time skips see them in every
+// lane, and checks each value's end against gjson.
+func TestSkipValueEveryLane(t *testing.T) {
+	for _, piece := range []string{`"`, `\"`, `\\`, `[`, `]`, `{`, `}`, `Y`, `_`, `y`, "\x7f", `é`} {
+		for pos := 0; pos < 20; pos++ {
+			pad := strings.Repeat("a", pos)
+			for _, v := range []string{
+				`"` + pad + strings.NewReplacer(`"`, `\"`, `\"`, `\\\"`).Replace(piece) + `zzzzzzzzzz"`,
+				`{"k` + pad + `":"` + strings.ReplaceAll(piece, `"`, `\"`) + `","q":[1,{"r":"]}"}],"w":"` + pad + `"}`,
+				`[` + pad + `"` + strings.ReplaceAll(piece, `"`, `\"`) + `",[[]],{}]`,
+			} {
+				body := `{"v":` + v + `,"after":1}`
+				if !json.Valid([]byte(body)) {
+					continue
+				}
+				start := strings.Index(body, ":") + 1
+				want := gjson.Get(body, "v").Raw
+				if end := skipValue([]byte(body), start); end < 0 || body[start:end] != want {
+					t.Errorf("skipValue in %s: got end %d, want value %s", body, end, want)
+				}
+			}
+		}
+	}
+}
