@@ -23,13 +23,6 @@ func (e *syntaxError) Error() string { return fmt.Sprintf("invalid JSON at byte 
 // span is where a value lies in the payload; end is 0 when it was not found.
 type span struct{ start, end int }
 
-// scanner states.
-const (
-	stValue = iota // a value is expected
-	stKey          // an object key (or, with empty set, '}') is expected
-	stAfter        // a value just ended: ',', a closer or the end is expected
-)
-
 // strSafe marks the bytes a JSON string may hold without further checks.
 var strSafe = func() (t [256]bool) {
 	for c := 0x20; c < 256; c++ {
@@ -45,113 +38,138 @@ var strSafe = func() (t [256]bool) {
 // in spans[i]. The grammar is RFC 8259's, as gjson.ValidBytes checks it
 // (strings are not checked for valid UTF-8).
 func scanJSON(p []byte, maxDepth int, keys []string, spans []span) error {
+	sc := scanner{p: p, keys: keys, spans: spans, capture: -1}
 	var small [64]uint64 // one bit per level: 1 = object; 4096 levels
 	stack := small[:]
 	if maxDepth > 64*64 {
 		stack = make([]uint64, maxDepth/64+1)
 	}
-	depth, capture, capStart := 0, -1, 0
-	state := stValue
+	depth, inObject := 0, false
 	i := 0
+	var err error
 	for {
-		if state == stAfter && capture >= 0 && depth == 1 {
-			spans[capture] = span{capStart, i} // before the space after it
-			capture = -1
-		}
+		// A value is expected at i.
 		i = skipSpace(p, i)
-		switch state {
-		case stValue:
-			if i >= len(p) {
-				return &syntaxError{i}
+		if i >= len(p) {
+			return &syntaxError{i}
+		}
+		switch c := p[i]; c {
+		case '{', '[':
+			if depth >= maxDepth {
+				return errTooDeep
 			}
-			switch c := p[i]; c {
-			case '{', '[':
-				if depth >= maxDepth {
-					return errTooDeep
+			w, b := depth/64, uint64(1)<<(depth%64)
+			depth++
+			i = skipSpace(p, i+1)
+			if c == '{' {
+				stack[w] |= b
+				inObject = true
+				if i < len(p) && p[i] == '}' {
+					i, depth = i+1, depth-1
+					inObject = depth > 0 && stack[(depth-1)/64]&(uint64(1)<<((depth-1)%64)) != 0
+					break // an empty object: a value ended
 				}
-				w, b := depth/64, uint64(1)<<(depth%64)
-				depth++
-				i = skipSpace(p, i+1)
-				if c == '{' {
-					stack[w] |= b
-					state = stKey
-					if i < len(p) && p[i] == '}' {
-						i, depth, state = i+1, depth-1, stAfter
-					}
-					continue
-				}
-				stack[w] &^= b
-				if i < len(p) && p[i] == ']' {
-					i, depth, state = i+1, depth-1, stAfter
-				}
-				continue
-			case '"':
-				var err error
-				if i, _, err = scanString(p, i); err != nil {
+				if i, err = sc.key(i, depth); err != nil {
 					return err
 				}
-			case 't':
-				i = literal(p, i, "true")
-			case 'f':
-				i = literal(p, i, "false")
-			case 'n':
-				i = literal(p, i, "null")
-			default:
-				i = number(p, i)
+				continue
 			}
-			if i < 0 {
-				return &syntaxError{-i - 1}
+			stack[w] &^= b
+			inObject = false
+			if i < len(p) && p[i] == ']' {
+				i, depth = i+1, depth-1
+				inObject = depth > 0 && stack[(depth-1)/64]&(uint64(1)<<((depth-1)%64)) != 0
+				break // an empty array: a value ended
 			}
-			state = stAfter
-		case stKey:
-			if i >= len(p) || p[i] != '"' {
-				return &syntaxError{i}
-			}
-			start := i
-			var escaped bool
-			var err error
-			if i, escaped, err = scanString(p, i); err != nil {
+			continue
+		case '"':
+			if i, _, err = scanString(p, i); err != nil {
 				return err
 			}
-			if depth == 1 && len(keys) > 0 {
-				capture = matchKey(p[start+1:i-1], escaped, keys, spans)
+		case 't':
+			i = literal(p, i, "true")
+		case 'f':
+			i = literal(p, i, "false")
+		case 'n':
+			i = literal(p, i, "null")
+		default:
+			i = number(p, i)
+		}
+		if i < 0 {
+			return &syntaxError{-i - 1}
+		}
+		// A value ended at i: close containers up to the next value or
+		// the end.
+		for {
+			if depth == 1 && sc.capture >= 0 {
+				sc.spans[sc.capture] = span{sc.capStart, i} // before the space after it
+				sc.capture = -1
 			}
-			i = skipSpace(p, i)
-			if i >= len(p) || p[i] != ':' {
-				return &syntaxError{i}
-			}
-			i = skipSpace(p, i+1)
-			if depth == 1 {
-				capStart = i
-			}
-			state = stValue
-		case stAfter:
 			if depth == 0 {
-				if i != len(p) {
+				if i = skipSpace(p, i); i != len(p) {
 					return &syntaxError{i}
 				}
 				return nil
 			}
+			i = skipSpace(p, i)
 			if i >= len(p) {
 				return &syntaxError{i}
 			}
-			inObject := stack[(depth-1)/64]&(uint64(1)<<((depth-1)%64)) != 0
-			switch c := p[i]; {
-			case c == ',':
+			c := p[i]
+			if c == ',' {
 				i++
 				if inObject {
-					state = stKey
-				} else {
-					state = stValue
+					if i, err = sc.key(skipSpace(p, i), depth); err != nil {
+						return err
+					}
 				}
-			case c == '}' && inObject, c == ']' && !inObject:
+				break
+			}
+			if c == '}' && inObject || c == ']' && !inObject {
 				i++
 				depth--
-			default:
-				return &syntaxError{i}
+				inObject = depth > 0 && stack[(depth-1)/64]&(uint64(1)<<((depth-1)%64)) != 0
+				continue
 			}
+			return &syntaxError{i}
 		}
 	}
+}
+
+// scanner is what key parsing needs: the payload and the top-level keys
+// whose values are wanted.
+type scanner struct {
+	p        []byte
+	keys     []string
+	spans    []span
+	capture  int // the key whose value is being scanned, or -1
+	capStart int
+}
+
+// key scans `"key" :` at i in an object at depth and returns the index
+// where its value starts.
+func (sc *scanner) key(i, depth int) (int, error) {
+	p := sc.p
+	if i >= len(p) || p[i] != '"' {
+		return 0, &syntaxError{i}
+	}
+	start := i
+	i, escaped, err := scanString(p, i)
+	if err != nil {
+		return 0, err
+	}
+	if depth == 1 && len(sc.keys) > 0 {
+		sc.capture = matchKey(p[start+1:i-1], escaped, sc.keys, sc.spans)
+	}
+	i = skipSpace(p, i)
+	if i >= len(p) || p[i] != ':' {
+		return 0, &syntaxError{i}
+	}
+	i = skipSpace(p, i+1)
+	if depth == 1 {
+		sc.capStart = i
+	}
+	return i, nil
 }
 
 // matchKey returns the index of the first key equal to raw (a key's bytes
@@ -188,19 +206,20 @@ func skipSpace(p []byte, i int) int {
 // index after its closing quote, and whether it holds escapes.
 func scanString(p []byte, i int) (int, bool, error) {
 	escaped := false
-	for i++; i < len(p); i++ {
-		// Eight bytes at a time while none of them needs a look.
+	i++
+	for {
+		// Eight bytes at a time while none of them needs a look, then
+		// byte by byte up to the one that does.
 		for i+8 <= len(p) && !special8(binary.LittleEndian.Uint64(p[i:])) {
 			i += 8
 		}
+		for i < len(p) && strSafe[p[i]] {
+			i++
+		}
 		if i >= len(p) {
-			break
+			return 0, false, &syntaxError{i}
 		}
-		c := p[i]
-		if strSafe[c] {
-			continue
-		}
-		switch {
+		switch c := p[i]; {
 		case c == '"':
 			return i + 1, escaped, nil
 		case c == '\\':
@@ -224,11 +243,11 @@ func scanString(p []byte, i int) (int, bool, error) {
 			default:
 				return 0, false, &syntaxError{i}
 			}
+			i++
 		default: // a control character
 			return 0, false, &syntaxError{i}
 		}
 	}
-	return 0, false, &syntaxError{i}
 }
 
 const (

@@ -1,7 +1,7 @@
 package mapping
 
 import (
-	"encoding/binary"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -239,20 +239,23 @@ func skipSpace(p []byte, i int) int {
 // and whether it holds escapes.
 func skipString(p []byte, i int) (int, bool) {
 	escaped := false
-	for i++; i < len(p); i++ {
-		for i+8 <= len(p) && !has8(binary.LittleEndian.Uint64(p[i:]), '"', '\\') {
-			i += 8
+	for i++; i < len(p); {
+		j := bytes.IndexByte(p[i:], '"')
+		if j < 0 {
+			return -1, false
 		}
-		if i >= len(p) {
-			break
+		q := i + j
+		bs := 0 // backslashes right before the quote: odd escapes it
+		for k := q - 1; k >= i && p[k] == '\\'; k-- {
+			bs++
 		}
-		switch p[i] {
-		case '\\':
+		if !escaped && bytes.IndexByte(p[i:q], '\\') >= 0 {
 			escaped = true
-			i++
-		case '"':
-			return i + 1, escaped
 		}
+		if bs%2 == 0 {
+			return q + 1, escaped
+		}
+		i = q + 1
 	}
 	return -1, false
 }
@@ -269,23 +272,14 @@ func skipValue(p []byte, i int) int {
 		return end
 	case '{', '[':
 		depth := 0
-		for i < len(p) {
-			// Eight bytes at a time while none is a quote or a bracket
-			// (or one of the few bytes folding to one: Y _ y DEL).
-			for i+8 <= len(p) && !mayBeBracket8(binary.LittleEndian.Uint64(p[i:])) {
-				i += 8
-			}
-			if i >= len(p) {
-				break
-			}
+		for ; i < len(p); i++ {
 			switch p[i] {
 			case '"':
 				end, _ := skipString(p, i)
 				if end < 0 {
 					return -1
 				}
-				i = end
-				continue
+				i = end - 1
 			case '{', '[':
 				depth++
 			case '}', ']':
@@ -294,7 +288,6 @@ func skipValue(p []byte, i int) int {
 					return i + 1
 				}
 			}
-			i++
 		}
 		return -1
 	}
@@ -305,26 +298,6 @@ func skipValue(p []byte, i int) int {
 		}
 	}
 	return len(p)
-}
-
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// eq8 sets the high bit of each byte of x equal to c (SWAR; bytes above
-// a match may be marked too, which only costs a closer look).
-func eq8(x uint64, c byte) uint64 {
-	y := x ^ ones*uint64(c)
-	return (y - ones) &^ y & highs
-}
-
-func has8(x uint64, a, b byte) bool { return eq8(x, a)|eq8(x, b) != 0 }
-
-// mayBeBracket8 reports whether x may hold a quote or a bracket: with bit
-// 0x20 set and bits 0x06 cleared, [ ] { } all become 0x79.
-func mayBeBracket8(x uint64) bool {
-	return eq8(x, '"')|eq8((x|ones*0x20)&^(ones*0x06), 0x79) != 0
 }
 
 // appendValue appends v as sjson.SetBytes would write it: strings and
