@@ -18,7 +18,9 @@ import (
 )
 
 // Config is the `map` transform's YAML. Set runs first, then Rename, then
-// Delete. Every Set expression reads the body as it was before the step.
+// Delete. Every Set expression reads the body as it was before the step
+// (later keys do not see earlier ones; docs/transforms.md says why), and
+// now() is read once per batch.
 type Config struct {
 	// Set maps a field path to an expr-lang expression whose result is
 	// stored there: {full_name: 'data.first + " " + data.last'}.
