@@ -239,7 +239,19 @@ func skipSpace(p []byte, i int) int {
 // and whether it holds escapes.
 func skipString(p []byte, i int) (int, bool) {
 	escaped := false
-	for i++; i < len(p); {
+	i++
+	// Most keys and values are short: look at the first bytes one by
+	// one, and search for the closing quote beyond them.
+	for end := min(i+24, len(p)); i < end; i++ {
+		switch p[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i + 1, escaped
+		}
+	}
+	for i < len(p) {
 		j := bytes.IndexByte(p[i:], '"')
 		if j < 0 {
 			return -1, false
