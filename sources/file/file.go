@@ -64,9 +64,9 @@ func Register(r *pipeline.Registry) {
 //
 // Allocation: a batch costs a handful of allocations whatever its size,
 // none per line. Its events, their meta pairs, payloads and id strings
-// live in arrays made for that batch (payload bytes in chunks sized from
-// the lines read so far), which the garbage collector frees once no event
-// of the batch is referenced any more; nothing is reused across batches,
+// live in arrays made for that batch (payload bytes in 256 KiB chunks),
+// which the garbage collector frees once no event of the chunk or the
+// batch is referenced any more; nothing is reused across batches,
 // so an event a sink or the dead letter still holds is never overwritten.
 type Source struct {
 	cfg  Config
@@ -75,9 +75,8 @@ type Source struct {
 	line int
 	name string
 	long []byte // reused to join a line longer than the read buffer
-	// lineBytes/lines is the mean length of the lines read so far, to size the
-	// next batch's payload chunk; strsHint the id text of the last batch.
-	lineBytes, lines, strsHint int
+	// strsHint is the length of the last batch's id text.
+	strsHint int
 }
 
 // Open opens the file of c.
@@ -183,12 +182,9 @@ func (s *Source) readLine() ([]byte, error) {
 
 // add appends the event of line to b, copying the line into b's arena.
 func (s *Source) add(b *batch, line []byte) {
-	s.lines++
-	s.lineBytes += len(line)
 	i := len(b.out)
 	ev := &b.events[i]
-	avg := s.lineBytes / s.lines
-	ev.Payload = b.bytes(line, (avg+avg/4)*(s.cfg.BatchSize-i))
+	ev.Payload = b.bytes(line)
 	b.meta[2*i] = pipeline.MetaPair{Key: "file", Value: s.cfg.Path}
 	b.meta[2*i+1] = pipeline.MetaPair{Key: "line"}
 	ev.Meta = b.meta[2*i : 2*i+2 : 2*i+2]
@@ -210,7 +206,7 @@ func (s *Source) add(b *batch, line []byte) {
 	b.offs = append(b.offs, ref)
 	if s.cfg.KeyField != "" {
 		if v := gjson.Get(text, s.cfg.KeyField); v.Exists() {
-			ev.Key = b.bytes([]byte(v.String()), 0)
+			ev.Key = b.bytes([]byte(v.String()))
 		}
 	}
 	if s.cfg.TimeField != "" {
@@ -223,12 +219,17 @@ func (s *Source) add(b *batch, line []byte) {
 	b.out = append(b.out, ev)
 }
 
+// chunkBytes is the size of the batch's payload chunks: one size, so the
+// heap reuses freed chunks instead of fragmenting, and small enough that
+// one long-lived event pins little.
+const chunkBytes = 256 << 10
+
 // bytes copies p into the batch's arena and returns the copy, capped so
 // that an append to it cannot run into its neighbour. A full chunk is
-// left to the slices into it and a new one of at least want bytes begun.
-func (b *batch) bytes(p []byte, want int) []byte {
+// left to the slices into it and a new one begun.
+func (b *batch) bytes(p []byte) []byte {
 	if cap(b.data)-len(b.data) < len(p) {
-		b.data = make([]byte, 0, max(len(p), want, 4096))
+		b.data = make([]byte, 0, max(len(p), chunkBytes))
 	}
 	start := len(b.data)
 	b.data = append(b.data, p...)

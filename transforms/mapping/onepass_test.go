@@ -42,7 +42,7 @@ func onePass(t *testing.T, m *Map, ev *pipeline.Event) (bool, error) {
 	w := m.pool.Get().(*work)
 	defer m.pool.Put(w)
 	w.scratch.Now = time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	w.nowJSON, w.arena, w.left = w.nowJSON[:0], nil, 0
+	w.nowJSON, w.arena = w.nowJSON[:0], nil
 	walked, objStart, objEnd := m.walk(ev, w)
 	w.walked, w.body = walked, ev.Body
 	err := m.eval(ev, w)
