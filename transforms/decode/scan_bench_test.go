@@ -2,7 +2,6 @@ package decode
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -51,6 +50,6 @@ func BenchmarkDecodeJSON(b *testing.B) {
 
 func TestBenchPayloadShape(t *testing.T) {
 	if n := len(benchPayload); n < 900 || n > 1100 || !gjson.ValidBytes(benchPayload) || strings.Count(string(benchPayload), `"id"`) < 1 {
-		t.Fatal(fmt.Sprintf("bench payload is %d bytes or invalid", n))
+		t.Fatalf("bench payload is %d bytes or invalid", n)
 	}
 }

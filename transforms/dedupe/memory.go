@@ -65,12 +65,8 @@ func (m *memoryStore) fingerprint(key string) fingerprint {
 
 func (m *memoryStore) shard(f fingerprint) *memShard { return &m.shards[f[0]%memoryShards] }
 
-// has reports whether key was marked within the window before now.
-func (m *memoryStore) has(key string, now int64) bool {
-	return m.hasFingerprint(m.fingerprint(key), now)
-}
-
-// hasFingerprint is has for a key already fingerprinted.
+// hasFingerprint reports whether the key of f was marked within the
+// window before now.
 func (m *memoryStore) hasFingerprint(f fingerprint, now int64) bool {
 	s := m.shard(f)
 	s.mu.Lock()

@@ -43,11 +43,10 @@ type ref struct {
 
 // slotState is what the edits so far did to one key.
 type slotState struct {
-	found    bool // the key is in the body (its first occurrence is at first)
+	found    bool // the key is in the body (val is then its first value there)
 	present  bool // the key still holds a value at its place in the body
 	appended int  // index in work.appended, -1 if not appended
 	val      ref
-	first    member
 }
 
 // member is one top-level key: value of the body.
