@@ -38,10 +38,10 @@ var strSafe = func() (t [256]bool) {
 // in spans[i]. The grammar is RFC 8259's, as gjson.ValidBytes checks it
 // (strings are not checked for valid UTF-8).
 //
-// It is one function of ~100 lines on purpose: the value and the
-// close-and-separate steps share the depth, the bit stack and the index
-// in registers; split into calls per token it measured slower, and this
-// scan is a third of the engine's CPU.
+// It is one function of ~100 lines on purpose: the value step and the
+// close-and-separate step share the depth, the bit stack and the index as
+// locals of one loop (object keys are their own function, scanner.key),
+// and this scan is a quarter of the engine's CPU (bench/RESULTS.md).
 func scanJSON(p []byte, maxDepth int, keys []string, spans []span) error {
 	sc := scanner{p: p, keys: keys, spans: spans, capture: -1}
 	var small [64]uint64 // one bit per level: 1 = object; 4096 levels
