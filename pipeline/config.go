@@ -67,6 +67,11 @@ type MetricsConfig struct {
 	// loopback (127.0.0.1, ::1, localhost). Anyone who can reach the port
 	// can then read live payloads.
 	TapAllowPublic bool `yaml:"tap_allow_public"`
+	// Pprof also serves Go's profiling endpoints under /debug/pprof/ on
+	// the same listener (off by default: they expose stacks and allow
+	// costly profiles, so only where the port is not reachable from
+	// outside).
+	Pprof bool `yaml:"pprof"`
 }
 
 // DeliveryConfig tunes concurrency and shutdown.

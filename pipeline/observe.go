@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,9 +16,17 @@ import (
 )
 
 // Handler serves /metrics from g, /healthz (the process answers) and
-// /readyz (the pipeline is started and processing).
+// /readyz (the pipeline is started and processing), and with
+// metrics.pprof the runtime profiles under /debug/pprof/.
 func (p *Pipeline) Handler(g prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
+	if p.cfg != nil && p.cfg.Metrics.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")

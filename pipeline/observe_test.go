@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -84,5 +85,42 @@ func TestHealthReadinessAndMetrics(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want int
+	}{
+		{"", http.StatusNotFound},
+		{"metrics: {pprof: false}\n", http.StatusNotFound},
+		{"metrics: {pprof: true}\n", http.StatusOK},
+	} {
+		reg := pipeline.NewRegistry()
+		pipelinetest.Register(reg, pipelinetest.NewSource(), &pipelinetest.Sink{})
+		cfg, err := pipeline.Load("t.yaml", []byte("name: pp\nsource: {mem: {}}\nsinks: [{mem: {index: 0}}]\n"+tc.yaml), reg, env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prom := prometheus.NewRegistry()
+		p, err := pipeline.Build(context.Background(), cfg, reg, pipeline.WithMetricsRegisterer(prom))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(p.Handler(prom))
+		resp, err := srv.Client().Get(srv.URL + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		srv.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%q: /debug/pprof/goroutine = %d, want %d", tc.yaml, resp.StatusCode, tc.want)
+		}
+		if tc.want == http.StatusOK && !strings.Contains(string(body), "goroutine") {
+			t.Errorf("%q: pprof body %.80q is not a goroutine profile", tc.yaml, body)
+		}
 	}
 }

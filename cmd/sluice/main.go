@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -86,7 +88,7 @@ func newLogger(g *globalFlags, w io.Writer) (*slog.Logger, error) {
 }
 
 func runCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
-	var file string
+	var file, cpuProfile, memProfile string
 	var watch bool
 	cmd := &cobra.Command{
 		Use:   "run -c FILE",
@@ -113,21 +115,71 @@ exits 1 with the batch unacked, so nothing is lost.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			stopProfiles, err := startProfiles(cpuProfile, memProfile)
+			if err != nil {
+				return err
+			}
 			if watch {
 				err = runWatching(ctx, file, log, cmd.OutOrStdout())
 			} else {
 				err = runPipeline(ctx, cfg, log, cmd.OutOrStdout())
 			}
 			if err != nil {
-				return redactedError{err: err, rd: rd}
+				err = redactedError{err: err, rd: rd}
 			}
-			return nil
+			return errors.Join(err, stopProfiles())
 		},
 	}
 	cmd.Flags().BoolVar(&watch, "watch", false, "reload the pipeline when the file changes or on SIGHUP (see docs/operations.md)")
 	cmd.Flags().StringVarP(&file, "config", "c", "", "pipeline YAML file (required)")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	cmd.Flags().StringVar(&memProfile, "memprofile", "", "write an allocation profile to this file when the run ends (go tool pprof)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
+}
+
+// startProfiles starts the CPU profile (if cpu is set); the returned stop
+// ends it and writes the allocation profile (if mem is set).
+func startProfiles(cpu, mem string) (stop func() error, err error) {
+	var cpuFile *os.File
+	if cpu != "" {
+		if cpuFile, err = os.Create(cpu); err != nil {
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(cpuFile); err != nil {
+			cpuFile.Close()
+			return nil, fmt.Errorf("--cpuprofile: %w", err)
+		}
+	}
+	return func() error {
+		var errs []error
+		if cpuFile != nil {
+			pprof.StopCPUProfile()
+			if err := cpuFile.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("--cpuprofile: %w", err))
+			}
+		}
+		if mem != "" {
+			errs = append(errs, writeAllocsProfile(mem))
+		}
+		return errors.Join(errs...)
+	}, nil
+}
+
+func writeAllocsProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	runtime.GC() // up-to-date in-use figures
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return nil
 }
 
 // redactedError is err with the config's secrets replaced in its text.

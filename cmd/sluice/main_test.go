@@ -115,6 +115,39 @@ func TestRunFileToFile(t *testing.T) {
 	}
 }
 
+// TestRunProfiles: --cpuprofile and --memprofile write pprof files (gzip
+// protobuf) when the run ends.
+func TestRunProfiles(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	if err := os.WriteFile(in, []byte(`{"id":"a"}`+"\n"+`{"id":"b"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "p.yaml")
+	yaml := "name: prof\nsource: {file: {path: " + in + "}}\ntransforms: [{decode: {format: json, id: id}}]\n" +
+		"sinks: [{file: {path: " + filepath.Join(dir, "out.jsonl") + "}}]\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
+	var out, errOut bytes.Buffer
+	if code := execute([]string{"run", "-c", cfg, "--cpuprofile", cpu, "--memprofile", mem, "--log-format", "json"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, p := range []string{cpu, mem} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s is not a gzipped pprof profile (%d bytes)", filepath.Base(p), len(b))
+		}
+	}
+	if code := execute([]string{"run", "-c", cfg, "--cpuprofile", filepath.Join(dir, "no", "such", "dir")}, &out, &errOut); code == 0 {
+		t.Error("an uncreatable --cpuprofile path did not fail the run")
+	}
+}
+
 // TestSIGTERMShutdownLosesNothing runs the real binary on an endless
 // generated stream, stops it with SIGTERM, and checks it exits 0 with every
 // event it reported as settled present in the output.

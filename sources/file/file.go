@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
@@ -60,12 +61,22 @@ func Register(r *pipeline.Registry) {
 // Source reads a file line by line. It keeps no checkpoint: every run
 // reads the file from the start, and idempotent sink writes absorb the
 // repeat.
+//
+// Allocation: a batch costs a handful of allocations whatever its size,
+// none per line. Its events, their meta pairs, payloads and id strings
+// live in arrays made for that batch (payload bytes in 256 KiB chunks),
+// which the garbage collector frees once no event of the chunk or the
+// batch is referenced any more; nothing is reused across batches,
+// so an event a sink or the dead letter still holds is never overwritten.
 type Source struct {
 	cfg  Config
 	f    *os.File
 	r    *bufio.Reader
 	line int
 	name string
+	long []byte // reused to join a line longer than the read buffer
+	// strsHint is the length of the last batch's id text.
+	strsHint int
 }
 
 // Open opens the file of c.
@@ -77,36 +88,76 @@ func Open(c Config) (*Source, error) {
 	return &Source{cfg: c, f: f, r: bufio.NewReaderSize(f, 256<<10), name: filepath.Base(c.Path)}, nil
 }
 
+// batch is what one Read builds: the batch's arrays.
+type batch struct {
+	events []pipeline.Event
+	out    []*pipeline.Event
+	meta   []pipeline.MetaPair
+	data   []byte   // payload (and key) bytes; a full chunk is replaced, never grown
+	strs   []byte   // id and line-number text, one string at the end
+	offs   []strRef // per event: where its id and line number are in strs
+}
+
+// strRef is where an event's id and line number are in batch.strs: the
+// id is [idStart, lineStart), or for the fallback id "<file>:<line>"
+// [idStart, lineEnd); the line number is [lineStart, lineEnd).
+type strRef struct {
+	idStart, lineStart, lineEnd int
+	fallback                    bool
+}
+
 // Read returns the next batch_size lines (blank lines are skipped) and
 // io.EOF with the last of them.
 func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	var out []*pipeline.Event
-	for len(out) < s.cfg.BatchSize {
+	n := s.cfg.BatchSize
+	b := &batch{
+		events: make([]pipeline.Event, n),
+		out:    make([]*pipeline.Event, 0, n),
+		meta:   make([]pipeline.MetaPair, 2*n),
+		offs:   make([]strRef, 0, n),
+		strs:   make([]byte, 0, s.strsHint+s.strsHint/8+64),
+	}
+	for len(b.out) < n {
 		line, err := s.readLine()
 		if len(line) > 0 {
-			out = append(out, s.event(line))
+			s.add(b, line)
 		}
 		if err == io.EOF {
-			if len(out) > 0 {
-				return out, func(error) {}, io.EOF
+			s.finish(b)
+			if len(b.out) > 0 {
+				return b.out, func(error) {}, io.EOF
 			}
 			return nil, nil, io.EOF
 		}
 		if err != nil {
-			return out, func(error) {}, pipeline.Permanent(err)
+			s.finish(b)
+			return b.out, func(error) {}, pipeline.Permanent(err)
 		}
 	}
-	return out, func(error) {}, nil
+	s.finish(b)
+	return b.out, func(error) {}, nil
 }
 
+// readLine returns the next line without its line break. The slice is
+// valid until the next call.
 func (s *Source) readLine() ([]byte, error) {
+	long := false
 	var line []byte
 	for {
 		chunk, err := s.r.ReadSlice('\n')
-		line = append(line, chunk...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull) || long:
+			if !long {
+				s.long, long = s.long[:0], true
+			}
+			s.long = append(s.long, chunk...)
+			line = s.long
+		default:
+			line = chunk
+		}
 		if len(line) > int(s.cfg.MaxLineBytes) {
 			return nil, fmt.Errorf("%s:%d: line longer than max_line_bytes (%d)", s.cfg.Path, s.line+1, s.cfg.MaxLineBytes)
 		}
@@ -122,34 +173,86 @@ func (s *Source) readLine() ([]byte, error) {
 		for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
 			line = line[:len(line)-1]
 		}
+		if long && cap(s.long) > 4<<20 {
+			s.long = nil // do not keep a huge line's buffer for good
+		}
 		return line, err
 	}
 }
 
-func (s *Source) event(line []byte) *pipeline.Event {
-	ev := &pipeline.Event{Payload: line}
-	ev.Meta = pipeline.Meta{{Key: "file", Value: s.cfg.Path}, {Key: "line", Value: strconv.Itoa(s.line)}}
+// add appends the event of line to b, copying the line into b's arena.
+func (s *Source) add(b *batch, line []byte) {
+	i := len(b.out)
+	ev := &b.events[i]
+	ev.Payload = b.bytes(line)
+	b.meta[2*i] = pipeline.MetaPair{Key: "file", Value: s.cfg.Path}
+	b.meta[2*i+1] = pipeline.MetaPair{Key: "line"}
+	ev.Meta = b.meta[2*i : 2*i+2 : 2*i+2]
+	// Read without copying; what is kept is appended to the batch's text.
+	text := unsafe.String(unsafe.SliceData(ev.Payload), len(ev.Payload))
+	ref := strRef{idStart: len(b.strs)}
 	if s.cfg.IDField != "" {
-		if v := gjson.GetBytes(line, s.cfg.IDField); v.Exists() && v.String() != "" {
-			ev.ID = v.String()
+		if v := gjson.Get(text, s.cfg.IDField); v.Exists() {
+			b.strs = append(b.strs, v.String()...)
 		}
 	}
-	if ev.ID == "" {
-		ev.ID = s.name + ":" + strconv.Itoa(s.line)
+	if len(b.strs) == ref.idStart {
+		ref.fallback = true
+		b.strs = append(append(b.strs, s.name...), ':')
 	}
+	ref.lineStart = len(b.strs)
+	b.strs = strconv.AppendInt(b.strs, int64(s.line), 10)
+	ref.lineEnd = len(b.strs)
+	b.offs = append(b.offs, ref)
 	if s.cfg.KeyField != "" {
-		if v := gjson.GetBytes(line, s.cfg.KeyField); v.Exists() {
-			ev.Key = []byte(v.String())
+		if v := gjson.Get(text, s.cfg.KeyField); v.Exists() {
+			ev.Key = b.bytes([]byte(v.String()))
 		}
 	}
 	if s.cfg.TimeField != "" {
-		if v := gjson.GetBytes(line, s.cfg.TimeField); v.Exists() {
+		if v := gjson.Get(text, s.cfg.TimeField); v.Exists() {
 			if t, err := time.Parse(time.RFC3339Nano, v.String()); err == nil {
 				ev.Time = t
 			}
 		}
 	}
-	return ev
+	b.out = append(b.out, ev)
+}
+
+// chunkBytes is the size of the batch's payload chunks: one size, so the
+// heap reuses freed chunks instead of fragmenting, and small enough that
+// one long-lived event pins little.
+const chunkBytes = 256 << 10
+
+// bytes copies p into the batch's arena and returns the copy, capped so
+// that an append to it cannot run into its neighbour. A full chunk is
+// left to the slices into it and a new one begun.
+func (b *batch) bytes(p []byte) []byte {
+	if cap(b.data)-len(b.data) < len(p) {
+		b.data = make([]byte, 0, max(len(p), chunkBytes))
+	}
+	start := len(b.data)
+	b.data = append(b.data, p...)
+	return b.data[start:len(b.data):len(b.data)]
+}
+
+// finish gives the batch's events their id and line-number strings, all
+// pointing into one string made once for the batch.
+func (s *Source) finish(b *batch) {
+	if len(b.out) == 0 {
+		return
+	}
+	s.strsHint = len(b.strs)
+	text := string(b.strs)
+	for i, ev := range b.out {
+		r := b.offs[i]
+		ev.Meta[1].Value = text[r.lineStart:r.lineEnd]
+		if r.fallback {
+			ev.ID = text[r.idStart:r.lineEnd]
+		} else {
+			ev.ID = text[r.idStart:r.lineStart]
+		}
+	}
 }
 
 // Close closes the file.

@@ -165,28 +165,39 @@ func newTracker(committed int64) *ackorder.Tracker[int64] {
 	return ackorder.New(committed, committed >= 0)
 }
 
-// toEvents converts records to events, allocating the events and their
-// metadata in one slab each.
+// toEvents converts records to events, allocating the events, their
+// metadata and their ids in one slab each (ids are substrings of one
+// string made for the batch).
 func toEvents(p *partition, msgs []kafkago.Message) []*pipeline.Event {
 	evs := make([]pipeline.Event, len(msgs))
 	out := make([]*pipeline.Event, len(msgs))
 	const fixed = 3
 	meta := make([]pipeline.MetaPair, 0, len(msgs)*fixed)
 	partitionStr := p.idPrefix[len(p.topic)+1 : len(p.idPrefix)-1]
+	idText := make([]byte, 0, len(msgs)*(len(p.idPrefix)+8))
+	idEnds := make([]int, len(msgs))
+	for i := range msgs {
+		idText = append(idText, p.idPrefix...)
+		idText = strconv.AppendInt(idText, msgs[i].Offset, 10)
+		idEnds[i] = len(idText)
+	}
+	ids := string(idText)
+	start := 0
 	for i := range msgs {
 		m := &msgs[i]
 		ev := &evs[i]
-		ev.ID = p.idPrefix + strconv.FormatInt(m.Offset, 10)
+		ev.ID = ids[start:idEnds[i]]
+		start = idEnds[i]
 		ev.Key = m.Key
 		ev.Payload = m.Value
 		ev.Time = m.Time
-		start := len(meta)
+		mstart := len(meta)
 		meta = append(meta,
 			pipeline.MetaPair{Key: MetaTopic, Value: p.topic},
 			pipeline.MetaPair{Key: MetaPartition, Value: partitionStr},
 			pipeline.MetaPair{Key: MetaOffset, Value: ev.ID[len(p.idPrefix):]},
 		)
-		ev.Meta = meta[start:len(meta):len(meta)]
+		ev.Meta = meta[mstart:len(meta):len(meta)]
 		for _, h := range m.Headers {
 			ev.Meta = append(ev.Meta, pipeline.MetaPair{Key: MetaHeaderPrefix + h.Key, Value: string(h.Value)})
 		}

@@ -32,6 +32,10 @@ type Config struct {
 	// RequireTime fails events whose time field is missing or unreadable
 	// (default: they keep the time their source gave them).
 	RequireTime bool `yaml:"require_time"`
+	// MaxDepth bounds how deeply a JSON payload may nest objects and
+	// arrays (the body object itself is level 1); a deeper one fails
+	// permanently. 0 means DefaultMaxDepth (512).
+	MaxDepth int `yaml:"max_depth"`
 }
 
 // Validate checks the format.
@@ -46,6 +50,9 @@ func (c *Config) Validate() error {
 		// working directory, so `sluice validate` works from anywhere.
 	default:
 		return pipeline.FieldErrorf("format", "must be json or avro; got %q", c.Format)
+	}
+	if c.MaxDepth < 0 || c.MaxDepth > 1<<20 {
+		return pipeline.FieldErrorf("max_depth", "must be between 1 and 1048576 (0 = %d); got %d", DefaultMaxDepth, c.MaxDepth)
 	}
 	if c.RequireTime && c.Time == "" {
 		return pipeline.FieldErrorf("require_time", "needs time: the path of the event time")
@@ -64,10 +71,35 @@ func Register(r *pipeline.Registry) {
 }
 
 // JSON decodes JSON object payloads.
-type JSON struct{ cfg Config }
+type JSON struct {
+	cfg Config
+	// keys are the plain top-level keys among ID and Time, which the
+	// validating scan finds on its way; idKey and timeKey index them (-1:
+	// a nested path, read with gjson after the scan, or none).
+	keys           []string
+	idKey, timeKey int
+}
 
 // NewJSON returns a JSON decoder for c.
-func NewJSON(c Config) *JSON { return &JSON{cfg: c} }
+func NewJSON(c Config) *JSON {
+	if c.MaxDepth <= 0 {
+		c.MaxDepth = DefaultMaxDepth
+	}
+	d := &JSON{cfg: c, idKey: -1, timeKey: -1}
+	if plainKey(c.ID) {
+		d.idKey = len(d.keys)
+		d.keys = append(d.keys, c.ID)
+	}
+	if plainKey(c.Time) {
+		if c.Time == c.ID {
+			d.timeKey = d.idKey
+		} else {
+			d.timeKey = len(d.keys)
+			d.keys = append(d.keys, c.Time)
+		}
+	}
+	return d
+}
 
 // ErrNotObject is the reason for a payload that is valid JSON but not an
 // object: the body of an event is always an object.
@@ -82,16 +114,43 @@ func (d *JSON) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event
 	})
 }
 
+// decode validates the payload, bounds its depth and finds the id and
+// time in one scan (no recursion, nothing allocated for a valid payload
+// whose id its source already set).
 func (d *JSON) decode(ev *pipeline.Event) error {
 	p := ev.Payload
-	if !gjson.ValidBytes(p) {
-		return fmt.Errorf("decode json: payload of %d bytes is not valid JSON (starts %q)", len(p), preview(p))
+	var spans [2]span
+	if err := scanJSON(p, d.cfg.MaxDepth, d.keys, spans[:len(d.keys)]); err != nil {
+		if errors.Is(err, errTooDeep) {
+			return fmt.Errorf("decode json: payload of %d bytes nests objects and arrays deeper than max_depth (%d) (starts %q)", len(p), d.cfg.MaxDepth, preview(p))
+		}
+		return fmt.Errorf("decode json: payload of %d bytes is not valid JSON: %v (starts %q)", len(p), err, preview(p))
 	}
 	if first := firstNonSpace(p); first != '{' {
 		return fmt.Errorf("decode json: %w (starts %q)", ErrNotObject, preview(p))
 	}
 	ev.Body = p
-	return finish(&d.cfg, ev, "json")
+	if d.cfg.ID == "" && d.cfg.Time == "" {
+		return nil
+	}
+	// Read without copying; only the id is kept, as its own string.
+	body := unsafe.String(unsafe.SliceData(p), len(p))
+	return setIDTime(&d.cfg, ev, "json", d.lookup(body, d.cfg.ID, d.idKey, spans[:]), d.lookup(body, d.cfg.Time, d.timeKey, spans[:]))
+}
+
+// lookup returns the value at path: from the scan's span for a plain key,
+// with gjson for a nested path.
+func (d *JSON) lookup(body, path string, key int, spans []span) gjson.Result {
+	switch {
+	case path == "":
+		return gjson.Result{}
+	case key < 0:
+		return gjson.Get(body, path)
+	case spans[key].end == 0:
+		return gjson.Result{}
+	}
+	s := spans[key]
+	return gjson.Parse(body[s.start:s.end])
 }
 
 // finish sets the event's id and time from its new body.
@@ -101,15 +160,27 @@ func finish(c *Config, ev *pipeline.Event, format string) error {
 	}
 	// Read without copying; only the id is kept, as its own string.
 	body := unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body))
+	var id, tm gjson.Result
 	if c.ID != "" {
-		if v := gjson.Get(body, c.ID); v.Exists() && v.Type != gjson.Null {
+		id = gjson.Get(body, c.ID)
+	}
+	if c.Time != "" {
+		tm = gjson.Get(body, c.Time)
+	}
+	return setIDTime(c, ev, format, id, tm)
+}
+
+// setIDTime sets the event's id and time from the values read from its body.
+func setIDTime(c *Config, ev *pipeline.Event, format string, id, tm gjson.Result) error {
+	if c.ID != "" {
+		if v := id; v.Exists() && v.Type != gjson.Null {
 			if s := v.String(); s != "" && s != ev.ID {
 				ev.ID = strings.Clone(s)
 			}
 		}
 	}
 	if c.Time != "" {
-		t, err := eventTime(gjson.Get(body, c.Time))
+		t, err := eventTime(tm)
 		switch {
 		case err == nil:
 			ev.Time = t

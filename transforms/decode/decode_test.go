@@ -329,6 +329,9 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{}`, `{"a":1}`, ` {"a":[1,2,{"b":null}]} `, `[]`, `"x"`, `1`, ``, `{`, `{"a":1}x`,
 		`{"id":"x","ts":"2024-03-01T09:30:00Z"}`, `{"id":7,"ts":1709285400123}`, `{"ts":1e400}`,
 		"\ufeff{}", `{"a":"\ud800"}`, "{\"a\":\"\x00\"}",
+		// Deep nesting (issue #15): refused at max_depth, never recursed into.
+		strings.Repeat("[", 100000), strings.Repeat(`{"a":`, 20000), `{"a":` + strings.Repeat("[", 511) + strings.Repeat("]", 511) + `}`,
+		`{"a":` + strings.Repeat("[", 512) + strings.Repeat("]", 512) + `}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -367,5 +370,28 @@ func FuzzDecodeJSON(f *testing.F) {
 		if ev.ID == "" {
 			t.Fatal("event lost its id")
 		}
+		if depth := maxNesting(ev.Body); depth > DefaultMaxDepth {
+			t.Fatalf("accepted a body nested %d deep, over max_depth %d", depth, DefaultMaxDepth)
+		}
 	})
+}
+
+// maxNesting is the deepest nesting of objects and arrays in valid JSON.
+func maxNesting(b []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }

@@ -101,9 +101,15 @@ type Dedupe struct {
 	mu sync.Mutex
 	// pending counts copies passed on per key and not settled yet.
 	pending map[string]int
-	// inflight remembers the key each passed-on event was deduped under,
-	// so Settle does not depend on later transforms leaving it alone.
-	inflight map[*pipeline.Event]string
+	// inflight remembers the key each passed-on event was deduped under
+	// (and its fingerprint, hashed once), so Settle does not depend on
+	// later transforms leaving it alone.
+	inflight map[*pipeline.Event]inflightKey
+}
+
+type inflightKey struct {
+	key string
+	fp  fingerprint
 }
 
 // New builds a dedupe transform for c.
@@ -113,7 +119,7 @@ func New(bc pipeline.BuildContext, c Config) (*Dedupe, error) {
 		log:      bc.Logger,
 		now:      time.Now,
 		pending:  make(map[string]int),
-		inflight: make(map[*pipeline.Event]string),
+		inflight: make(map[*pipeline.Event]inflightKey),
 		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_dedupe_dropped_total", Help: "Events dropped as duplicates of an event seen within the window or in flight."}),
 	}
 	if d.log == nil {
@@ -174,9 +180,11 @@ func (d *Dedupe) Apply(ctx context.Context, in []*pipeline.Event) ([]*pipeline.E
 		return in, nil
 	}
 	keys := make([]string, len(in))
+	fps := make([]fingerprint, len(in))
 	var sb strings.Builder
 	for i, ev := range in {
 		keys[i] = d.key(ev, &sb)
+		fps[i] = d.local.fingerprint(keys[i])
 	}
 	seen := make([]bool, len(in))
 	if d.remote != nil {
@@ -193,7 +201,7 @@ func (d *Dedupe) Apply(ctx context.Context, in []*pipeline.Event) ([]*pipeline.E
 	d.mu.Lock()
 	for i, ev := range in {
 		k := keys[i]
-		if seen[i] || d.pending[k] > 0 || d.local.has(k, now) {
+		if seen[i] || d.pending[k] > 0 || d.local.hasFingerprint(fps[i], now) {
 			if out == nil {
 				out = make([]*pipeline.Event, i, len(in))
 				copy(out, in[:i])
@@ -202,7 +210,7 @@ func (d *Dedupe) Apply(ctx context.Context, in []*pipeline.Event) ([]*pipeline.E
 			continue
 		}
 		d.pending[k]++
-		d.inflight[ev] = k
+		d.inflight[ev] = inflightKey{key: k, fp: fps[i]}
 		if out != nil {
 			out = append(out, ev)
 		}
@@ -222,18 +230,26 @@ func (d *Dedupe) Settle(events []*pipeline.Event, err error) {
 		return
 	}
 	var stored []string
+	var storedFP []fingerprint
 	if err == nil {
-		stored = make([]string, 0, len(events))
+		storedFP = make([]fingerprint, 0, len(events))
+		if d.remote != nil {
+			stored = make([]string, 0, len(events))
+		}
 	}
 	d.mu.Lock()
 	for _, ev := range events {
-		k, ok := d.inflight[ev]
+		in, ok := d.inflight[ev]
 		if !ok {
 			continue
 		}
+		k := in.key
 		delete(d.inflight, ev)
 		if err == nil {
-			stored = append(stored, k)
+			storedFP = append(storedFP, in.fp)
+			if d.remote != nil {
+				stored = append(stored, k)
+			}
 		}
 		if d.pending[k] <= 1 {
 			delete(d.pending, k)
@@ -243,8 +259,8 @@ func (d *Dedupe) Settle(events []*pipeline.Event, err error) {
 	}
 	// Marked before the lock is released: no Apply may find a key
 	// neither pending nor seen in between.
-	if len(stored) > 0 {
-		d.local.mark(stored)
+	if len(storedFP) > 0 {
+		d.local.markFingerprints(storedFP)
 		if d.remote != nil {
 			d.remote.mark(stored)
 		}

@@ -59,14 +59,16 @@ func newMemoryStore(capacity int, window time.Duration, now func() time.Time) *m
 	return m
 }
 
-func (m *memoryStore) fingerprint(key string) (fingerprint, *memShard) {
-	f := fingerprint{maphash.String(m.seeds[0], key), maphash.String(m.seeds[1], key)}
-	return f, &m.shards[f[0]%memoryShards]
+func (m *memoryStore) fingerprint(key string) fingerprint {
+	return fingerprint{maphash.String(m.seeds[0], key), maphash.String(m.seeds[1], key)}
 }
 
-// has reports whether key was marked within the window before now.
-func (m *memoryStore) has(key string, now int64) bool {
-	f, s := m.fingerprint(key)
+func (m *memoryStore) shard(f fingerprint) *memShard { return &m.shards[f[0]%memoryShards] }
+
+// hasFingerprint reports whether the key of f was marked within the
+// window before now.
+func (m *memoryStore) hasFingerprint(f fingerprint, now int64) bool {
+	s := m.shard(f)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, ok := s.index[f]
@@ -81,9 +83,18 @@ func (m *memoryStore) has(key string, now int64) bool {
 }
 
 func (m *memoryStore) mark(keys []string) {
+	fs := make([]fingerprint, len(keys))
+	for i, k := range keys {
+		fs[i] = m.fingerprint(k)
+	}
+	m.markFingerprints(fs)
+}
+
+// markFingerprints is mark for keys already fingerprinted.
+func (m *memoryStore) markFingerprints(fs []fingerprint) {
 	expires := m.now().Add(m.window).UnixNano()
-	for _, k := range keys {
-		f, s := m.fingerprint(k)
+	for _, f := range fs {
+		s := m.shard(f)
 		s.mu.Lock()
 		s.put(f, expires)
 		s.mu.Unlock()

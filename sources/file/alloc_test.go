@@ -1,0 +1,68 @@
+package file
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestReadAllocatesPerBatchNotPerLine: a batch of 500 lines costs a few
+// allocations (its arrays), not one or more per line.
+func TestReadAllocatesPerBatchNotPerLine(t *testing.T) {
+	const lines, batch = 5000, 500
+	var b strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&b, `{"id":"e-%d","k":"key-%d","t":"2026-01-02T03:04:05Z","pad":"%s"}`+"\n", i, i%7, strings.Repeat("x", i%300))
+	}
+	path := writeFile(t, "in.jsonl", b.String())
+	c := config(path)
+	c.BatchSize, c.KeyField, c.TimeField = batch, "k", "t"
+	s, err := Open(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	allocs := testing.AllocsPerRun(lines/batch-1, func() {
+		if _, _, err := s.Read(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 12 {
+		t.Errorf("%.0f allocations per batch of %d lines, want a handful per batch", allocs, batch)
+	}
+}
+
+// TestEarlierBatchesStayIntact: nothing of a batch is reused by the next
+// ones, so events a sink still holds keep their bytes and strings.
+func TestEarlierBatchesStayIntact(t *testing.T) {
+	var b strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&b, `{"id":"e-%d","n":%d}`+"\n", i, i)
+	}
+	b.WriteString(`{"no_id":true}` + "\n" + strings.Repeat("y", 300<<10) + "\n") // a line longer than the read buffer
+	c := config(writeFile(t, "in.jsonl", b.String()))
+	c.BatchSize = 4
+	s, err := Open(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	all, _ := readAll(t, s)
+	if len(all) != 32 {
+		t.Fatalf("%d events, want 32", len(all))
+	}
+	for i, ev := range all[:30] {
+		wantID, wantPayload := fmt.Sprintf("e-%d", i), fmt.Sprintf(`{"id":"e-%d","n":%d}`, i, i)
+		line, _ := ev.Meta.Get("line")
+		if ev.ID != wantID || string(ev.Payload) != wantPayload || line != fmt.Sprint(i+1) {
+			t.Errorf("event %d: id %q payload %q line %q, want %q %q %d", i, ev.ID, ev.Payload, line, wantID, wantPayload, i+1)
+		}
+		if cap(ev.Payload) != len(ev.Payload) {
+			t.Errorf("event %d: payload cap %d > len %d: an append would write into the next payload", i, cap(ev.Payload), len(ev.Payload))
+		}
+	}
+	if all[30].ID != "in.jsonl:31" || len(all[31].Payload) != 300<<10 || all[31].ID != "in.jsonl:32" {
+		t.Errorf("fallback ids %q %q, long payload %d bytes", all[30].ID, all[31].ID, len(all[31].Payload))
+	}
+}
