@@ -2,9 +2,10 @@
 # Installs or builds every server of the local test stack, reusing the cache
 # when the pinned inputs have not changed. Prints nothing but log lines.
 #
-# Usage: build.sh [all|kafka|opensearch|kfake|ferretdb|zinc|kinesalite|redis]...
+# Usage: build.sh [all|kafka|opensearch|kfake|ferretdb|postgresql|zinc|kinesalite|redis]...
 # "all" builds what the selected stack needs (SLUICE_TESTENV_KAFKA,
-# SLUICE_TESTENV_ES): real Kafka and OpenSearch by default.
+# SLUICE_TESTENV_ES, SLUICE_TESTENV_MONGO_BACKEND): real Kafka and OpenSearch,
+# FerretDB on PostgreSQL by default.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -178,6 +179,34 @@ apt_install() {
 	as_root apt-get install -y -qq "$@" >&2
 }
 
+# pg_bin_dir prints the directory holding PostgreSQL's server programs
+# (initdb, postgres, pg_isready); Debian keeps them off PATH in
+# /usr/lib/postgresql/<major>/bin. Prints nothing when none is installed.
+pg_bin_dir() {
+	local d
+	d="$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)"
+	if [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/postgres" ]; then
+		echo "$d"
+	elif command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1; then
+		dirname "$(readlink -f "$(command -v postgres)")"
+	fi
+}
+
+# build_postgresql installs the Debian postgresql package when no server is
+# installed (the FerretDB backend with SLUICE_TESTENV_MONGO_BACKEND=postgresql).
+# As root it also needs setpriv and the package's postgres user: PostgreSQL
+# refuses to run as root, so up.sh runs it as that user.
+build_postgresql() {
+	if [ -z "$(pg_bin_dir)" ]; then
+		apt_install postgresql
+		[ -n "$(pg_bin_dir)" ] || die "initdb/postgres still missing after apt-get install postgresql"
+	fi
+	if [ "$(id -u)" = 0 ]; then
+		command -v setpriv >/dev/null 2>&1 || apt_install util-linux
+		id postgres >/dev/null 2>&1 || die "running as root, PostgreSQL needs a non-root user 'postgres' (the Debian package creates it); or set SLUICE_TESTENV_MONGO_BACKEND=sqlite"
+	fi
+}
+
 build_redis() {
 	if command -v redis-server >/dev/null 2>&1; then return; fi
 	apt_install redis-server
@@ -193,10 +222,11 @@ main() {
 			build_redis
 			build_kinesalite
 			build_ferretdb
+			if [ "$MONGO_BACKEND" = postgresql ]; then build_postgresql; fi
 			if [ "$KAFKA_IMPL" = kafka ]; then build_kafka; else build_kfake; fi
 			if [ "$ES_IMPL" = opensearch ]; then build_opensearch; else build_zinc; fi
 			;;
-		kafka | opensearch | kfake | ferretdb | zinc | kinesalite | redis) "build_$w" ;;
+		kafka | opensearch | kfake | ferretdb | postgresql | zinc | kinesalite | redis) "build_$w" ;;
 		*) die "unknown component: $w" ;;
 		esac
 	done

@@ -12,11 +12,12 @@ for f in "$PID_DIR"/*.pid; do
 	name="$(basename "$f" .pid)"
 	pid="$(cat "$f")"
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		log "stopping $name (pid $pid)"
-		kill -TERM "$pid" 2>/dev/null || true
+		sig="$(cat "$PID_DIR/$name.stopsig" 2>/dev/null || echo TERM)"
+		log "stopping $name (pid $pid, SIG$sig)"
+		kill -"$sig" "$pid" 2>/dev/null || true
 		pids+=("$pid:$name")
 	fi
-	rm -f "$f" "$PID_DIR/$name.ports"
+	rm -f "$f" "$PID_DIR/$name.ports" "$PID_DIR/$name.stopsig"
 done
 
 deadline=$((SECONDS + ${SLUICE_TESTENV_STOP_TIMEOUT:-15}))
@@ -25,7 +26,7 @@ for entry in "${pids[@]}"; do
 	name="${entry#*:}"
 	while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
 	if kill -0 "$pid" 2>/dev/null; then
-		log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
+		log "$name (pid $pid) did not stop; sending SIGKILL"
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
 done

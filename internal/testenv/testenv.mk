@@ -1,7 +1,8 @@
 # Local test stack for sluice: Apache Kafka 4.4 and OpenSearch 2.19 (real,
 # from Maven Central; kfake/ZincSearch with SLUICE_TESTENV_KAFKA=kfake /
 # SLUICE_TESTENV_ES=zinc), Kinesis (kinesalite), MongoDB wire protocol
-# (FerretDB/SQLite) and Redis, all on 127.0.0.1. See internal/testenv/README.md.
+# (FerretDB on PostgreSQL, or SQLite with SLUICE_TESTENV_MONGO_BACKEND=sqlite)
+# and Redis, all on 127.0.0.1. See internal/testenv/README.md.
 #
 # Included from the top-level Makefile; also usable on its own:
 #   make -f internal/testenv/testenv.mk testenv

@@ -264,6 +264,64 @@ preflight() {
 	done
 }
 
+# --- PostgreSQL (FerretDB's backend) ------------------------------------------
+
+# PostgreSQL refuses to run as root: as root, run its programs as the
+# Debian package's postgres user (setpriv execs, so the recorded pid is the
+# postmaster's own).
+pg_as=()
+if [ "$(id -u)" = 0 ]; then
+	pg_as=(setpriv --reuid=postgres --regid=postgres --init-groups)
+fi
+
+# pg_data_dir prints the cluster directory: .testenv/data/postgresql, or, when
+# the postgres user cannot reach that path (a checkout under /root), a
+# directory under /tmp named after this stack's run directory.
+pg_data_dir() {
+	if [ ${#pg_as[@]} -gt 0 ] && ! "${pg_as[@]}" test -x "$DATA_DIR" 2>/dev/null; then
+		echo "/tmp/sluice-testenv-pg-$(printf '%s' "$RUN_DIR" | sha256sum | cut -c1-12)"
+	else
+		echo "$DATA_DIR/postgresql"
+	fi
+}
+
+# start_postgresql creates (when fresh) and starts a private cluster on
+# 127.0.0.1:PG_PORT: no Unix socket, trust authentication (loopback only),
+# durability off (fsync, synchronous_commit, full_page_writes): a test server.
+start_postgresql() {
+	local bin dir
+	bin="$(pg_bin_dir)"
+	[ -n "$bin" ] || die "PostgreSQL is not installed ('internal/testenv/build.sh postgresql' installs it)"
+	dir="$(pg_data_dir)"
+	if ! pid_of postgresql >/dev/null && { [ "${SLUICE_TESTENV_KEEP_DATA:-0}" != 1 ] || [ ! -f "$dir/PG_VERSION" ]; }; then
+		rm -rf "${dir:?}"
+		mkdir -p "$dir"
+		chmod 700 "$dir"
+		if [ ${#pg_as[@]} -gt 0 ]; then chown postgres: "$dir"; fi
+		log "initialising PostgreSQL cluster in $dir"
+		if ! (cd / && "${pg_as[@]}" "$bin/initdb" -D "$dir" -U postgres -A trust -E UTF8 --no-locale --no-sync) \
+			>"$LOG_DIR/postgresql-init.log" 2>&1; then
+			fail_with_log postgresql-init "initdb failed"
+		fi
+	fi
+	start postgresql "$PG_PORT" -- "${pg_as[@]}" "$bin/postgres" -D "$dir" \
+		-c listen_addresses=127.0.0.1 -p "$PG_PORT" -c unix_socket_directories= \
+		-c fsync=off -c synchronous_commit=off -c full_page_writes=off
+	# SIGINT is PostgreSQL's fast shutdown (SIGTERM waits for clients).
+	echo INT >"$PID_DIR/postgresql.stopsig"
+}
+
+# ensure_pg_database creates FerretDB's database unless it exists.
+ensure_pg_database() {
+	local bin
+	bin="$(pg_bin_dir)"
+	if "$bin/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d ferretdb -Atqc 'select 1' >/dev/null 2>&1; then
+		return 0
+	fi
+	"$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres ferretdb >>"$LOG_DIR/postgresql-init.log" 2>&1 ||
+		fail_with_log postgresql-init "could not create the ferretdb database"
+}
+
 # --- servers -----------------------------------------------------------------
 
 IFS=, read -r -a kafka_ports <<<"$KAFKA_PORTS"
@@ -280,6 +338,9 @@ else
 fi
 preflight kinesis "$KINESIS_PORT"
 preflight mongo "$MONGO_PORT"
+if [ "$MONGO_BACKEND" = postgresql ]; then
+	preflight postgresql "$PG_PORT"
+fi
 if [ "$ES_IMPL" = opensearch ]; then
 	preflight opensearch "$ES_PORT" "$ES_TRANSPORT_PORT"
 else
@@ -300,13 +361,23 @@ else
 		-min-session-timeout "${SLUICE_TESTENV_KAFKA_MIN_SESSION_TIMEOUT:-6s}"
 fi
 
+if [ "$MONGO_BACKEND" = postgresql ]; then
+	start_postgresql
+fi
+
 start kinesis "$KINESIS_PORT" -- env SLUICE_TESTENV_KINESIS_DELAY_MS="${SLUICE_TESTENV_KINESIS_DELAY_MS:-50}" \
 	node "$TESTENV_DIR/kinesalite/server.js" "$KINESIS_PORT"
 
 fresh_dir mongo
+if [ "$MONGO_BACKEND" = postgresql ]; then
+	READY_TIMEOUT="$PG_READY_TIMEOUT" wait_ready postgresql "$(pg_bin_dir)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres
+	ensure_pg_database
+	mongo_storage=(--handler=postgresql --postgresql-url="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb")
+else
+	mongo_storage=(--handler=sqlite --sqlite-url="file:$DATA_DIR/mongo/")
+fi
 start mongo "$MONGO_PORT" -- "$(ferretdb_bin)" \
-	--handler=sqlite \
-	--sqlite-url="file:$DATA_DIR/mongo/" \
+	"${mongo_storage[@]}" \
 	--listen-addr="127.0.0.1:$MONGO_PORT" \
 	--debug-addr=- \
 	--telemetry=disable \
@@ -363,11 +434,12 @@ for p in "${kafka_ports[@]}"; do brokers="${brokers:+$brokers,}127.0.0.1:$p"; do
 tmp="$ENV_FILE.tmp"
 cat >"$tmp" <<ENV
 # Written by internal/testenv/up.sh; load with: . .testenv/env
-# Kafka: $KAFKA_IMPL$([ "$KAFKA_IMPL" = kafka ] && echo " $KAFKA_VERSION"); Elasticsearch API: $ES_IMPL$([ "$ES_IMPL" = opensearch ] && echo " $OPENSEARCH_VERSION")
+# Kafka: $KAFKA_IMPL$([ "$KAFKA_IMPL" = kafka ] && echo " $KAFKA_VERSION"); Elasticsearch API: $ES_IMPL$([ "$ES_IMPL" = opensearch ] && echo " $OPENSEARCH_VERSION"); MongoDB: FerretDB $FERRETDB_VERSION on $MONGO_BACKEND
 export SLUICE_KAFKA_BROKERS=$brokers
 export SLUICE_KAFKA_IMPL=$KAFKA_IMPL
 export SLUICE_KINESIS_ENDPOINT=http://127.0.0.1:$KINESIS_PORT
 export SLUICE_MONGO_URI=mongodb://127.0.0.1:$MONGO_PORT/
+export SLUICE_MONGO_BACKEND=$MONGO_BACKEND
 export SLUICE_ES_URL=$es_url
 export SLUICE_ES_USERNAME=$es_user
 export SLUICE_ES_PASSWORD=$es_pass
