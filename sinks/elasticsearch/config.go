@@ -60,11 +60,15 @@ type MaxBatch struct {
 	Bytes  pipeline.ByteSize `yaml:"bytes"`
 }
 
-// IndexTemplate is a composable index template bootstrapped at start.
+// IndexTemplate is a composable index template bootstrapped at start. Its
+// body comes from exactly one of File and Body.
 type IndexTemplate struct {
 	Name string `yaml:"name" required:"true"`
 	// File holds the template body as JSON (index_patterns, template, …).
-	File string `yaml:"file" required:"true"`
+	File string `yaml:"file"`
+	// Body is the template body as JSON written in the pipeline file itself
+	// (a YAML block scalar), for pipelines that ship as one file.
+	Body string `yaml:"body"`
 	// Overwrite replaces an existing template of that name; by default an
 	// existing one is left alone (someone may manage it elsewhere).
 	Overwrite bool `yaml:"overwrite"`
@@ -135,15 +139,32 @@ func (c *Config) Validate() error {
 	if c.Timeout <= 0 {
 		errs = append(errs, pipeline.FieldErrorf("timeout", "must be more than 0"))
 	}
-	if t := c.IndexTemplate; t != nil && t.File != "" {
-		if _, err := t.body(); err != nil {
-			errs = append(errs, pipeline.FieldErrorf("index_template.file", "%v", err))
+	if t := c.IndexTemplate; t != nil {
+		switch {
+		case t.File == "" && t.Body == "":
+			errs = append(errs, pipeline.FieldErrorf("index_template", "needs file or body (the template's JSON)"))
+		case t.File != "" && t.Body != "":
+			errs = append(errs, pipeline.FieldErrorf("index_template", "takes file or body, not both"))
+		default:
+			if _, err := t.body(); err != nil {
+				key := "index_template.file"
+				if t.Body != "" {
+					key = "index_template.body"
+				}
+				errs = append(errs, pipeline.FieldErrorf(key, "%v", err))
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
 func (t *IndexTemplate) body() ([]byte, error) {
+	if t.Body != "" {
+		if !json.Valid([]byte(t.Body)) {
+			return nil, errors.New("is not valid JSON")
+		}
+		return []byte(t.Body), nil
+	}
 	b, err := os.ReadFile(t.File)
 	if err != nil {
 		return nil, err

@@ -556,6 +556,10 @@ func TestConfigErrors(t *testing.T) {
 		{"bad template", `{urls: ["http://es:9200"], index: "crm-{{source"}`, "{{ without }}"},
 		{"parallelism", `{urls: ["http://es:9200"], index: x, parallelism: 0}`, "parallelism: must be between 1 and 64"},
 		{"template file", `{urls: ["http://es:9200"], index: x, index_template: {name: t, file: /nonexistent.json}}`, "index_template.file"},
+		{"template body", `{urls: ["http://es:9200"], index: x, index_template: {name: t, body: '{"index_patterns": ["x*"]}'}}`, ""},
+		{"template body not JSON", `{urls: ["http://es:9200"], index: x, index_template: {name: t, body: '{"index_patterns": '}}`, "index_template.body: is not valid JSON"},
+		{"template without body", `{urls: ["http://es:9200"], index: x, index_template: {name: t}}`, "index_template: needs file or body"},
+		{"template with both", `{urls: ["http://es:9200"], index: x, index_template: {name: t, file: x.json, body: '{}'}}`, "index_template: takes file or body, not both"},
 		{"typo", `{urls: ["http://es:9200"], index: x, routin: y}`, "did you mean routing?"},
 	}
 	for _, tc := range cases {
