@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sort"
 	"testing"
@@ -130,5 +131,40 @@ func TestRedeliveredPoisonNotDeadLetteredTwice(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeadLettersWrittenWhenTheStoreCannotAnswer: with Redis unreachable
+// the dedupe step cannot tell which dead letters were written, so every
+// redelivered poison event is dead-lettered again (at least once), never
+// skipped on a guess.
+func TestDeadLettersWrittenWhenTheStoreCannotAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	var c Config
+	c.SetDefaults()
+	c.Store, c.Redis.Addr, c.Redis.Timeout = "redis", addr, pipeline.Duration(200*time.Millisecond)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(pipeline.BuildContext{Pipeline: "test"}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(context.Background()) })
+	for i := range 2 {
+		d.local = newMemoryStore(c.Capacity, c.Window.D(), time.Now) // a restart: only Redis would remember
+		sink, dead := &pipelinetest.Sink{}, &pipelinetest.Sink{}
+		src := pipelinetest.NewSource([]*pipeline.Event{ev("p1", "poison"), ev("p2", "poison")})
+		if err := runWithDeadLetter(t, d, src, sink, dead); err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
+		}
+		if n := len(dead.Writes()); n != 2 {
+			t.Fatalf("delivery %d: %d dead letters written, want 2", i, n)
+		}
 	}
 }
