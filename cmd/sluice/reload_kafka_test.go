@@ -81,7 +81,8 @@ var summaryLine = regexp.MustCompile(`(\d+) events read in .*: (\d+) written, (\
 // added) while records are being produced and read: every record is stored,
 // the old generation's summary adds up, a record is stored twice only if
 // the old generation gave it up uncommitted (abandoned), and the group's
-// commits reach the end offsets.
+// commits reach the end offsets. One scenario, read top to bottom: longer
+// than 80 lines on purpose.
 func TestReloadWithKafkaSource(t *testing.T) {
 	const total, partitions = 6000, 4
 	brokers := testenv.KafkaBrokers(t)
