@@ -85,6 +85,7 @@ var runSummary = regexp.MustCompile(`(\d+) events read in .*: (\d+) written, (\d
 // every record the source handed over: read = written + dropped +
 // dead-lettered + abandoned, with the records read before the stall
 // written and committed, and those read during it abandoned, uncommitted.
+// One scenario, read top to bottom: longer than 80 lines on purpose.
 func TestSIGTERMWithAStalledStore(t *testing.T) {
 	const before, during, partitions = 300, 400, 3
 	const shutdownTimeout = 3 * time.Second
