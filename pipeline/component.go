@@ -75,6 +75,22 @@ type Settler interface {
 	Settle(events []*Event, err error)
 }
 
+// DeadLetterMemory is implemented by transforms that can remember, within
+// a window, which dead letters were written (dedupe), so that a poison event
+// redelivered after a crash or rebalance (its dead letter written, its
+// source position not yet committed) is not dead-lettered a second time.
+//
+// The runner calls MarkDeadLetters only after the dead-letter sink completed
+// the write of those keys, and skips a dead letter only when
+// DeadLettersWritten says its key was marked: a dead letter whose write did
+// not complete is never skipped. An error from DeadLettersWritten means
+// "unknown": the runner writes every dead letter (at least once).
+// MarkDeadLetters must not block.
+type DeadLetterMemory interface {
+	DeadLettersWritten(ctx context.Context, keys []string, written []bool) error
+	MarkDeadLetters(keys []string)
+}
+
 // ReadinessReporter is implemented by components whose readiness depends on
 // something outside the process (brokers reachable, a group joined). /readyz
 // answers 503 with the first component's error while any reports one, so a

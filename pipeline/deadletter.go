@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -140,4 +141,64 @@ func newDeadLetterEvent(pipeline string, f failure, now time.Time) *Event {
 	meta.Set(MetaDeadLetterFailedAt, now.UTC().Format(time.RFC3339Nano))
 	meta.Set(MetaDeadLetterSource, dl.Source)
 	return &Event{ID: ev.ID, Key: ev.Key, Time: ev.Time, Meta: meta, Payload: ev.Payload, Body: body}
+}
+
+// deadLetterKey is what a written dead letter is remembered under: the
+// event id, and for an event `sluice replay` took from a dead letter, where
+// it took it from (a replayed event that fails again must get a dead letter
+// of its own, even within the window of its first one). Events without an
+// id are never remembered.
+func deadLetterKey(ev *Event) string {
+	if ev.ID == "" {
+		return ""
+	}
+	from, _ := ev.Meta.Get(MetaReplayedFrom)
+	return ev.ID + "\x1f" + from
+}
+
+// unwrittenDeadLetters leaves out the failures whose dead letter a
+// DeadLetterMemory remembers as written (within its window), and returns
+// the keys to mark once the others are written. Without a memory, or when
+// it cannot answer, every failure is written.
+func (p *Pipeline) unwrittenDeadLetters(ctx context.Context, failures []failure) ([]failure, []string) {
+	if p.dlMemory == nil {
+		return failures, nil
+	}
+	keys := make([]string, 0, len(failures))
+	idx := make([]int, 0, len(failures))
+	for i, f := range failures {
+		if k := deadLetterKey(f.event); k != "" {
+			keys = append(keys, k)
+			idx = append(idx, i)
+		}
+	}
+	if len(keys) == 0 {
+		return failures, nil
+	}
+	written := make([]bool, len(keys))
+	if err := p.dlMemory.DeadLettersWritten(ctx, keys, written); err != nil {
+		p.log.Warn("cannot tell which dead letters were already written; writing them all", "err", err)
+		return failures, keys
+	}
+	skip := make(map[int]bool)
+	var mark []string
+	for j, i := range idx {
+		if written[j] {
+			skip[i] = true
+			p.log.Info("dead letter already written within the dedupe window; not written again", "event", failures[i].event.ID, "component", failures[i].component)
+			continue
+		}
+		mark = append(mark, keys[j])
+	}
+	if len(skip) == 0 {
+		return failures, keys
+	}
+	p.metrics.deadLettersRepeated.Add(float64(len(skip)))
+	out := make([]failure, 0, len(failures)-len(skip))
+	for i, f := range failures {
+		if !skip[i] {
+			out = append(out, f)
+		}
+	}
+	return out, mark
 }

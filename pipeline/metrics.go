@@ -7,20 +7,22 @@ import (
 // metrics are one pipeline's series. Label values are bound once at build
 // time so the hot path never hashes label sets.
 type metrics struct {
-	eventsIn      *prometheus.CounterVec
-	eventsOut     *prometheus.CounterVec
-	dropped       *prometheus.CounterVec
-	deadLettered  *prometheus.CounterVec
-	retries       *prometheus.CounterVec
-	stageSeconds  *prometheus.CounterVec
-	writeSeconds  *prometheus.HistogramVec
-	batchEvents   prometheus.Observer
-	endToEnd      prometheus.Observer
-	inFlight      prometheus.Gauge
-	acked         prometheus.Counter
-	ackFailed     prometheus.Counter
-	sourceErrors  prometheus.Counter
-	pipelineLabel string
+	eventsIn     *prometheus.CounterVec
+	eventsOut    *prometheus.CounterVec
+	dropped      *prometheus.CounterVec
+	deadLettered *prometheus.CounterVec
+	retries      *prometheus.CounterVec
+	stageSeconds *prometheus.CounterVec
+	writeSeconds *prometheus.HistogramVec
+	batchEvents  prometheus.Observer
+	endToEnd     prometheus.Observer
+	inFlight     prometheus.Gauge
+	acked        prometheus.Counter
+	ackFailed    prometheus.Counter
+	sourceErrors prometheus.Counter
+	// deadLettersRepeated counts dead letters skipped as already written.
+	deadLettersRepeated prometheus.Counter
+	pipelineLabel       string
 }
 
 func newMetrics(reg prometheus.Registerer, pipeline string) (*metrics, error) {
@@ -39,7 +41,8 @@ func newMetrics(reg prometheus.Registerer, pipeline string) (*metrics, error) {
 	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_batches_in_flight", Help: "Batches queued or being processed.", ConstLabels: pl})
 	acks := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_source_acks_total", Help: "Source batches settled, by result.", ConstLabels: pl}, []string{"result"})
 	srcErr := prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_source_read_errors_total", Help: "Failed source reads (retried with backoff).", ConstLabels: pl})
-	for _, c := range []prometheus.Collector{m.eventsIn, m.eventsOut, m.dropped, m.deadLettered, m.retries, m.stageSeconds, m.writeSeconds, batch, e2e, inFlight, acks, srcErr} {
+	m.deadLettersRepeated = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_dead_letters_skipped_total", Help: "Dead letters not written again: the dedupe step remembers writing them within its window (a redelivered poison event).", ConstLabels: pl})
+	for _, c := range []prometheus.Collector{m.eventsIn, m.eventsOut, m.dropped, m.deadLettered, m.retries, m.stageSeconds, m.writeSeconds, batch, e2e, inFlight, acks, srcErr, m.deadLettersRepeated} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -20,9 +20,11 @@ type Pipeline struct {
 	transforms []stage[Transform]
 	sinks      []stage[Sink]
 	deadLetter *stage[Sink]
-	log        *slog.Logger
-	metrics    *metrics
-	ready      atomic.Bool
+	// dlMemory is the first transform that remembers written dead letters.
+	dlMemory DeadLetterMemory
+	log      *slog.Logger
+	metrics  *metrics
+	ready    atomic.Bool
 	// waiting counts batches queued or in a lane; lastWrite is when a sink
 	// last completed a write (unix ns): together they tell a stalled sink.
 	waiting   atomic.Int64
@@ -124,6 +126,9 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 		}
 		st := stage[Transform]{label: label, c: c.(Transform), m: m.stage(label)}
 		st.settler, _ = c.(Settler)
+		if dm, ok := c.(DeadLetterMemory); ok && built.dlMemory == nil {
+			built.dlMemory = dm
+		}
 		built.transforms = append(built.transforms, st)
 	}
 	for i := range cfg.Sinks {

@@ -293,6 +293,10 @@ func (p *Pipeline) writeDeadLetters(ctx context.Context, failures []failure) err
 		f := failures[0]
 		return fmt.Errorf("%w: event %s (payload_bytes=%d) in %s: %w (and %d more)", ErrNoDeadLetter, f.event.ID, len(f.event.Payload), f.component, LogSafe(f.err), len(failures)-1)
 	}
+	failures, keys := p.unwrittenDeadLetters(ctx, failures)
+	if len(failures) == 0 {
+		return nil
+	}
 	now := time.Now()
 	dead := make([]*Event, len(failures))
 	for i, f := range failures {
@@ -306,6 +310,10 @@ func (p *Pipeline) writeDeadLetters(ctx context.Context, failures []failure) err
 	}
 	if len(refused) > 0 {
 		return fmt.Errorf("dead-letter sink %s refused event %s: %w", s.label, refused[0].event.ID, LogSafe(refused[0].err))
+	}
+	if p.dlMemory != nil && len(keys) > 0 {
+		// Only now, with the write complete, may a redelivery skip them.
+		p.dlMemory.MarkDeadLetters(keys)
 	}
 	return nil
 }

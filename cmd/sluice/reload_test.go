@@ -102,7 +102,7 @@ func TestReload(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("run did not stop")
 	}
-	if strings.Count(summary.String(), "events read") != 2 {
+	if strings.Count(summary.String(), " events read in ") != 2 {
 		t.Fatalf("want two summaries, got:\n%s", summary.String())
 	}
 }

@@ -143,6 +143,7 @@ var schemaDocs = map[string]string{
 	"github.com/sluicehq/sluice/sources/kinesis.Config":                          "Config is the `kinesis` source's YAML.",
 	"github.com/sluicehq/sluice/sources/kinesis.Config.CheckpointInterval":       "CheckpointInterval is how often acked positions are checkpointed.",
 	"github.com/sluicehq/sluice/sources/kinesis.Config.ConsumerGroup":            "ConsumerGroup namespaces leases and checkpoints: consumers of one group share the stream's shards.",
+	"github.com/sluicehq/sluice/sources/kinesis.Config.LagInterval":              "LagInterval is how often each shard's behind-latest gauge is read from the stream, independent of fetching (so it grows while a store is down and reading is held back).",
 	"github.com/sluicehq/sluice/sources/kinesis.Config.ShardSync":                "ShardSync is how often the shard list is refreshed (new shards after a reshard).",
 	"github.com/sluicehq/sluice/sources/kinesis.Config.Start":                    "Start is where a shard without a checkpoint begins: trim_horizon, latest or at_timestamp (with timestamp). Child shards of a split or merge always start at their beginning.",
 	"github.com/sluicehq/sluice/sources/kinesis.LeaseConfig":                     "LeaseConfig tunes shard ownership.",

@@ -35,6 +35,7 @@ func (l *lockedBuffer) String() string {
 // child is a `sluice` process the test started.
 type child struct {
 	cmd    *exec.Cmd
+	stdout *lockedBuffer // the run summary
 	stderr *lockedBuffer
 	done   chan error // Wait's result, once
 	err    error
@@ -45,8 +46,8 @@ type child struct {
 // running.
 func startChild(t *testing.T, bin string, args ...string) *child {
 	t.Helper()
-	c := &child{cmd: exec.Command(bin, args...), stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	c.cmd.Stderr = c.stderr
+	c := &child{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,11 @@ type Config struct {
 	// after a reshard).
 	ShardSync pipeline.Duration `yaml:"shard_sync"`
 	// CheckpointInterval is how often acked positions are checkpointed.
-	CheckpointInterval  pipeline.Duration       `yaml:"checkpoint_interval"`
+	CheckpointInterval pipeline.Duration `yaml:"checkpoint_interval"`
+	// LagInterval is how often each shard's behind-latest gauge is read
+	// from the stream, independent of fetching (so it grows while a store
+	// is down and reading is held back).
+	LagInterval         pipeline.Duration       `yaml:"lag_interval"`
 	MaxInFlightPerShard int                     `yaml:"max_in_flight_per_shard"`
 	Credentials         *awskinesis.Credentials `yaml:"credentials"`
 }
@@ -70,6 +74,7 @@ func (c *Config) SetDefaults() {
 	c.Poll = PollConfig{Limit: 1000, IdleWait: pipeline.Duration(time.Second)}
 	c.ShardSync = pipeline.Duration(30 * time.Second)
 	c.CheckpointInterval = pipeline.Duration(time.Second)
+	c.LagInterval = pipeline.Duration(5 * time.Second)
 	c.MaxInFlightPerShard = 5000
 }
 
@@ -96,6 +101,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlightPerShard < 1 {
 		errs = append(errs, pipeline.FieldErrorf("max_in_flight_per_shard", "must be at least 1"))
+	}
+	if c.LagInterval <= 0 {
+		errs = append(errs, pipeline.FieldErrorf("lag_interval", "must be more than 0"))
 	}
 	if c.CheckpointInterval <= 0 || c.ShardSync <= 0 {
 		errs = append(errs, pipeline.FieldErrorf("checkpoint_interval", "checkpoint_interval and shard_sync must be more than 0"))

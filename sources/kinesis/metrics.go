@@ -13,7 +13,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		behind:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_kinesis_behind_latest_seconds", Help: "MillisBehindLatest of the last GetRecords, per shard, in seconds."}, []string{"shard"}),
+		behind:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_kinesis_behind_latest_seconds", Help: "Seconds since the oldest record not yet checkpointed arrived (or MillisBehindLatest, if larger), per shard, read every lag_interval."}, []string{"shard"}),
 		checkpoints: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_kinesis_checkpoints_total", Help: "Checkpoint writes by result (ok, error, lost)."}, []string{"result"}),
 		records:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_kinesis_records_total", Help: "Records fetched."}),
 		throttled:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_kinesis_throttled_total", Help: "GetRecords calls refused with ProvisionedThroughputExceeded."}),

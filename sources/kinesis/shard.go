@@ -29,7 +29,8 @@ type shardReader struct {
 	ended      atomic.Bool  // read to its end and checkpointed SHARD_END
 	done       atomic.Bool  // run returned
 	freed      chan struct{}
-	lastFetch  string // sequence number of the last record fetched
+	lastFetch  string                 // sequence number of the last record fetched
+	saved      atomic.Pointer[string] // the last checkpoint written (or taken with the lease)
 }
 
 // stop ends reading after the lease was lost: no checkpoint, no release.
@@ -43,8 +44,9 @@ func (r *shardReader) run() {
 	s := r.s
 	r.freed = make(chan struct{}, 1)
 	r.tracker = ackorder.New(r.checkpoint, r.checkpoint != "")
-	behind := s.metrics.behind.WithLabelValues(r.shard)
+	r.saved.Store(&r.checkpoint)
 	defer s.metrics.behind.DeleteLabelValues(r.shard)
+	defer r.startBehindProbe(s.metrics.behind.WithLabelValues(r.shard))()
 	iter, err := r.iterator(r.checkpoint)
 	for err != nil {
 		s.log.Warn("kinesis shard iterator", "shard", r.shard, "err", err)
@@ -89,9 +91,6 @@ func (r *shardReader) run() {
 			continue
 		}
 		wait = 0
-		if out.MillisBehindLatest != nil {
-			behind.Set(float64(*out.MillisBehindLatest) / 1000)
-		}
 		if len(out.Records) > 0 {
 			r.handOver(out.Records)
 		}
@@ -117,6 +116,10 @@ func (r *shardReader) run() {
 // iterator starts after position, or where the config says for a shard
 // without a checkpoint (children of a reshard always at their beginning).
 func (r *shardReader) iterator(after string) (*string, error) {
+	return r.iteratorAt(r.ctx, after)
+}
+
+func (r *shardReader) iteratorAt(ctx context.Context, after string) (*string, error) {
 	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(r.s.cfg.Stream), ShardId: aws.String(r.shard)}
 	switch {
 	case after != "":
@@ -129,7 +132,7 @@ func (r *shardReader) iterator(after string) (*string, error) {
 		ts, _ := time.Parse(time.RFC3339, r.s.cfg.Timestamp)
 		in.ShardIteratorType, in.Timestamp = types.ShardIteratorTypeAtTimestamp, aws.Time(ts)
 	}
-	out, err := r.s.client.GetShardIterator(r.ctx, in)
+	out, err := r.s.client.GetShardIterator(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +207,7 @@ func (r *shardReader) saveCheckpoint() {
 	default:
 		r.s.metrics.checkpoints.WithLabelValues("ok").Inc()
 		r.tracker.Committed(token)
+		r.saved.Store(&pos)
 	}
 }
 

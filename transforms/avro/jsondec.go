@@ -7,7 +7,8 @@ import (
 	"math"
 	"strconv"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // JSONDecoder turns Avro binary of a schema into a standard JSON body, the
@@ -31,9 +32,17 @@ type JSONDecoder struct {
 // callers decode those with goavro.
 var ErrUnsupportedSchema = errors.New("schema not supported by the JSON decoder")
 
-// maxDepth bounds the nesting of values (recursive schemas let the input
-// choose it); goavro has no bound and would exhaust the stack instead.
-const maxDepth = 10000
+// maxDepth bounds the JSON nesting (records, arrays, maps) one value
+// decodes to: a recursive schema lets the input choose it, one byte per
+// level. It is pipeline.DefaultMaxJSONDepth, so whatever the decoder makes
+// passes every later JSON step's depth check; goavro has no bound and
+// would exhaust the stack instead. Unions add no level (a union cannot
+// hold a union directly, so the recursion stays within two frames a level).
+const maxDepth = pipeline.DefaultMaxJSONDepth
+
+// errTooDeep is returned unwrapped from every level: a path of 512 field
+// names would only make the message long.
+var errTooDeep = fmt.Errorf("values nested deeper than %d levels", maxDepth)
 
 // maxJSONBytes bounds the JSON one value decodes to. Items that take no
 // bytes (null, empty records) let a few bytes of block counts stand for
@@ -194,9 +203,11 @@ func (s *decState) blockCount() (int64, error) {
 	return n, nil
 }
 
+// value appends the JSON of one value of n; depth is the number of JSON
+// objects and arrays it is inside.
 func (s *decState) value(dst []byte, n *node, depth int) ([]byte, error) {
-	if depth > maxDepth {
-		return dst, fmt.Errorf("values nested deeper than %d", maxDepth)
+	if (n.kind == kRecord || n.kind == kArray || n.kind == kMap) && depth >= maxDepth {
+		return dst, errTooDeep
 	}
 	if len(dst) > s.limit {
 		return dst, fmt.Errorf("the JSON would exceed %d bytes", maxJSONBytes)
@@ -284,7 +295,7 @@ func (s *decState) value(dst []byte, n *node, depth int) ([]byte, error) {
 		if i < 0 || i >= int64(len(n.branch)) {
 			return dst, fmt.Errorf("union index %d out of 0..%d", i, len(n.branch)-1)
 		}
-		return s.value(dst, n.branch[i], depth+1)
+		return s.value(dst, n.branch[i], depth)
 	case kRecord:
 		dst = append(dst, '{')
 		for i := range n.fields {
@@ -295,6 +306,9 @@ func (s *decState) value(dst []byte, n *node, depth int) ([]byte, error) {
 			dst = append(dst, f.key...)
 			var err error
 			if dst, err = s.value(dst, f.typ, depth+1); err != nil {
+				if err == errTooDeep {
+					return dst, err
+				}
 				return dst, fmt.Errorf("%s.%s: %w", n.name, f.name, err)
 			}
 		}
@@ -316,6 +330,9 @@ func (s *decState) value(dst []byte, n *node, depth int) ([]byte, error) {
 				}
 				first = false
 				if dst, err = s.value(dst, n.items, depth+1); err != nil {
+					if err == errTooDeep {
+						return dst, err
+					}
 					return dst, fmt.Errorf("array item: %w", err)
 				}
 			}
@@ -381,119 +398,11 @@ func (s *decState) mapValue(dst []byte, n *node, depth int) ([]byte, error) {
 			dst = appendString(dst, k)
 			dst = append(dst, ':')
 			if dst, err = s.value(dst, n.items, depth+1); err != nil {
+				if err == errTooDeep {
+					return dst, err
+				}
 				return dst, fmt.Errorf("map value %q: %w", k, err)
 			}
 		}
 	}
-}
-
-// appendFloat renders a float as goavro does: NaN as null, infinities as
-// ±1e999, the shortest representation otherwise.
-func appendFloat(dst []byte, f float64, bits int) []byte {
-	switch {
-	case math.IsNaN(f):
-		return append(dst, "null"...)
-	case math.IsInf(f, 1):
-		return append(dst, "1e999"...)
-	case math.IsInf(f, -1):
-		return append(dst, "-1e999"...)
-	}
-	return strconv.AppendFloat(dst, f, 'g', -1, bits)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// safe[b] is true for ASCII bytes that go into a JSON string as they are.
-var safe = func() (t [utf8.RuneSelf]bool) {
-	for b := 0x20; b < utf8.RuneSelf; b++ {
-		t[b] = b != '"' && b != '\\'
-	}
-	return t
-}()
-
-func appendEscape(dst []byte, b byte) []byte {
-	switch b {
-	case '"', '\\':
-		return append(dst, '\\', b)
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
-	}
-	return append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-}
-
-// appendString appends s as a JSON string. Like goavro (which ranges over
-// the Go string), each byte that does not start a valid UTF-8 sequence
-// becomes U+FFFD; valid UTF-8 is copied as it is.
-func appendString(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Eight plain ASCII bytes at a time.
-		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) {
-			i += 8
-		}
-		if i >= len(s) {
-			break
-		}
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if safe[b] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = appendEscape(dst, b)
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// plain8 reports whether none of the eight bytes in x needs escaping or
-// UTF-8 checking: none is below 0x20, '"', '\\' or above 0x7f.
-func plain8(x uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
-	return (x&highs)|((x-0x20*ones) & ^x & highs)|hasZero(x^('"'*ones))|hasZero(x^('\\'*ones)) == 0
-}
-
-// appendByteString appends bytes or fixed as goavro renders them: a JSON
-// string of one code point per byte (U+0000–U+00FF).
-func appendByteString(dst, s []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i, b := range s {
-		if b < utf8.RuneSelf && safe[b] {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		if b < utf8.RuneSelf {
-			dst = appendEscape(dst, b)
-		} else {
-			dst = append(dst, 0xc0|b>>6, 0x80|b&0x3f)
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -3,6 +3,7 @@ package avro
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -13,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/linkedin/goavro/v2"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // allTypesSchema exercises every type the decoder knows: nested and
@@ -51,7 +54,7 @@ func testSchemas(t testing.TB) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []string{string(canonical), allTypesSchema}
+	return []string{string(canonical), allTypesSchema, linkedList}
 }
 
 type pair struct {
@@ -144,6 +147,13 @@ func checkSame(t *testing.T, p pair, b []byte) {
 	switch {
 	case wantErr != nil && gotErr == nil:
 		t.Fatalf("goavro fails (%v), the decoder gives %s", wantErr, got)
+	case wantErr == nil && errors.Is(gotErr, errTooDeep):
+		// The decoder's one refusal goavro does not share: JSON nested
+		// past pipeline.DefaultMaxJSONDepth.
+		if pipeline.CheckJSONDepth(want, maxDepth) == nil {
+			t.Fatalf("goavro gives %d bytes within %d levels, the decoder says too deep", len(want), maxDepth)
+		}
+		return
 	case wantErr == nil && gotErr != nil:
 		t.Fatalf("goavro gives %s, the decoder fails: %v", want, gotErr)
 	case wantErr != nil:
@@ -416,6 +426,11 @@ func FuzzJSONDecoder(f *testing.F) {
 	}
 	f.Add(uint8(0), []byte{})
 	f.Add(uint8(1), []byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	// A recursive record nested just within and just past the bound, and
+	// far past it (the linked list is the third schema).
+	f.Add(uint8(2), deepList(maxDepth))
+	f.Add(uint8(2), deepList(maxDepth+1))
+	f.Add(uint8(2), deepList(20000))
 	f.Fuzz(func(t *testing.T, which uint8, b []byte) {
 		checkSame(t, ps[int(which)%len(ps)], b)
 	})

@@ -267,3 +267,51 @@ func (d *Dedupe) Settle(events []*pipeline.Event, err error) {
 	}
 	d.mu.Unlock()
 }
+
+// deadLetterPrefix keeps written dead letters apart from event keys in the
+// same store.
+const deadLetterPrefix = "dead_letter\x1f"
+
+// DeadLettersWritten reports which dead letters were written within the
+// window (pipeline.DeadLetterMemory): by this replica, or with store: redis
+// by any. A Redis error is returned (the runner then writes them all).
+func (d *Dedupe) DeadLettersWritten(ctx context.Context, keys []string, written []bool) error {
+	prefixed := make([]string, len(keys))
+	for i, k := range keys {
+		prefixed[i] = deadLetterPrefix + k
+	}
+	now := d.now().UnixNano()
+	var ask []string
+	var at []int
+	for i, k := range prefixed {
+		if d.local.hasFingerprint(d.local.fingerprint(k), now) {
+			written[i] = true
+			continue
+		}
+		ask, at = append(ask, k), append(at, i)
+	}
+	if d.remote == nil || len(ask) == 0 {
+		return nil
+	}
+	seen := make([]bool, len(ask))
+	if err := d.remote.seen(ctx, ask, seen); err != nil {
+		return fmt.Errorf("dedupe: dead letters written: %w", err)
+	}
+	for j, i := range at {
+		written[i] = seen[j]
+	}
+	return nil
+}
+
+// MarkDeadLetters remembers, for the window, that these dead letters were
+// written: the runner calls it only once their write completed.
+func (d *Dedupe) MarkDeadLetters(keys []string) {
+	prefixed := make([]string, len(keys))
+	for i, k := range keys {
+		prefixed[i] = deadLetterPrefix + k
+	}
+	d.local.mark(prefixed)
+	if d.remote != nil {
+		d.remote.mark(prefixed)
+	}
+}
