@@ -107,7 +107,9 @@ func TestSIGTERMWithAStalledStore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	t.Cleanup(func() { _, _ = admin.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: []string{topic}}) })
+	t.Cleanup(func() {
+		_, _ = admin.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: []string{topic}})
+	})
 
 	metricsAddr := freeAddr(t)
 	dir := t.TempDir()
