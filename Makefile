@@ -32,9 +32,11 @@ demo-load: build ## start the local stack, then run the synthetic-load demo (gen
 	  ./$(BIN) demo --source generated --out out/demo --log-level warn
 
 # Examples take secrets from the environment with no default, on purpose; these
-# throwaway values (a P-256 test key, a dummy signing key) only let them validate.
+# throwaway values (a P-256 test key, a dummy signing key, a made-up SNS topic)
+# only let them validate.
 EXAMPLE_SECRETS := SENDGRID_WEBHOOK_PUBLIC_KEY=MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEk4a7WLkJRDh9mTALI7YPuFZxU8xFIWNVoUn8KdxVkCLqja+bWgpbmCgp/Tm7S9/FA5+ju39X1RixNS5KsXrjZg== \
-	MAILGUN_WEBHOOK_SIGNING_KEY=example-signing-key
+	MAILGUN_WEBHOOK_SIGNING_KEY=example-signing-key \
+	SES_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:ses-events
 
 validate-examples: build ## every file in examples/ must validate
 	$(EXAMPLE_SECRETS) ./$(BIN) validate examples/*.yaml

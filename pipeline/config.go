@@ -29,6 +29,9 @@ type Config struct {
 
 	// File is the path the config was read from, for messages.
 	File string `yaml:"-"`
+	// Warnings are settings that are valid but weaken a guarantee (see
+	// Warner), with file:line, in line order.
+	Warnings ConfigErrors `yaml:"-"`
 }
 
 // BatchConfig bounds a batch: it is flushed at whichever limit comes first.
@@ -137,6 +140,8 @@ func Load(file string, data []byte, reg *Registry, getenv func(string) (string, 
 		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
 		return nil, d.errs
 	}
+	sort.SliceStable(d.warns, func(i, j int) bool { return d.warns[i].Line < d.warns[j].Line })
+	cfg.Warnings = d.warns
 	return cfg, nil
 }
 

@@ -63,6 +63,15 @@ type Validator interface {
 	Validate() error
 }
 
+// Warner is implemented by config structs whose settings can be valid yet
+// weaken a guarantee (an explicit opt-out of a check): each warning is a
+// FieldError, placed at its key's line like Validate's errors, and listed
+// in Config.Warnings for `sluice validate` and `sluice run` to print. A
+// warning does not fail the load.
+type Warner interface {
+	Warnings() []error
+}
+
 // Defaulter is implemented by config structs that fill their defaults
 // before the user's values are decoded over them.
 type Defaulter interface {
@@ -81,6 +90,7 @@ type decoder struct {
 	file     string
 	registry *Registry
 	errs     ConfigErrors
+	warns    ConfigErrors
 	lines    map[string]int // key path -> line, to place Validate's errors
 }
 
@@ -254,6 +264,9 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		if val, ok := v.Addr().Interface().(Validator); ok {
 			d.validate(n, val, path)
 		}
+		if w, ok := v.Addr().Interface().(Warner); ok {
+			d.warn(n, w, path)
+		}
 	}
 }
 
@@ -285,6 +298,23 @@ func (d *decoder) validate(n *yaml.Node, val Validator, path string) {
 			continue
 		}
 		d.fail(n, path, "%v", e)
+	}
+}
+
+// warn records a config's warnings, each at the line of the key it names.
+func (d *decoder) warn(n *yaml.Node, w Warner, path string) {
+	for _, e := range w.Warnings() {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			d.warns = append(d.warns, &ConfigError{File: d.file, Line: n.Line, Path: path, Msg: e.Error()})
+			continue
+		}
+		p := joinPath(path, fe.Field)
+		line, ok := d.lines[p]
+		if !ok {
+			line = n.Line
+		}
+		d.warns = append(d.warns, &ConfigError{File: d.file, Line: line, Path: p, Msg: fe.Msg})
 	}
 }
 

@@ -116,6 +116,9 @@ func runPipeline(ctx context.Context, file string, log *slog.Logger, summary io.
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn("config warning", "warning", warningText(w))
+	}
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p, err := pipeline.Build(ctx, cfg, registry(), pipeline.WithLogger(log), pipeline.WithMetricsRegisterer(promReg))
@@ -155,10 +158,14 @@ func validateCmd(stdout io.Writer) *cobra.Command {
 			}
 			failed := 0
 			for _, f := range files {
-				if _, err := pipeline.LoadFile(f, registry(), os.LookupEnv); err != nil {
+				cfg, err := pipeline.LoadFile(f, registry(), os.LookupEnv)
+				if err != nil {
 					failed++
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					continue
+				}
+				for _, w := range cfg.Warnings {
+					fmt.Fprintln(cmd.ErrOrStderr(), warningText(w))
 				}
 				fmt.Fprintf(stdout, "%s: ok\n", f)
 			}
@@ -170,6 +177,14 @@ func validateCmd(stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVarP(&files, "config", "c", nil, "pipeline YAML file (repeatable)")
 	return cmd
+}
+
+// warningText is a config warning as validate prints it:
+// "file:line: key: warning: message".
+func warningText(w *pipeline.ConfigError) string {
+	c := *w
+	c.Msg = "warning: " + c.Msg
+	return c.Error()
 }
 
 func versionCmd(stdout io.Writer) *cobra.Command {

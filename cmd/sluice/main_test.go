@@ -29,6 +29,7 @@ func TestValidateExamples(t *testing.T) {
 	// a throwaway P-256 public key and a dummy Mailgun signing key.
 	t.Setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEk4a7WLkJRDh9mTALI7YPuFZxU8xFIWNVoUn8KdxVkCLqja+bWgpbmCgp/Tm7S9/FA5+ju39X1RixNS5KsXrjZg==")
 	t.Setenv("MAILGUN_WEBHOOK_SIGNING_KEY", "example-signing-key")
+	t.Setenv("SES_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:ses-events")
 	// Examples are run from the repository root, and name files from there.
 	t.Chdir("../..")
 	files, err := filepath.Glob("examples/*.yaml")

@@ -128,8 +128,13 @@ func (d *Deliverer) signed(provider string, body []byte, now time.Time) (signedR
 		}
 		h.Set("User-Agent", "mailgun/treq-16.12.0")
 	case SES:
+		// SNS stamps a message when it is published; the source refuses a
+		// Timestamp older than its max_age, so the replay publishes now.
 		var err error
 		if body, err = sjson.SetBytes(body, "SigningCertURL", d.certURL); err != nil {
+			return signedRequest{}, err
+		}
+		if body, err = sjson.SetBytes(body, "Timestamp", now.UTC().Format("2006-01-02T15:04:05.000Z")); err != nil {
 			return signedRequest{}, err
 		}
 		if body, err = d.keys.signSNS(body); err != nil {

@@ -33,7 +33,7 @@ func startWebhooks(t *testing.T, keys *Keys, sink *pipelinetest.Sink) string {
     listen: 127.0.0.1:0
     sendgrid: {public_key: %q}
     mailgun: {signing_key: %q}
-    ses: {regions: [us-east-1]}`, keys.SendGridPublicKey(), keys.MailgunSigningKey()), sink)
+    ses: {regions: [us-east-1], topic_arns: ["arn:aws:sns:us-east-1:123456789012:ses-events"]}`, keys.SendGridPublicKey(), keys.MailgunSigningKey()), sink)
 	t.Cleanup(func() {
 		if err := run.Stop(t); err != nil {
 			t.Error(err)

@@ -318,9 +318,13 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 	if !ok {
 		return poller.Page{}, pipeline.Permanent(fmt.Errorf("salesforce: unknown object %q", q.Object))
 	}
-	u := c.base + q.Token
-	if q.Token == "" {
-		u = c.base + "/services/data/" + c.version + "/" + c.endpoint + "?q=" + url.QueryEscape(c.SOQL(q.Object, q.Since))
+	u := c.base + "/services/data/" + c.version + "/" + c.endpoint + "?q=" + url.QueryEscape(c.SOQL(q.Object, q.Since))
+	if q.Token != "" {
+		// A saved cursor's token: checked again, it left this process.
+		var err error
+		if u, err = c.nextURL(q.Token); err != nil {
+			return poller.Page{}, err
+		}
 	}
 	resp, body, err := c.get(ctx, u)
 	if err != nil {
@@ -334,6 +338,9 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 	if !qr.Done {
 		if qr.NextRecordsURL == "" {
 			return poller.Page{}, fmt.Errorf("salesforce: query %s: done is false without nextRecordsUrl", q.Object)
+		}
+		if _, err := c.nextURL(qr.NextRecordsURL); err != nil {
+			return poller.Page{}, err
 		}
 		page.Next = qr.NextRecordsURL
 	}
@@ -349,6 +356,26 @@ func (c *client) Fetch(ctx context.Context, q poller.Query) (poller.Page, error)
 		page.Records = append(page.Records, r)
 	}
 	return page, nil
+}
+
+// nextURL is the URL of a nextRecordsUrl, which Salesforce gives as a path
+// on the instance (/services/data/v60.0/query/01gRM…-2000). It is appended
+// to instance_url, so anything but a plain path could name another host
+// ("@evil:443/…", ".evil.example/…", "//evil/…") and receive the bearer
+// token: such a link is a permanent error.
+func (c *client) nextURL(next string) (string, error) {
+	bad := func() (string, error) {
+		return "", pipeline.Permanent(fmt.Errorf("salesforce: nextRecordsUrl %q is not a path on %s", next, c.base))
+	}
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\@") {
+		return bad()
+	}
+	u, err := url.Parse(c.base + next)
+	b, berr := url.Parse(c.base)
+	if err != nil || berr != nil || u.Scheme != b.Scheme || u.Host != b.Host || u.User != nil {
+		return bad()
+	}
+	return c.base + next, nil
 }
 
 var sfTimeLayouts = []string{"2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700", time.RFC3339Nano}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -591,5 +592,80 @@ func TestIncludeDeletedReadsQueryAll(t *testing.T) {
 	}
 	if len(page.Records) != 1 || page.Records[0].Type != "contact.deleted" || page.Records[0].Key != "" || !page.Records[0].Stamp.Equal(base) {
 		t.Fatalf("records %+v", page.Records)
+	}
+}
+
+// A nextRecordsUrl is a path on the instance: one that names another host
+// (user info, a scheme-relative or absolute URL, a host suffix) must not
+// get the bearer token, whether it comes in a page or from a saved cursor.
+func TestNextRecordsURLStaysOnTheInstance(t *testing.T) {
+	var stolen sync.Map // Authorization headers the other host saw
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stolen.Store(r.Header.Get("Authorization"), true)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"totalSize":0,"done":true,"records":[]}`))
+	}))
+	defer evil.Close()
+	evilHost := strings.TrimPrefix(evil.URL, "http://")
+	for _, tc := range []struct {
+		name, next string
+		ok         bool
+	}{
+		{"a path", "/services/data/v60.0/query/01gRM-2000", true},
+		{"user info", "@" + evilHost + "/services/data/v60.0/query/01gRM-2000", false},
+		{"scheme-relative", "//" + evilHost + "/x", false},
+		{"absolute URL", evil.URL + "/x", false},
+		{"host suffix", ".evil.example/x", false},
+		{"port", ":1/x", false},
+		{"backslash", "/\\" + evilHost + "/x", false},
+		{"not a path", "services/data", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var served atomic.Int32
+			mux := http.NewServeMux()
+			mux.HandleFunc("POST /services/oauth2/token", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"access_token":"tok-` + tc.name + `","token_type":"Bearer"}`))
+			})
+			mux.HandleFunc("GET /services/data/v60.0/query", func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				next, _ := json.Marshal(tc.next)
+				_, _ = fmt.Fprintf(w, `{"totalSize":1,"done":false,"nextRecordsUrl":%s,"records":[]}`, next)
+			})
+			mux.HandleFunc("GET /services/data/v60.0/query/{loc}", func(w http.ResponseWriter, r *http.Request) {
+				served.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"totalSize":0,"done":true,"records":[]}`))
+			})
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			cfg := salesforce.Config{}
+			cfg.SetDefaults()
+			cfg.InstanceURL = srv.URL
+			cfg.Objects = []salesforce.Object{{Name: "Contact"}}
+			cfg.Auth.ClientID, cfg.Auth.ClientSecret = "id", "secret"
+			// From a page: the first query answers with the link.
+			page, err := salesforce.FetchOnce(t.Context(), cfg, poller.Query{Object: "Contact", Since: base})
+			if tc.ok != (err == nil) {
+				t.Fatalf("first page with nextRecordsUrl %q: err %v, want ok=%v", tc.next, err, tc.ok)
+			}
+			if err != nil && !pipeline.IsPermanent(err) {
+				t.Errorf("err %v, want permanent", err)
+			}
+			if tc.ok && page.Next != tc.next {
+				t.Errorf("next %q, want %q", page.Next, tc.next)
+			}
+			// From a saved cursor: the token is followed as is.
+			_, err = salesforce.FetchOnce(t.Context(), cfg, poller.Query{Object: "Contact", Since: base, Token: tc.next})
+			if tc.ok != (err == nil) {
+				t.Fatalf("following %q: err %v, want ok=%v", tc.next, err, tc.ok)
+			}
+			if tc.ok && served.Load() != 1 {
+				t.Errorf("the instance served %d next pages, want 1", served.Load())
+			}
+			if _, ok := stolen.Load("Bearer tok-" + tc.name); ok {
+				t.Fatalf("the bearer token was sent to %s", evilHost)
+			}
+		})
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,34 +53,103 @@ type Config struct {
 // SendGridConfig enables the SendGrid Event Webhook route.
 type SendGridConfig struct {
 	// PublicKey is the signed-webhook verification key as SendGrid shows
-	// it (base64 DER), or a PEM "PUBLIC KEY" block.
-	PublicKey string `yaml:"public_key" required:"true"`
-	// MaxAge, when set, rejects requests whose signed timestamp is older
-	// (or further in the future) than this. 0 disables the check.
-	MaxAge pipeline.Duration `yaml:"max_age"`
+	// it (base64 DER), or a PEM "PUBLIC KEY" block. It verifies requests
+	// on routes without an account, and on every account's route unless
+	// account_keys is set.
+	PublicKey string `yaml:"public_key"`
+	// AccountKeys, when set, binds each account's route to its own key:
+	// a request on {path_prefix}/sendgrid/{account} is verified only with
+	// that account's key, and an account not listed is answered 404.
+	AccountKeys map[string]string `yaml:"account_keys"`
+	// MaxAge (default 10m), ReplayCapacity, RetryWindow (default 25h:
+	// SendGrid retries for 24 hours) and ReplayStore: see ReplayConfig.
+	ReplayConfig `yaml:",inline"`
 
-	key *ecdsa.PublicKey
+	key         *ecdsa.PublicKey
+	accountKeys map[string]*ecdsa.PublicKey
 }
 
 // MailgunConfig enables the Mailgun webhook route.
 type MailgunConfig struct {
 	// SigningKey is the HTTP webhook signing key of the Mailgun account.
-	SigningKey string `yaml:"signing_key" required:"true"`
+	// It verifies requests on routes without an account, and on every
+	// account's route unless account_keys is set.
+	SigningKey string `yaml:"signing_key"`
+	// AccountKeys, when set, binds each account's route to its own
+	// signing key (account → key), as SendGridConfig.AccountKeys.
+	AccountKeys map[string]string `yaml:"account_keys"`
+	// MaxAge (default 5m), ReplayCapacity, RetryWindow (default 9h,
+	// covering Mailgun's ~8h retry schedule) and ReplayStore: see
+	// ReplayConfig.
+	ReplayConfig `yaml:",inline"`
+}
+
+// ReplayConfig is the freshness and replay protection every provider's
+// section carries: a signed request is accepted only while its signed
+// timestamp is within max_age of now, and only once (Mailgun: its token;
+// SendGrid: its signed timestamp and body; SNS: its MessageId). A request
+// we answered 5xx is remembered with the hash of what was signed, and the
+// provider's identical retry is accepted within retry_window even when
+// its timestamp is stale by then.
+type ReplayConfig struct {
 	// MaxAge rejects signatures whose timestamp is further than this from
-	// now, in either direction (default 5m; 0 means the default).
+	// now, in either direction (0: the provider's default).
 	MaxAge pipeline.Duration `yaml:"max_age"`
-	// ReplayCapacity bounds the remembered tokens. Tokens are remembered
-	// until their timestamp is older than max_age (after that the
-	// timestamp check rejects them); a full set answers 503.
+	// ReplayCapacity bounds the requests remembered in memory (default
+	// 200000). They are remembered until their timestamp is older than
+	// max_age (after that the timestamp check rejects them); a full set
+	// answers 503.
 	ReplayCapacity int `yaml:"replay_capacity"`
 	// RetryWindow is how long a request we answered 5xx stays acceptable
-	// when Mailgun retries it unchanged with its original, by then stale,
-	// signature (default 9h, covering Mailgun's ~8h retry schedule).
+	// when the provider retries it unchanged, with its by then stale
+	// signature (0: the provider's default).
 	RetryWindow pipeline.Duration `yaml:"retry_window"`
-	// ReplayStore, when set, keeps the tokens in a store all replicas
+	// ReplayStore, when set, keeps what was seen in a store all replicas
 	// share instead of in this process's memory (replay_capacity then does
 	// not apply).
 	ReplayStore *ReplayStoreConfig `yaml:"replay_store"`
+}
+
+// replayDefaults are one provider's ReplayConfig defaults.
+type replayDefaults struct {
+	maxAge, retryWindow time.Duration
+	prefix              string
+}
+
+var (
+	sendgridReplay = replayDefaults{10 * time.Minute, 25 * time.Hour, "sluice:sendgrid:"}
+	mailgunReplay  = replayDefaults{5 * time.Minute, 9 * time.Hour, "sluice:mailgun:"}
+	// SNS retries an HTTP/S delivery with its original Timestamp for at
+	// most an hour (the delivery policy's limit); the rest is room for
+	// publishing delays and clock skew.
+	sesReplay = replayDefaults{90 * time.Minute, 2 * time.Hour, "sluice:ses:"}
+)
+
+// fill puts d's defaults into zero values and checks the rest. It is not
+// named Validate so that the sections embedding it keep their own.
+func (c *ReplayConfig) fill(d replayDefaults) error {
+	if c.MaxAge < 0 {
+		return pipeline.FieldErrorf("max_age", "must be positive (0: the default, %s)", d.maxAge)
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = pipeline.Duration(d.maxAge)
+	}
+	if c.ReplayCapacity < 0 {
+		return pipeline.FieldErrorf("replay_capacity", "must be at least 1")
+	}
+	if c.ReplayCapacity == 0 {
+		c.ReplayCapacity = defaultReplayCapacity
+	}
+	if c.RetryWindow <= 0 {
+		c.RetryWindow = pipeline.Duration(d.retryWindow)
+	}
+	if c.ReplayStore == nil {
+		return nil
+	}
+	if r := c.ReplayStore.Redis; r != nil && r.Prefix == "" {
+		r.Prefix = d.prefix
+	}
+	return underField("replay_store.", c.ReplayStore.Validate())
 }
 
 // ReplayStoreConfig chooses the shared token store: redis is the one there
@@ -104,14 +175,27 @@ type SESConfig struct {
 	// Regions the SNS topics may be in; certificate and subscribe URLs
 	// must be on sns.<region>.amazonaws.com for one of them. Empty: any.
 	Regions []string `yaml:"regions"`
-	// TopicARNs, when set, are the only topics accepted.
+	// TopicARNs are the topics accepted on routes without an account
+	// (and on every account's route unless account_topics is set). One of
+	// topic_arns, account_topics or allow_any_topic is required.
 	TopicARNs []string `yaml:"topic_arns"`
+	// AccountTopics, when set, binds each account's route to its own
+	// topics: {path_prefix}/ses/{account} accepts only that account's
+	// topics, and an account not listed is answered 404.
+	AccountTopics map[string][]string `yaml:"account_topics"`
+	// AllowAnyTopic accepts (and confirms subscriptions of) any AWS
+	// account's topic; `sluice validate` warns about it.
+	AllowAnyTopic bool `yaml:"allow_any_topic"`
 	// ConfirmSubscriptions GETs SubscribeURL of a verified
 	// SubscriptionConfirmation (default true).
 	ConfirmSubscriptions *bool `yaml:"confirm_subscriptions"`
 	// FetchTimeout bounds fetching a signing certificate or confirming
 	// a subscription (default 5s).
 	FetchTimeout pipeline.Duration `yaml:"fetch_timeout"`
+	// MaxAge (default 1h30m) bounds the age of the SNS Timestamp, and a
+	// MessageId is accepted once within it; RetryWindow defaults to 2h.
+	// See ReplayConfig.
+	ReplayConfig `yaml:",inline"`
 }
 
 // SetDefaults fills the documented defaults.
@@ -128,16 +212,17 @@ func (c *Config) SetDefaults() {
 // decoder allocates without calling SetDefaults; their Validate fills zero
 // values with the defaults instead.
 const (
-	defaultMailgunMaxAge  = 5 * time.Minute
 	defaultReplayCapacity = 200000
-	defaultRetryWindow    = 9 * time.Hour
 	defaultFetchTimeout   = 5 * time.Second
-	defaultRedisPrefix    = "sluice:mailgun:"
 	defaultRedisTimeout   = time.Second
 )
 
+// accountRule is accountRE in words. An account starts with a letter, a
+// digit or _, so that ".", ".." and "..." are never accounts.
+const accountRule = "must be 1-128 of A-Z a-z 0-9 _ . : -, starting with a letter, a digit or _"
+
 var (
-	accountRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+	accountRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$`)
 	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 )
 
@@ -166,11 +251,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, pipeline.FieldErrorf("max_concurrent", "must be at least 1"))
 	}
 	if c.AccountID != "" && !accountRE.MatchString(c.AccountID) {
-		errs = append(errs, pipeline.FieldErrorf("account_id", "must be 1-128 of A-Z a-z 0-9 _ . : -"))
+		errs = append(errs, pipeline.FieldErrorf("account_id", accountRule))
 	}
 	for i, a := range c.Accounts {
 		if !accountRE.MatchString(a) {
-			errs = append(errs, pipeline.FieldErrorf(fmt.Sprintf("accounts[%d]", i), "must be 1-128 of A-Z a-z 0-9 _ . : -"))
+			errs = append(errs, pipeline.FieldErrorf(fmt.Sprintf("accounts[%d]", i), accountRule))
 		}
 	}
 	if c.SendGrid == nil && c.Mailgun == nil && c.SES == nil {
@@ -179,37 +264,53 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Validate parses the public key.
+// Validate parses the public keys and fills the replay defaults.
 func (c *SendGridConfig) Validate() error {
-	if c.PublicKey == "" {
-		return nil // reported as missing
+	var errs []error
+	if c.PublicKey == "" && len(c.AccountKeys) == 0 {
+		errs = append(errs, pipeline.FieldErrorf("public_key", "required field is missing (or give each account its key in account_keys)"))
 	}
-	k, err := parseECDSAPublicKey(c.PublicKey)
-	if err != nil {
-		return pipeline.FieldErrorf("public_key", "%v", err)
+	if c.PublicKey != "" {
+		k, err := parseECDSAPublicKey(c.PublicKey)
+		if err != nil {
+			errs = append(errs, pipeline.FieldErrorf("public_key", "%v", err))
+		}
+		c.key = k
 	}
-	c.key = k
-	return nil
+	c.accountKeys = map[string]*ecdsa.PublicKey{}
+	for _, a := range slices.Sorted(maps.Keys(c.AccountKeys)) {
+		field := "account_keys." + a
+		if !accountRE.MatchString(a) {
+			errs = append(errs, pipeline.FieldErrorf(field, "account %q: %s", a, accountRule))
+			continue
+		}
+		k, err := parseECDSAPublicKey(c.AccountKeys[a])
+		if err != nil {
+			errs = append(errs, pipeline.FieldErrorf(field, "%v", err))
+			continue
+		}
+		c.accountKeys[a] = k
+	}
+	errs = append(errs, c.fill(sendgridReplay))
+	return errors.Join(errs...)
 }
 
-// Validate checks the replay settings.
+// Validate checks the keys and fills the replay defaults.
 func (c *MailgunConfig) Validate() error {
-	if c.MaxAge <= 0 {
-		c.MaxAge = pipeline.Duration(defaultMailgunMaxAge)
+	var errs []error
+	if c.SigningKey == "" && len(c.AccountKeys) == 0 {
+		errs = append(errs, pipeline.FieldErrorf("signing_key", "required field is missing (or give each account its key in account_keys)"))
 	}
-	if c.ReplayCapacity < 0 {
-		return pipeline.FieldErrorf("replay_capacity", "must be at least 1")
+	for _, a := range slices.Sorted(maps.Keys(c.AccountKeys)) {
+		switch {
+		case !accountRE.MatchString(a):
+			errs = append(errs, pipeline.FieldErrorf("account_keys."+a, "account %q: %s", a, accountRule))
+		case c.AccountKeys[a] == "":
+			errs = append(errs, pipeline.FieldErrorf("account_keys."+a, "is empty"))
+		}
 	}
-	if c.ReplayCapacity == 0 {
-		c.ReplayCapacity = defaultReplayCapacity
-	}
-	if c.RetryWindow <= 0 {
-		c.RetryWindow = pipeline.Duration(defaultRetryWindow)
-	}
-	if c.ReplayStore != nil {
-		return underField("replay_store.", c.ReplayStore.Validate())
-	}
-	return nil
+	errs = append(errs, c.fill(mailgunReplay))
+	return errors.Join(errs...)
 }
 
 // Validate requires a store.
@@ -223,9 +324,6 @@ func (c *ReplayStoreConfig) Validate() error {
 // Validate fills the defaults and checks the connection settings; it does
 // not dial.
 func (c *RedisReplayStoreConfig) Validate() error {
-	if c.Prefix == "" {
-		c.Prefix = defaultRedisPrefix
-	}
 	if c.Timeout == 0 {
 		c.Timeout = pipeline.Duration(defaultRedisTimeout)
 	}
@@ -261,7 +359,8 @@ func underField(prefix string, err error) error {
 	return errors.Join(out...)
 }
 
-// Validate checks regions and topic ARNs.
+// Validate checks regions and topic ARNs, requires a topic rule, and
+// fills the defaults.
 func (c *SESConfig) Validate() error {
 	var errs []error
 	for i, r := range c.Regions {
@@ -269,15 +368,54 @@ func (c *SESConfig) Validate() error {
 			errs = append(errs, pipeline.FieldErrorf(fmt.Sprintf("regions[%d]", i), "%q is not an AWS region name like us-east-1", r))
 		}
 	}
-	for i, a := range c.TopicARNs {
-		if _, ok := arnRegion(a); !ok {
-			errs = append(errs, pipeline.FieldErrorf(fmt.Sprintf("topic_arns[%d]", i), "%q is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)", a))
+	checkARNs := func(field string, arns []string) {
+		for i, a := range arns {
+			if _, ok := arnRegion(a); !ok {
+				errs = append(errs, pipeline.FieldErrorf(fmt.Sprintf("%s[%d]", field, i), "%q is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)", a))
+			}
 		}
+	}
+	checkARNs("topic_arns", c.TopicARNs)
+	for _, a := range slices.Sorted(maps.Keys(c.AccountTopics)) {
+		field := "account_topics." + a
+		switch {
+		case !accountRE.MatchString(a):
+			errs = append(errs, pipeline.FieldErrorf(field, "account %q: %s", a, accountRule))
+		case len(c.AccountTopics[a]) == 0:
+			errs = append(errs, pipeline.FieldErrorf(field, "list the account's topic ARNs"))
+		}
+		checkARNs(field, c.AccountTopics[a])
+	}
+	switch {
+	case c.AllowAnyTopic && (len(c.TopicARNs) > 0 || len(c.AccountTopics) > 0):
+		errs = append(errs, pipeline.FieldErrorf("allow_any_topic", "contradicts topic_arns and account_topics: remove one"))
+	case !c.AllowAnyTopic && len(c.TopicARNs) == 0 && len(c.AccountTopics) == 0:
+		errs = append(errs, pipeline.FieldErrorf("topic_arns", "is required: list the SNS topics to accept (or account_topics per account); "+
+			"allow_any_topic: true accepts any AWS account's topic and confirms its subscriptions"))
 	}
 	if c.FetchTimeout <= 0 {
 		c.FetchTimeout = pipeline.Duration(defaultFetchTimeout)
 	}
+	errs = append(errs, c.fill(sesReplay))
 	return errors.Join(errs...)
+}
+
+// Warnings points `sluice validate` at allow_any_topic.
+func (c *SESConfig) Warnings() []error {
+	if !c.AllowAnyTopic {
+		return nil
+	}
+	return []error{pipeline.FieldErrorf("allow_any_topic", "any AWS account's SNS topic is accepted and its subscription confirmed: anyone can subscribe this endpoint to their topic and publish events into the stream; list topic_arns instead")}
+}
+
+// topicAllowed reports whether an SNS topic may post on a route: the
+// route's account's topics when account_topics is set, else topic_arns,
+// else (allow_any_topic) any.
+func (c *SESConfig) topicAllowed(routeAccount, topic string) bool {
+	if routeAccount != "" && len(c.AccountTopics) > 0 {
+		return slices.Contains(c.AccountTopics[routeAccount], topic)
+	}
+	return c.AllowAnyTopic || slices.Contains(c.TopicARNs, topic)
 }
 
 // parseECDSAPublicKey accepts SendGrid's base64 DER (PKIX) key or PEM.

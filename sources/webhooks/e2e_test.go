@@ -46,6 +46,7 @@ func TestExampleEndToEndIntoKafka(t *testing.T) {
 		"SLUICE_KAFKA_BROKERS":        brokers[0],
 		"SENDGRID_WEBHOOK_PUBLIC_KEY": sendgridPublicKey(t, sendgridKey()),
 		"MAILGUN_WEBHOOK_SIGNING_KEY": mailgunKey,
+		"SES_TOPIC_ARN":               testTopic,
 	}
 	cfg, err := pipeline.Load(path, data, reg, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {

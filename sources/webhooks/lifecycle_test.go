@@ -188,10 +188,21 @@ func TestConfigValidation(t *testing.T) {
 		{"redis negative db", `{listen: ":1", mailgun: {signing_key: k, replay_store: {redis: {addr: "redis:6379", db: -1}}}}`, "source.webhooks.mailgun.replay_store.redis.db: must be 0 or more"},
 		{"redis tls half a pair", `{listen: ":1", mailgun: {signing_key: k, replay_store: {redis: {addr: "redis:6379", tls: {enabled: true, cert_file: c.pem}}}}}`, "source.webhooks.mailgun.replay_store.redis.tls.cert_file: cert_file and key_file go together"},
 		{"redis unknown key", `{listen: ":1", mailgun: {signing_key: k, replay_store: {redis: {addr: "redis:6379", pasword: x}}}}`, "source.webhooks.mailgun.replay_store.redis.pasword: unknown field"},
+		{"ses without a topic rule", `{listen: ":1", ses: {regions: [us-east-1]}}`, "source.webhooks.ses.topic_arns: is required"},
+		{"ses any topic and a list", `{listen: ":1", ses: {allow_any_topic: true, topic_arns: ["arn:aws:sns:us-east-1:1:t"]}}`, "source.webhooks.ses.allow_any_topic: contradicts topic_arns"},
+		{"ses account without topics", `{listen: ":1", ses: {account_topics: {acct_1: []}}}`, "source.webhooks.ses.account_topics.acct_1: list the account's topic ARNs"},
+		{"ses account bad topic", `{listen: ":1", ses: {account_topics: {acct_1: ["arn:aws:sqs:us-east-1:1:q"]}}}`, "source.webhooks.ses.account_topics.acct_1[0]: "},
+		{"sendgrid negative max_age", `{listen: ":1", sendgrid: {public_key: "${SG}", max_age: -1m}}`, `source.webhooks.sendgrid.max_age: "-1m" is negative`},
+		{"sendgrid without any key", `{listen: ":1", sendgrid: {}}`, "source.webhooks.sendgrid.public_key: required field is missing"},
+		{"sendgrid bad account key", `{listen: ":1", sendgrid: {account_keys: {acct_1: "bm90IGEga2V5"}}}`, "source.webhooks.sendgrid.account_keys.acct_1: not a PKIX public key"},
+		{"account_id ..", `{listen: ":1", account_id: "..", mailgun: {signing_key: k}}`, "source.webhooks.account_id: must be"},
+		{"accounts ...", `{listen: ":1", accounts: ["..."], mailgun: {signing_key: k}}`, "source.webhooks.accounts[0]: must be"},
+		{"account key ..", `{listen: ":1", mailgun: {account_keys: {"..": k}}}`, `source.webhooks.mailgun.account_keys...: account ".."`},
+		{"account topics .", `{listen: ":1", ses: {account_topics: {".": ["arn:aws:sns:us-east-1:1:t"]}}}`, `source.webhooks.ses.account_topics..: account "."`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := "name: x\nsource:\n  webhooks: " + tc.source + "\nsinks: [{mem: {index: 0}}]\n"
-			_, err := pipeline.Load("x.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
+			_, err := pipeline.Load("x.yaml", []byte(doc), reg, func(k string) (string, bool) { return sendgridPublicKey(t, sendgridKey()), k == "SG" })
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Load = %v, want an error containing %q", err, tc.want)
 			}
@@ -199,14 +210,31 @@ func TestConfigValidation(t *testing.T) {
 	}
 	// And a full valid one, PEM key included.
 	pemKey := "-----BEGIN PUBLIC KEY-----\n" + sendgridPublicKey(t, sendgridKey()) + "\n-----END PUBLIC KEY-----"
-	doc := "name: x\nsource:\n  webhooks:\n    listen: \":8080\"\n    sendgrid: {public_key: \"" + strings.ReplaceAll(pemKey, "\n", "\\n") + "\"}\n    ses: {regions: [us-east-1, eu-west-1]}\nsinks: [{mem: {index: 0}}]\n"
-	if _, err := pipeline.Load("x.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false }); err != nil {
+	doc := "name: x\nsource:\n  webhooks:\n    listen: \":8080\"\n    sendgrid: {public_key: \"" + strings.ReplaceAll(pemKey, "\n", "\\n") + "\"}\n    ses: {regions: [us-east-1, eu-west-1], topic_arns: [\"arn:aws:sns:us-east-1:1:t\"]}\nsinks: [{mem: {index: 0}}]\n"
+	cfg, err := pipeline.Load("x.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Freshness and replay checks are on by default, with each provider's
+	// window, and nothing warns.
+	wc := cfg.Source.Config.(*webhooks.Config)
+	if wc.SendGrid.MaxAge.D() != 10*time.Minute || wc.SendGrid.RetryWindow.D() != 25*time.Hour || wc.SES.MaxAge.D() != 90*time.Minute || wc.SES.RetryWindow.D() != 2*time.Hour {
+		t.Fatalf("defaults: sendgrid %+v, ses %+v", wc.SendGrid.ReplayConfig, wc.SES.ReplayConfig)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Fatalf("warnings %v", cfg.Warnings)
+	}
+	// allow_any_topic loads, with a warning at its line.
+	doc = "name: x\nsource:\n  webhooks:\n    listen: \":8080\"\n    ses:\n      allow_any_topic: true\nsinks: [{mem: {index: 0}}]\n"
+	if cfg, err = pipeline.Load("x.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false }); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || !strings.HasPrefix(cfg.Warnings[0].Error(), "x.yaml:6: source.webhooks.ses.allow_any_topic: any AWS account's SNS topic is accepted") {
+		t.Fatalf("warnings %v, want one at x.yaml:6 for allow_any_topic", cfg.Warnings)
 	}
 	// A replay store is checked, not dialled: nothing listens on :1.
 	doc = "name: x\nsource:\n  webhooks:\n    listen: \":8080\"\n    mailgun:\n      signing_key: k\n      replay_store: {redis: {addr: \"127.0.0.1:1\", username: u, password: p, db: 2, tls: {enabled: true}}}\nsinks: [{mem: {index: 0}}]\n"
-	cfg, err := pipeline.Load("x.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
+	if cfg, err = pipeline.Load("x.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false }); err != nil {
 		t.Fatal(err)
 	}
 	if r := cfg.Source.Config.(*webhooks.Config).Mailgun.ReplayStore.Redis; r.Prefix != "sluice:mailgun:" || r.Timeout.D() != time.Second || r.DB != 2 {
@@ -228,6 +256,7 @@ func TestExamplePipeline(t *testing.T) {
 	env := map[string]string{
 		"SENDGRID_WEBHOOK_PUBLIC_KEY": sendgridPublicKey(t, sendgridKey()),
 		"MAILGUN_WEBHOOK_SIGNING_KEY": mailgunKey,
+		"SES_TOPIC_ARN":               testTopic,
 	}
 	cfg, err := pipeline.Load(path, data, reg, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {

@@ -68,14 +68,18 @@ func parseMailgun(body []byte) (*mailgunBody, vendorEvent, error) {
 	return &b, ve, nil
 }
 
-func (s *Source) mailgun(ctx context.Context, _ *http.Request, body []byte, account string) (*result, *httpError) {
+func (s *Source) mailgun(ctx context.Context, r *http.Request, body []byte, account string) (*result, *httpError) {
 	cfg := s.cfg.Mailgun
 	b, ve, err := parseMailgun(body)
 	if err != nil {
 		return nil, err.(*httpError)
 	}
+	key, herr := routeKey(r, cfg.SigningKey, cfg.AccountKeys)
+	if herr != nil {
+		return nil, herr
+	}
 	sig := b.Signature
-	if !verifyMailgun([]byte(cfg.SigningKey), sig.Timestamp, sig.Token, sig.Signature) {
+	if !verifyMailgun([]byte(key), sig.Timestamp, sig.Token, sig.Signature) {
 		return nil, unauthorized("invalid Mailgun signature")
 	}
 	sec, perr := strconv.ParseInt(sig.Timestamp, 10, 64)
@@ -83,24 +87,11 @@ func (s *Source) mailgun(ctx context.Context, _ *http.Request, body []byte, acco
 		return nil, unauthorized("invalid Mailgun signature timestamp")
 	}
 	signedAt := time.Unix(sec, 0)
-	res, serr := s.replay.reserve(ctx, sig.Token, sha256.Sum256(body), signedAt, cfg.MaxAge.D(), s.now())
-	if serr != nil {
-		// Fail closed: without the store we cannot tell a replay from a
-		// first delivery. Mailgun retries the 503.
-		if ctx.Err() == nil {
-			s.storeAnswered(serr)
-			s.log.Warn("mailgun replay store unavailable; answering 503 so Mailgun retries", "err", serr)
-		}
-		return nil, reject(http.StatusServiceUnavailable, outcomeUnavailable, "replay store unavailable, retry later")
-	}
-	s.storeAnswered(nil)
-	switch res {
-	case replayed:
-		return nil, unauthorized("replayed Mailgun token")
-	case stale:
-		return nil, unauthorized("stale Mailgun signature timestamp")
-	case replayFull:
-		return nil, reject(http.StatusServiceUnavailable, outcomeUnavailable, "too many recent requests, retry later")
+	// Mailgun signs only timestamp+token: the body is what an identical
+	// retry must repeat.
+	settled, herr := s.admit(ctx, s.mailgunGuard, sig.Token, sha256.Sum256(body), signedAt, ve.id)
+	if herr != nil {
+		return nil, herr
 	}
 	if ve.time.IsZero() {
 		ve.time = signedAt.UTC()
@@ -111,21 +102,23 @@ func (s *Source) mailgun(ctx context.Context, _ *http.Request, body []byte, acco
 	} else {
 		typ = canonicalType("mailgun", typ)
 	}
-	token, id := sig.Token, ve.id
-	return &result{
-		events: []*pipeline.Event{wrap("mailgun", account, typ, ve)},
-		settled: func(ctx context.Context, ok bool) {
-			err := s.replay.settle(ctx, token, ok, s.now(), cfg.RetryWindow.D())
-			s.storeAnswered(err)
-			switch {
-			case err == nil:
-			case ok:
-				// The token stays in flight until it expires: replays are
-				// rejected all the same.
-				s.log.Warn("mailgun replay store: could not mark a written request's token used", "event_id", id, "err", err)
-			default:
-				s.log.Error("mailgun replay store: could not mark a failed request's token for retry; Mailgun's retries of this request will be rejected as replays", "event_id", id, "err", err)
-			}
-		},
-	}, nil
+	return &result{events: []*pipeline.Event{wrap("mailgun", account, typ, ve)}, settled: settled}, nil
+}
+
+// routeKey is the key that verifies a request on r's route: the route's
+// account's own key when the provider has account keys (an account they
+// do not list is answered 404), else the shared key.
+func routeKey[K comparable](r *http.Request, shared K, perAccount map[string]K) (K, *httpError) {
+	var zero K
+	if a := r.PathValue("account"); a != "" && len(perAccount) > 0 {
+		k, ok := perAccount[a]
+		if !ok {
+			return zero, reject(http.StatusNotFound, outcomeForbidden, "unknown account")
+		}
+		return k, nil
+	}
+	if shared == zero {
+		return zero, reject(http.StatusNotFound, outcomeForbidden, "this route needs an account")
+	}
+	return shared, nil
 }

@@ -18,6 +18,8 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	events   *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// bodyBytes is what request bodies hold (byteBudget).
+	bodyBytes prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -28,11 +30,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sluice_webhook_request_duration_seconds", Help: "Time from a webhook request's arrival to its answer (the ack wait included), by provider and outcome.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"provider", "outcome"}),
+		bodyBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_webhook_body_bytes", Help: "Bytes held by webhook request bodies being read or handled, at most max_concurrent × max_body_bytes."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.events, m.latency} {
+	for _, c := range []prometheus.Collector{m.requests, m.events, m.latency, m.bodyBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

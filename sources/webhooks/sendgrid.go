@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -29,10 +30,8 @@ func verifySendGrid(key *ecdsa.PublicKey, sig, timestamp string, body []byte) bo
 	if err != nil {
 		return false
 	}
-	h := sha256.New()
-	h.Write([]byte(timestamp))
-	h.Write(body)
-	return ecdsa.VerifyASN1(key, h.Sum(nil), der)
+	signed := sendgridSigned(timestamp, body)
+	return ecdsa.VerifyASN1(key, signed[:], der)
 }
 
 type sendgridEvent struct {
@@ -78,24 +77,35 @@ func parseSendGrid(body []byte) ([]vendorEvent, error) {
 	return out, nil
 }
 
-func (s *Source) sendgrid(_ context.Context, r *http.Request, body []byte, account string) (*result, *httpError) {
+func (s *Source) sendgrid(ctx context.Context, r *http.Request, body []byte, account string) (*result, *httpError) {
 	cfg := s.cfg.SendGrid
+	key, herr := routeKey(r, cfg.key, cfg.accountKeys)
+	if herr != nil {
+		return nil, herr
+	}
 	ts := r.Header.Get(SendGridTimestampHeader)
-	if !verifySendGrid(cfg.key, r.Header.Get(SendGridSignatureHeader), ts, body) {
+	if !verifySendGrid(key, r.Header.Get(SendGridSignatureHeader), ts, body) {
 		return nil, unauthorized("invalid or missing SendGrid signature")
 	}
-	signedAt := time.Time{}
-	if sec, err := strconv.ParseInt(ts, 10, 64); err == nil {
-		signedAt = time.Unix(sec, 0).UTC()
+	sec, perr := strconv.ParseInt(ts, 10, 64)
+	if perr != nil {
+		return nil, unauthorized("invalid SendGrid signature timestamp")
 	}
-	if cfg.MaxAge > 0 {
-		if signedAt.IsZero() || absDuration(s.now().Sub(signedAt)) > cfg.MaxAge.D() {
-			return nil, unauthorized("stale SendGrid signature timestamp")
-		}
-	}
+	signedAt := time.Unix(sec, 0).UTC()
 	ves, err := parseSendGrid(body)
 	if err != nil {
 		return nil, err.(*httpError)
+	}
+	// What SendGrid signed is single-use: keyed by its hash rather than by
+	// the signature, which ECDSA lets anyone re-encode without the key.
+	signed := sendgridSigned(ts, body)
+	ref := ""
+	if len(ves) > 0 {
+		ref = ves[0].id
+	}
+	settled, herr := s.admit(ctx, s.sendgridGuard, hex.EncodeToString(signed[:]), signed, signedAt, ref)
+	if herr != nil {
+		return nil, herr
 	}
 	events := make([]*pipeline.Event, len(ves))
 	for i, ve := range ves {
@@ -104,7 +114,17 @@ func (s *Source) sendgrid(_ context.Context, r *http.Request, body []byte, accou
 		}
 		events[i] = wrap("sendgrid", account, canonicalType("sendgrid", ve.vendor), ve)
 	}
-	return &result{events: events}, nil
+	return &result{events: events, settled: settled}, nil
+}
+
+// sendgridSigned is the SHA-256 the signature covers: timestamp + body.
+func sendgridSigned(timestamp string, body []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(timestamp))
+	h.Write(body)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 func absDuration(d time.Duration) time.Duration {

@@ -283,60 +283,101 @@ func parseSESEvent(m *snsMessage) (vendorEvent, error) {
 	return ve, nil
 }
 
-func (s *Source) ses(ctx context.Context, r *http.Request, body []byte, account string) (*result, *httpError) {
+// verifySNSRequest parses and verifies an SNS delivery and checks its topic
+// against the route; it returns the message and its canonical string.
+func (s *Source) verifySNSRequest(ctx context.Context, r *http.Request, body []byte) (*snsMessage, string, *httpError) {
 	cfg := s.cfg.SES
+	if a := r.PathValue("account"); a != "" && len(cfg.AccountTopics) > 0 && cfg.AccountTopics[a] == nil {
+		return nil, "", reject(http.StatusNotFound, outcomeForbidden, "unknown account")
+	}
 	m, err := parseSNS(body)
 	if err != nil {
-		return nil, err.(*httpError)
+		return nil, "", err.(*httpError)
 	}
 	if h := r.Header.Get("X-Amz-Sns-Message-Type"); h != "" && h != m.Type {
-		return nil, badRequest("x-amz-sns-message-type %q does not match Type %q", h, m.Type)
+		return nil, "", badRequest("x-amz-sns-message-type %q does not match Type %q", h, m.Type)
 	}
-	if _, err := snsStringToSign(m); err != nil {
-		return nil, badRequest("%v", err)
+	canonical, cerr := snsStringToSign(m)
+	if cerr != nil {
+		return nil, "", badRequest("%v", cerr)
 	}
 	certURL, uerr := checkSNSURL(m.SigningCertURL, cfg.Regions)
 	if uerr != nil {
-		return nil, unauthorized("SigningCertURL rejected: %v", uerr)
+		return nil, "", unauthorized("SigningCertURL rejected: %v", uerr)
 	}
 	cert, cerr := s.signingCert(ctx, certURL)
 	if cerr != nil {
 		s.log.Warn("SNS signing certificate unavailable", "url", certURL.String(), "err", cerr)
-		return nil, reject(http.StatusBadGateway, outcomeUpstreamFail, "signing certificate unavailable")
+		return nil, "", reject(http.StatusBadGateway, outcomeUpstreamFail, "signing certificate unavailable")
 	}
 	if err := verifySNS(m, cert); err != nil {
-		return nil, unauthorized("invalid SNS signature")
+		return nil, "", unauthorized("invalid SNS signature")
 	}
 	region, ok := arnRegion(m.TopicArn)
 	if !ok || (len(cfg.Regions) > 0 && !slices.Contains(cfg.Regions, region)) {
-		return nil, reject(http.StatusForbidden, outcomeForbidden, "topic region not allowed")
+		return nil, "", reject(http.StatusForbidden, outcomeForbidden, "topic region not allowed")
 	}
-	if len(cfg.TopicARNs) > 0 && !slices.Contains(cfg.TopicARNs, m.TopicArn) {
-		return nil, reject(http.StatusForbidden, outcomeForbidden, "topic not allowed")
+	if !cfg.topicAllowed(r.PathValue("account"), m.TopicArn) {
+		return nil, "", reject(http.StatusForbidden, outcomeForbidden, "topic not allowed")
+	}
+	return m, canonical, nil
+}
+
+func (s *Source) ses(ctx context.Context, r *http.Request, body []byte, account string) (*result, *httpError) {
+	cfg := s.cfg.SES
+	m, canonical, herr := s.verifySNSRequest(ctx, r, body)
+	if herr != nil {
+		return nil, herr
+	}
+	// Everything that can refuse the message comes before it is
+	// admitted, which records its MessageId.
+	var ev *pipeline.Event
+	var subscribe *url.URL
+	switch m.Type {
+	case "SubscriptionConfirmation":
+		u, err := checkSNSURL(m.SubscribeURL, cfg.Regions)
+		if err != nil {
+			return nil, reject(http.StatusForbidden, outcomeForbidden, "SubscribeURL rejected: %v", err)
+		}
+		subscribe = u
+	case "Notification":
+		ve, perr := parseSESEvent(m)
+		if perr != nil {
+			return nil, perr.(*httpError)
+		}
+		ev = wrap("ses", account, canonicalType("ses", ve.vendor), ve)
+		ev.Meta = append(ev.Meta, pipeline.MetaPair{Key: MetaTopicARN, Value: m.TopicArn})
+	}
+	signedAt, terr := time.Parse(time.RFC3339Nano, m.Timestamp)
+	if terr != nil {
+		return nil, unauthorized("invalid SNS Timestamp")
+	}
+	signed := sha256.Sum256([]byte(canonical))
+	settled, herr := s.admit(ctx, s.sesGuard, m.MessageID, signed, signedAt, m.MessageID)
+	if herr != nil {
+		return nil, herr
 	}
 	switch m.Type {
 	case "SubscriptionConfirmation":
-		return s.confirm(ctx, m)
+		res, herr := s.confirm(ctx, m, subscribe)
+		if herr != nil {
+			// SNS retries it: let the identical retry in.
+			settled(context.WithoutCancel(ctx), false)
+			return nil, herr
+		}
+		res.settled = settled
+		return res, nil
 	case "UnsubscribeConfirmation":
 		s.log.Info("SNS unsubscribe confirmation received", "topic", m.TopicArn)
-		return &result{}, nil
+		return &result{settled: settled}, nil
 	}
-	ve, perr := parseSESEvent(m)
-	if perr != nil {
-		return nil, perr.(*httpError)
-	}
-	ev := wrap("ses", account, canonicalType("ses", ve.vendor), ve)
-	ev.Meta = append(ev.Meta, pipeline.MetaPair{Key: MetaTopicARN, Value: m.TopicArn})
-	return &result{events: []*pipeline.Event{ev}}, nil
+	return &result{events: []*pipeline.Event{ev}, settled: settled}, nil
 }
 
-// confirm GETs SubscribeURL when it is on sns.<allowed region>.amazonaws.com.
-func (s *Source) confirm(ctx context.Context, m *snsMessage) (*result, *httpError) {
+// confirm GETs SubscribeURL u, checked to be on sns.<allowed
+// region>.amazonaws.com.
+func (s *Source) confirm(ctx context.Context, m *snsMessage, u *url.URL) (*result, *httpError) {
 	cfg := s.cfg.SES
-	u, err := checkSNSURL(m.SubscribeURL, cfg.Regions)
-	if err != nil {
-		return nil, reject(http.StatusForbidden, outcomeForbidden, "SubscribeURL rejected: %v", err)
-	}
 	if cfg.ConfirmSubscriptions != nil && !*cfg.ConfirmSubscriptions {
 		// SubscribeURL is a capability for this topic only; an operator
 		// confirms by opening it (docs/webhooks.md).

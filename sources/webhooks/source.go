@@ -76,17 +76,19 @@ type Source struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 
-	replay   tokenStore // nil without the mailgun route
-	certs    *certCache
-	accounts map[string]bool
+	// The providers' replay checks, nil for a provider not configured.
+	sendgridGuard, mailgunGuard, sesGuard *replayGuard
+	certs                                 *certCache
+	accounts                              map[string]bool
+	// bodies bounds the bytes request bodies hold (byteBudget).
+	bodies *byteBudget
 
-	// storeProblem is the last error of the shared replay store (nil: it
-	// answered), for Ready; probeEvery is how often Start's probe pings it.
-	storeProblem atomic.Pointer[error]
-	probeEvery   time.Duration
-	probeStop    context.CancelFunc
-	probeDone    chan struct{}
-	closeOnce    sync.Once
+	// probeEvery is how often Start's probe pings the shared replay
+	// stores.
+	probeEvery time.Duration
+	probeStop  context.CancelFunc
+	probeDone  chan struct{}
+	closeOnce  sync.Once
 
 	srv     *http.Server
 	ln      net.Listener
@@ -99,7 +101,7 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option) 
 	if log == nil {
 		log = slog.Default()
 	}
-	if c.SendGrid != nil && c.SendGrid.key == nil {
+	if c.SendGrid != nil {
 		if err := c.SendGrid.Validate(); err != nil {
 			return nil, fmt.Errorf("webhooks source: sendgrid.%w", err)
 		}
@@ -124,18 +126,24 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option) 
 		slots: make(chan struct{}, max(1, c.MaxConcurrent)),
 		certs: newCertCache(100), served: make(chan struct{}),
 		probeEvery: defaultProbeEvery,
+		bodies:     &byteBudget{left: int64(max(1, c.MaxConcurrent)) * (int64(c.MaxBodyBytes) + 1), inUse: m.bodyBytes},
+	}
+	guard := func(provider, what string, rc ReplayConfig) *replayGuard {
+		g, gerr := newReplayGuard(provider, what, rc, c.AckTimeout.D())
+		err = errors.Join(err, gerr)
+		return g
+	}
+	if c.SendGrid != nil {
+		s.sendgridGuard = guard("sendgrid", "SendGrid signature", c.SendGrid.ReplayConfig)
 	}
 	if c.Mailgun != nil {
-		if rs := c.Mailgun.ReplayStore; rs != nil && rs.Redis != nil {
-			// Entries outlive their expiry by the longest a request takes
-			// from reserve to settle, so that settle finds them.
-			linger := c.AckTimeout.D() + 2*rs.Redis.Timeout.D() + 5*time.Second
-			if s.replay, err = newRedisTokenStore(rs.Redis, linger, c.Mailgun.RetryWindow.D()); err != nil {
-				return nil, fmt.Errorf("webhooks source: %w", err)
-			}
-		} else {
-			s.replay = newReplaySet(c.Mailgun.ReplayCapacity)
-		}
+		s.mailgunGuard = guard("mailgun", "Mailgun token", c.Mailgun.ReplayConfig)
+	}
+	if c.SES != nil {
+		s.sesGuard = guard("ses", "SNS message", c.SES.ReplayConfig)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("webhooks source: %w", err)
 	}
 	if len(c.Accounts) > 0 {
 		s.accounts = map[string]bool{}
@@ -202,8 +210,8 @@ func (s *Source) Start(context.Context) error {
 			s.log.Error("webhook server stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
-	if s.sharedStore() {
-		// Before started: Ready reports the store as found at Start.
+	if len(s.sharedGuards()) > 0 {
+		// Before started: Ready reports the stores as found at Start.
 		s.startProbe()
 	}
 	s.started.Store(true)
@@ -213,51 +221,6 @@ func (s *Source) Start(context.Context) error {
 
 // defaultProbeEvery is how often the shared replay store is pinged.
 const defaultProbeEvery = 5 * time.Second
-
-func (s *Source) sharedStore() bool {
-	return s.cfg.Mailgun != nil && s.cfg.Mailgun.ReplayStore != nil
-}
-
-// startProbe pings the shared replay store now and then every probeEvery
-// until Close, so that readiness follows the store even while no requests
-// come in (a replica not ready gets none).
-func (s *Source) startProbe() {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.probeStop, s.probeDone = cancel, make(chan struct{})
-	probe := func() {
-		if err := s.replay.ping(ctx); ctx.Err() == nil {
-			s.storeAnswered(err)
-		}
-	}
-	probe()
-	go func() {
-		defer close(s.probeDone)
-		t := time.NewTicker(s.probeEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				probe()
-			}
-		}
-	}()
-}
-
-// storeAnswered records, for Ready, whether the replay store answered (err
-// nil) the last request or ping, and logs when that changes.
-func (s *Source) storeAnswered(err error) {
-	if err == nil {
-		if s.storeProblem.Load() != nil && s.storeProblem.Swap(nil) != nil {
-			s.log.Info("mailgun replay store answers again; ready")
-		}
-		return
-	}
-	if s.storeProblem.Swap(&err) == nil {
-		s.log.Warn("mailgun replay store unreachable: Mailgun requests are answered 503 and the source reports not ready until it answers", "err", err)
-	}
-}
 
 func (s *Source) providers() []string {
 	var p []string
@@ -318,10 +281,7 @@ func (s *Source) Ready() error {
 		return ErrStopping
 	default:
 	}
-	if p := s.storeProblem.Load(); p != nil {
-		return fmt.Errorf("mailgun replay store: %w", *p)
-	}
-	return nil
+	return s.storeProblems()
 }
 
 // Close answers requests still waiting with 503, shuts the server down
@@ -340,11 +300,7 @@ func (s *Source) Close(ctx context.Context) error {
 			s.probeStop()
 			<-s.probeDone
 		}
-		if s.replay != nil {
-			if cerr := s.replay.close(); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("webhooks source: close the mailgun replay store: %w", cerr))
-			}
-		}
+		err = errors.Join(err, s.closeGuards())
 	})
 	return err
 }
@@ -443,12 +399,6 @@ func (s *Source) handle(provider string, fn providerFunc, w http.ResponseWriter,
 		http.Error(w, e.msg, e.status)
 		return e.outcome
 	}
-	select {
-	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
-	default:
-		return fail(reject(http.StatusServiceUnavailable, outcomeUnavailable, "too many concurrent requests, retry later"))
-	}
 	account := s.cfg.AccountID
 	if a := r.PathValue("account"); a != "" {
 		if !accountRE.MatchString(a) || (s.accounts != nil && !s.accounts[a]) {
@@ -456,16 +406,18 @@ func (s *Source) handle(provider string, fn providerFunc, w http.ResponseWriter,
 		}
 		account = a
 	}
-	limit := int64(s.cfg.MaxBodyBytes)
-	if r.ContentLength > limit {
-		return fail(reject(http.StatusRequestEntityTooLarge, outcomeTooLarge, "body larger than %d bytes", limit))
+	// The body is read before a handling slot is taken: a slow sender
+	// holds only the bytes it sent (s.bodies), never a slot.
+	body, held, herr := s.readBody(w, r)
+	defer s.bodies.give(held)
+	if herr != nil {
+		return fail(herr)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return fail(reject(http.StatusRequestEntityTooLarge, outcomeTooLarge, "body larger than %d bytes", limit))
-		}
-		return fail(badRequest("reading the body: %v", err))
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		return fail(reject(http.StatusServiceUnavailable, outcomeUnavailable, "too many concurrent requests, retry later"))
 	}
 	res, herr := fn(r.Context(), r, body, account)
 	if herr != nil {
@@ -485,7 +437,7 @@ func (s *Source) handle(provider string, fn providerFunc, w http.ResponseWriter,
 		w.WriteHeader(status)
 		return outcome
 	}
-	err = s.submit(r.Context(), res.events)
+	err := s.submit(r.Context(), res.events)
 	if res.settled != nil {
 		res.settled(context.WithoutCancel(r.Context()), err == nil)
 	}

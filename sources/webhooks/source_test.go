@@ -290,7 +290,7 @@ func TestSES(t *testing.T) {
 }
 
 func TestSESManualConfirmation(t *testing.T) {
-	h := startPipeline(t, "listen: 127.0.0.1:0\nses: {confirm_subscriptions: false}\n", nil)
+	h := startPipeline(t, "listen: 127.0.0.1:0\nses: {confirm_subscriptions: false, topic_arns: [\"arn:aws:sns:us-east-1:123456789012:ses-events\"]}\n", nil)
 	key, _ := snsKey()
 	m := confirmation("c-9", "2")
 	if got := h.post(t, "/webhooks/ses", m.sign(t, key), nil); got != 200 {
@@ -304,7 +304,7 @@ func TestSESManualConfirmation(t *testing.T) {
 }
 
 func TestSESCertificateUnavailable(t *testing.T) {
-	h := startPipeline(t, "listen: 127.0.0.1:0\nses: {}\n", nil)
+	h := startPipeline(t, "listen: 127.0.0.1:0\nses: {topic_arns: [\"arn:aws:sns:us-east-1:123456789012:ses-events\"]}\n", nil)
 	h.aws.mu.Lock()
 	h.aws.fail = true
 	h.aws.mu.Unlock()
