@@ -99,6 +99,8 @@ func RunChaos(ctx context.Context, o ChaosOptions) (*Result, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
+	// The sampler and the fault schedule both write progress lines.
+	o.Progress = &lockedWriter{w: o.Progress}
 	phase := Phase{Name: "chaos", Rate: o.Rate, Duration: o.Duration}
 	o.Profile = Profile{Name: "chaos", Phases: []Phase{phase}}
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
@@ -358,4 +360,16 @@ func (r *chaosRun) inject(ctx context.Context, class string) (string, error) {
 		return stallServers(ctx, r.plan.brokers, r.o.Stall)
 	}
 	return "", fmt.Errorf("unknown fault class %q", class)
+}
+
+// lockedWriter serializes writes from the sampler and the fault schedule.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -69,7 +70,7 @@ func (r *chaosRun) sample(ctx context.Context, res *Result, producerDone <-chan 
 }
 
 // progressLine is the live line: how much of the load the group settled.
-func progressLine(w interface{ Write([]byte) (int, error) }, s Second, total int64) {
+func progressLine(w io.Writer, s Second, total int64) {
 	frac := 0.0
 	if total > 0 {
 		frac = min(1, float64(s.Consumed)/float64(total))

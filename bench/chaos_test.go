@@ -1,0 +1,394 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
+	"github.com/sluicehq/sluice/pipeline"
+	mongosink "github.com/sluicehq/sluice/sinks/mongodb"
+)
+
+// chaosConsumer is a consumer the chaos test's `sluice run` processes
+// run: Kafka → decode → MongoDB (an idempotent store, one collection per
+// run), malformed events to a dead-letter file per process.
+const chaosConsumer = `name: chaos-test-consumer
+source:
+  kafka: {brokers: ["${SLUICE_KAFKA_BROKERS}"], topic: "${BENCH_TOPIC}", group: "${BENCH_GROUP}", session_timeout: 10s}
+transforms:
+  - decode: {format: json, id: id, time: occurred_at}
+sinks:
+  - mongodb: {uri: "%s", database: bench_chaos, collection: "${BENCH_GROUP}", mode: insert}
+dead_letter:
+  file: {path: "${BENCH_OUT}/dead-letter.jsonl"}
+batch: {max_events: 200, max_wait: 50ms}
+`
+
+func chaosRegistry() *pipeline.Registry {
+	r := registry(nil)()
+	mongosink.Register(r)
+	return r
+}
+
+// buildSluice builds cmd/sluice for the consumers to run.
+func buildSluice(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sluice")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/sluicehq/sluice/cmd/sluice").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build sluice: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestChaosConsumerFaults runs a small chaos profile against the shared
+// stack: three `sluice run` consumers, 3000 events, and one of each
+// consumer fault (kill -9, SIGTERM, a member added). Only processes the
+// test started are signalled. It waits on the group's committed offsets
+// (RunChaos ends when they reach the topic's end), never on speed.
+func TestChaosConsumerFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a consumer group")
+	}
+	brokers := strings.Join(testenv.KafkaBrokers(t), ",")
+	mongoURI := testenv.MongoURI(t)
+	bin := buildSluice(t)
+	out := t.TempDir()
+	var progress strings.Builder
+	res, err := RunChaos(context.Background(), ChaosOptions{
+		Options: Options{
+			Registry: chaosRegistry, Binary: bin, Brokers: brokers, OutDir: out,
+			ConsumerConfig: []byte(fmt.Sprintf(chaosConsumer, mongoURI)), ConsumerFile: "chaos-consumer.yaml",
+			Duplicates: 0.02, Poison: 0.01, Seed: 11, Drain: testwait.Bound(), Progress: &progress,
+		},
+		Consumers: 3, Rate: 500, Duration: 6 * time.Second,
+		Faults:   []string{FaultKill9, FaultSIGTERM, FaultRebalance},
+		EveryMin: time.Second, EveryMax: 2 * time.Second, MinFaults: 3,
+	})
+	if err != nil {
+		t.Fatalf("chaos run: %v\nprogress:\n%s", err, progress.String())
+	}
+	var report strings.Builder
+	WriteChaos(&report, res)
+	t.Log("\n" + report.String())
+	a := res.Audit
+	if a.Sent != 3000 || a.Lost != 0 || a.Duplicated != 0 || a.DeadLettered != a.Poison || a.Poison == 0 {
+		t.Fatalf("%s (poison %d)", a.Line(), a.Poison)
+	}
+	seen := map[string]bool{}
+	for _, f := range res.Faults {
+		if f.Err != "" || f.Class == "crash" {
+			t.Errorf("fault %+v", f)
+		}
+		seen[f.Class] = true
+	}
+	for _, c := range []string{FaultKill9, FaultSIGTERM, FaultRebalance} {
+		if !seen[c] {
+			t.Errorf("no %s in the timeline %+v", c, res.Faults)
+		}
+	}
+	restarted := 0
+	for _, c := range res.Consumers {
+		if c.PeakRSSMiB <= 0 {
+			t.Errorf("consumer %d: no peak RSS read", c.Slot)
+		}
+		if c.Processes > 1 {
+			restarted++
+		}
+	}
+	if len(res.Consumers) < 4 || restarted == 0 {
+		t.Errorf("consumers %+v: want a member added and one restarted", res.Consumers)
+	}
+	if res.Settled < a.Sent || len(res.Series) == 0 {
+		t.Errorf("read %d of %d sent, %d seconds sampled", res.Settled, a.Sent, len(res.Series))
+	}
+	if err := WriteHTML(filepath.Join(out, "chart.html"), res); err != nil {
+		t.Fatal(err)
+	}
+	page, _ := os.ReadFile(filepath.Join(out, "chart.html"))
+	if n := strings.Count(string(page), `class="fault"`); n != 3*len(res.Faults) {
+		t.Errorf("chart marks %d faults on 3 charts, want %d", n, 3*len(res.Faults))
+	}
+}
+
+func TestParseFaults(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+		err  string
+	}{
+		{"kill9,sigterm,rebalance", []string{"kill9", "sigterm", "rebalance"}, ""},
+		{" store-stall , broker-stall ", []string{"store-stall", "broker-stall"}, ""},
+		{"kill9,oom", nil, `unknown fault class "oom"`},
+		{"kill9,kill9", nil, "listed twice"},
+		{"", nil, "no fault classes"},
+		{",", nil, "no fault classes"},
+	} {
+		got, err := ParseFaults(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseFaults(%q) = %v, %v; want error %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("ParseFaults(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseEvery(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		lo, hi time.Duration
+		ok     bool
+	}{
+		{"10s", 10 * time.Second, 10 * time.Second, true},
+		{"5s-15s", 5 * time.Second, 15 * time.Second, true},
+		{"500ms - 2s", 500 * time.Millisecond, 2 * time.Second, true},
+		{"15s-5s", 0, 0, false},
+		{"0s", 0, 0, false},
+		{"-5s", 0, 0, false},
+		{"often", 0, 0, false},
+		{"5s-", 0, 0, false},
+	} {
+		lo, hi, err := ParseEvery(tc.in)
+		if (err == nil) != tc.ok || lo != tc.lo || hi != tc.hi {
+			t.Errorf("ParseEvery(%q) = %s, %s, %v", tc.in, lo, hi, err)
+		}
+	}
+}
+
+// TestChaosRefusesImpossibleSchedules: a schedule that cannot be honoured
+// is refused before anything starts.
+func TestChaosRefusesImpossibleSchedules(t *testing.T) {
+	good := ChaosOptions{Options: Options{Binary: "sluice"}, Consumers: 3, Rate: 100, Duration: time.Minute,
+		Faults: []string{FaultKill9}, EveryMin: 5 * time.Second, EveryMax: 15 * time.Second, Stall: 10 * time.Second}
+	if err := good.validate(); err != nil {
+		t.Fatalf("a sound schedule refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*ChaosOptions)
+		want string
+	}{
+		{"no consumers", func(o *ChaosOptions) { o.Consumers = 0 }, "at least one consumer"},
+		{"first fault after the load", func(o *ChaosOptions) { o.Duration = 3 * time.Second }, "no fault would be injected"},
+		{"inverted range", func(o *ChaosOptions) { o.EveryMin, o.EveryMax = 10*time.Second, time.Second }, "MIN <= MAX"},
+		{"unknown class", func(o *ChaosOptions) { o.Faults = []string{"meteor"} }, `unknown fault class "meteor"`},
+		{"stall without a length", func(o *ChaosOptions) { o.Faults, o.Stall = []string{FaultStoreStall}, 0 }, "positive duration"},
+		{"kinesis", func(o *ChaosOptions) { o.Stream = "kinesis" }, "Kafka only"},
+		{"no rate", func(o *ChaosOptions) { o.Rate = 0 }, "positive --rate"},
+		{"empty restart hook", func(o *ChaosOptions) { o.RestartCmd = map[string]string{"mongo": " "} }, "has no command"},
+	} {
+		o := good
+		tc.edit(&o)
+		if err := o.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: validate() = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// sleeper starts a process of our own to stand in for a server.
+func sleeper(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+func processState(pid int) byte {
+	st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	s := string(st)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && len(s) > i+2 {
+		return s[i+2]
+	}
+	return 0
+}
+
+// TestPlanFaults: server faults are planned only where a live pid (and,
+// for store-kill, a restart hook) is known; the others are reported as
+// skipped with the reason, and a plan with nothing left is refused.
+func TestPlanFaults(t *testing.T) {
+	dir := t.TempDir()
+	mongo := sleeper(t)
+	if err := os.WriteFile(filepath.Join(dir, "mongo.pid"), []byte(strconv.Itoa(mongo.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pipeline.Load("c.yaml", []byte(fmt.Sprintf(chaosConsumer, "mongodb://127.0.0.1:1/")), chaosRegistry(),
+		func(string) (string, bool) { return "127.0.0.1:9092", true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := []string{FaultKill9, FaultStoreStall, FaultStoreKill, FaultBrokerStall}
+	for _, tc := range []struct {
+		name     string
+		pidDir   string
+		restart  map[string]string
+		faults   []string
+		classes  []string
+		skipped  []string // substrings, one per skipped class
+		rejected bool
+	}{
+		{"no pid dir", "", nil, all, []string{FaultKill9}, []string{"store-stall: cannot inject here (mongo: no pid directory", "store-kill:", "broker-stall:"}, false},
+		{"pids, no hook", dir, nil, all, []string{FaultKill9, FaultStoreStall}, []string{"store-kill: cannot inject here (mongo: no restart hook", "broker-stall: cannot inject here (kafka: open"}, false},
+		{"pids and hook", dir, map[string]string{"mongo": "true"}, all, []string{FaultKill9, FaultStoreStall, FaultStoreKill}, []string{"broker-stall:"}, false},
+		{"only server faults, none possible", "", nil, []string{FaultStoreStall, FaultBrokerStall}, nil, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := planFaults(ChaosOptions{Faults: tc.faults, PIDDir: tc.pidDir, RestartCmd: tc.restart}, cfg)
+			if tc.rejected {
+				if err == nil || !strings.Contains(err.Error(), "none of the requested faults can be injected") {
+					t.Fatalf("planFaults = %+v, %v; want it refused", p, err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(p.classes, tc.classes) || len(p.skipped) != len(tc.skipped) {
+				t.Fatalf("planFaults = %+v, %v; want classes %v, %d skipped", p, err, tc.classes, len(tc.skipped))
+			}
+			for i, want := range tc.skipped {
+				if !strings.Contains(p.skipped[i], want) || !strings.HasSuffix(p.skipped[i], "; skipped") {
+					t.Errorf("skipped[%d] = %q, want %q…; skipped", i, p.skipped[i], want)
+				}
+			}
+		})
+	}
+}
+
+// TestStallServer stops a stand-in server (a process of the test's own)
+// for the stall and always continues it, also when the run is cancelled.
+func TestStallServer(t *testing.T) {
+	dir := t.TempDir()
+	proc := sleeper(t)
+	pid := proc.Process.Pid
+	pidFile := filepath.Join(dir, "mongo.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := server{name: "mongo", pidFile: pidFile}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := stallServers(ctx, []server{s}, time.Hour); done <- err }()
+	testwait.For(t, "the stand-in server stopped (state T)", func() bool { return processState(pid) == 'T' },
+		func() string { return fmt.Sprintf("state %c", processState(pid)) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, "the stand-in server continued", func() bool { return processState(pid) == 'S' || processState(pid) == 'R' },
+		func() string { return fmt.Sprintf("state %c", processState(pid)) })
+}
+
+// TestKillServerRunsTheRestartHook kills a stand-in server and checks the
+// hook started a new one whose pid it wrote.
+func TestKillServerRunsTheRestartHook(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "mongo.pid")
+	old := exec.Command("sleep", "600")
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go old.Wait() //nolint:errcheck // reaped so the kill is seen
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(old.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hook := fmt.Sprintf("sleep 600 >/dev/null 2>&1 & echo $! > %s", pidFile)
+	target, err := killServer(context.Background(), server{name: "mongo", pidFile: pidFile, restart: hook})
+	if err != nil {
+		t.Fatalf("killServer: %v", err)
+	}
+	data, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if pid == old.Process.Pid || pid <= 1 || syscall.Kill(pid, 0) != nil {
+		t.Fatalf("after the hook the pid file holds %q", data)
+	}
+	if !strings.Contains(target, strconv.Itoa(old.Process.Pid)) {
+		t.Errorf("target %q does not name the killed pid", target)
+	}
+	if _, err := killServer(context.Background(), server{name: "mongo", pidFile: pidFile, restart: "exit 3"}); err == nil || !strings.Contains(err.Error(), "restart hook") {
+		t.Errorf("a failing hook: %v", err)
+	}
+}
+
+func TestBucketQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	for _, tc := range []struct {
+		buckets map[float64]int64
+		q, want float64
+	}{
+		{map[float64]int64{}, 0.99, 0},
+		{map[float64]int64{0.005: 90, 0.01: 99, 0.02: 100, inf: 100}, 0.99, 10},
+		{map[float64]int64{0.005: 90, 0.01: 98, 0.02: 100, inf: 100}, 0.99, 20},
+		{map[float64]int64{0.005: 0, 0.01: 0, inf: 10}, 0.5, 10}, // beyond the last bound: that bound
+	} {
+		if got := bucketQuantile(tc.buckets, tc.q); got != tc.want {
+			t.Errorf("bucketQuantile(%v, %g) = %g, want %g", tc.buckets, tc.q, got, tc.want)
+		}
+	}
+}
+
+// TestRecoveryTracking: recovery is from the fault until the lag, after
+// rising above one second of traffic, is back under it.
+func TestRecoveryTracking(t *testing.T) {
+	r := &chaosRun{o: ChaosOptions{Rate: 100}}
+	quiet := &FaultRecord{At: 1}
+	lagged := &FaultRecord{At: 2, active: true}
+	r.faults = []*FaultRecord{quiet, lagged}
+	for _, s := range []Second{{T: 2, Lag: 50}, {T: 3, Lag: 500}, {T: 4, Lag: 300}, {T: 5, Lag: 90}} {
+		if s.T == 4 {
+			lagged.active = false
+		}
+		r.trackRecovery(s)
+	}
+	if quiet.RecoveredAfter != 4 || !quiet.resolved {
+		t.Errorf("quiet fault: %+v, want recovered 4s after (lag over at 3s, back at 5s)", *quiet)
+	}
+	if lagged.RecoveredAfter != 3 || !lagged.resolved {
+		t.Errorf("lagged fault: %+v, want recovered 3s after", *lagged)
+	}
+	never := &FaultRecord{At: 6}
+	r.faults = []*FaultRecord{never}
+	r.trackRecovery(Second{T: 7, Lag: 10})
+	if never.exceeded || never.resolved {
+		t.Errorf("a fault with no lag: %+v", *never)
+	}
+}
+
+func TestFileStoreGlob(t *testing.T) {
+	dir := t.TempDir()
+	for i, lines := range []string{`{"id":"a"}` + "\n" + `{"id":"b"}` + "\n", `{"id":"a"}` + "\n"} {
+		sub := filepath.Join(dir, strconv.Itoa(i))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, "dl.jsonl"), []byte(lines), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fileStore{path: filepath.Join(dir, "*", "dl.jsonl")}
+	got, err := f.counts(context.Background(), nil)
+	if err != nil || got["a"] != 2 || got["b"] != 1 || len(got) != 2 {
+		t.Fatalf("counts = %v, %v", got, err)
+	}
+	if err := f.reset(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.counts(context.Background(), nil); len(got) != 0 {
+		t.Fatalf("after reset: %v", got)
+	}
+}
