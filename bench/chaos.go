@@ -71,6 +71,7 @@ type chaosRun struct {
 	start    time.Time
 	rng      *rand.Rand
 	produced atomic.Bool // the producer finished
+	fatal    chan error  // a fault the run cannot recover from (a server that did not come back)
 
 	mu     sync.Mutex
 	faults []*FaultRecord
@@ -141,7 +142,7 @@ func RunChaos(ctx context.Context, o ChaosOptions) (*Result, error) {
 			env = append(env, k+"="+v)
 		}
 	}
-	r := &chaosRun{o: o, plan: p, start: time.Now(), rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)),
+	r := &chaosRun{o: o, plan: p, start: time.Now(), rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)), fatal: make(chan error, 1),
 		fleet: newFleet(o.Binary, childFile, filepath.Join(o.OutDir, "consumers"), cfg.Source.Spec.Label(), env)}
 	res, runErr := r.run(ctx, vars, progress)
 	if res == nil {
@@ -312,6 +313,11 @@ func (r *chaosRun) injectFaults(ctx context.Context) {
 		}
 		r.mu.Unlock()
 		fmt.Fprintf(r.o.Progress, "\nchaos: %6.1fs %s %s (%.1fs)%s\n", rec.At, class, target, rec.Took, errSuffix(rec.Err))
+		var fatal *restartError
+		if errors.As(err, &fatal) {
+			r.fatal <- fmt.Errorf("%s of %s: %w (the run cannot drain without it; bring it back and rerun)", class, target, err)
+			return
+		}
 	}
 }
 

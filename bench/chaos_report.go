@@ -33,6 +33,10 @@ func WriteChaos(w io.Writer, r *Result) {
 	for _, s := range r.Skipped {
 		fmt.Fprintln(w, "  skipped  "+s)
 	}
+	if r.Audit.Sent == 0 {
+		fmt.Fprintln(w, "audit: not completed (see the error)")
+		return
+	}
 	fmt.Fprintln(w, r.Audit.Line())
 }
 

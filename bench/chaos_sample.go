@@ -37,6 +37,8 @@ func (r *chaosRun) sample(ctx context.Context, res *Result, producerDone <-chan 
 			producerDone = nil
 		case <-faultsDone:
 			faultsOver, faultsDone = true, nil
+		case err := <-r.fatal:
+			return err
 		case <-tick.C:
 		}
 		if drainDeadline.IsZero() && r.produced.Load() && faultsOver {

@@ -190,10 +190,10 @@ func killServer(ctx context.Context, s server) (string, error) {
 	cmd := exec.CommandContext(rctx, "sh", "-c", s.restart)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return target, fmt.Errorf("restart hook of %s: %w: %s", s.name, err, lastLines(string(out), 5))
+		return target, &restartError{fmt.Errorf("restart hook of %s: %w; its last output:\n%s", s.name, err, lastLines(string(out), 12))}
 	}
 	if _, err := s.pid(); err != nil {
-		return target, fmt.Errorf("after the restart hook: %w", err)
+		return target, &restartError{fmt.Errorf("after the restart hook: %w", err)}
 	}
 	return target, nil
 }
@@ -204,3 +204,10 @@ func zombie(stat []byte) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && len(s) > i+2 && s[i+2] == 'Z'
 }
+
+// restartError is a killed server that did not come back: the run cannot
+// drain without it, so it ends the run.
+type restartError struct{ err error }
+
+func (e *restartError) Error() string { return e.err.Error() }
+func (e *restartError) Unwrap() error { return e.err }
