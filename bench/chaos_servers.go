@@ -173,11 +173,14 @@ func killServer(ctx context.Context, s server) (string, error) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return target, fmt.Errorf("SIGKILL %s: %w", target, err)
 	}
+	// Wait until it is reaped, not only dead: a restart hook that checks
+	// its pid (the local stack's up.sh does, with kill -0) takes an
+	// unreaped zombie for a running server.
+	gone := time.Now().Add(time.Minute)
 	for syscall.Kill(pid, 0) == nil {
-		// A child of another process stays a zombie until reaped; a
-		// zombie's state in /proc is Z, which counts as gone.
-		if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); zombie(st) {
-			break
+		if time.Now().After(gone) {
+			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			return target, &restartError{fmt.Errorf("%s still exists a minute after SIGKILL (zombie: %v); not restarting it", target, zombie(st))}
 		}
 		select {
 		case <-ctx.Done():
