@@ -21,12 +21,6 @@ const (
 // FaultClasses lists every class, consumer faults first.
 var FaultClasses = []string{FaultKill9, FaultSIGTERM, FaultRebalance, FaultStoreStall, FaultStoreKill, FaultBrokerStall}
 
-// serverFault reports whether a class signals a server rather than a
-// consumer the bench started itself.
-func serverFault(class string) bool {
-	return class == FaultStoreStall || class == FaultStoreKill || class == FaultBrokerStall
-}
-
 // ParseFaults reads a comma-separated list of fault classes; an unknown or
 // repeated class, or an empty list, is an error.
 func ParseFaults(s string) ([]string, error) {
