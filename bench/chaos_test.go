@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/kafkagroup"
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
@@ -390,5 +391,45 @@ func TestFileStoreGlob(t *testing.T) {
 	}
 	if got, _ := f.counts(context.Background(), nil); len(got) != 0 {
 		t.Fatalf("after reset: %v", got)
+	}
+}
+
+// TestChaosSampleEndsOnDrain: the run ends when the group's committed
+// offsets reach the end offsets — not before the producer and the faults
+// are done — and a group that never drains is an error once the drain
+// bound passed.
+func TestChaosSampleEndsOnDrain(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		drained bool
+		wantErr string
+	}{
+		{"drained", true, ""},
+		{"stuck", false, "did not drain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &chaosRun{o: ChaosOptions{Rate: 10, Duration: time.Second, Options: Options{Drain: time.Millisecond, Progress: &lockedWriter{w: &strings.Builder{}}}},
+				start: time.Now(), fleet: newFleet("", "", t.TempDir(), "source.kafka", nil), fatal: make(chan error, 1)}
+			progress := func(context.Context) (kafkagroup.Progress, error) {
+				committed := int64(5)
+				if tc.drained && r.produced.Load() {
+					committed = 10
+				}
+				return kafkagroup.Progress{Partitions: []kafkagroup.Partition{{ID: 0, Committed: committed, End: 10}}}, nil
+			}
+			producerDone, faultsDone := make(chan error, 1), make(chan struct{})
+			res := &Result{}
+			go func() {
+				producerDone <- nil
+				close(faultsDone)
+			}()
+			err := r.sample(context.Background(), res, producerDone, faultsDone, func() int64 { return 10 }, progress)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("sample = %v, want %q", err, tc.wantErr)
+			}
+			if len(res.Series) == 0 || res.Series[len(res.Series)-1].Lag != map[bool]int64{true: 0, false: 5}[tc.drained] {
+				t.Fatalf("series %+v", res.Series)
+			}
+		})
 	}
 }
