@@ -24,6 +24,7 @@ func (r *chaosRun) sample(ctx context.Context, res *Result, producerDone <-chan 
 	var lastCommitted, lag int64
 	var drainDeadline time.Time
 	faultsOver := false
+	ends := map[int]int64{} // the highest end offset seen per partition
 	where := "no progress read yet"
 	for {
 		select {
@@ -49,6 +50,9 @@ func (r *chaosRun) sample(ctx context.Context, res *Result, producerDone <-chan 
 		pr, err := progress(ctx)
 		committed := lastCommitted
 		if err == nil {
+			if lost := topicLost(ends, pr); lost != "" {
+				return fmt.Errorf("the topic lost records mid-run (%s): the broker restarted without its data, or the topic was recreated; the run is void", lost)
+			}
 			committed, lag, where = pr.Committed(), pr.Lag(), pr.String()
 		} else {
 			where = "reading the group's offsets: " + err.Error()
@@ -117,4 +121,20 @@ func (r *chaosRun) trackRecovery(s Second) {
 			f.RecoveredAfter, f.resolved = s.T-f.At, true
 		}
 	}
+}
+
+// topicLost reports how the topic shrank since the last read — fewer
+// partitions, or an end offset lower than one seen before — and records
+// this read's end offsets in ends. "" when it did not.
+func topicLost(ends map[int]int64, pr kafkagroup.Progress) string {
+	if len(ends) > 0 && len(pr.Partitions) < len(ends) {
+		return fmt.Sprintf("%d partitions, then %d", len(ends), len(pr.Partitions))
+	}
+	for _, p := range pr.Partitions {
+		if seen, ok := ends[p.ID]; ok && p.End < seen {
+			return fmt.Sprintf("partition %d ended at %d, then at %d", p.ID, seen, p.End)
+		}
+		ends[p.ID] = max(ends[p.ID], p.End)
+	}
+	return ""
 }

@@ -25,13 +25,28 @@ type server struct {
 	restart string // shell command that brings it back after a kill; "" = none
 }
 
-// serverName is the local stack's pid file name for a sink kind.
-func serverName(sink string) string {
+// serverNames are the pid file names a sink kind's server may have, in the
+// order they are tried: the local stack's names first.
+func serverNames(sink string) []string {
 	switch sink {
 	case "mongodb":
-		return "mongo"
+		return []string{"mongo", "mongodb", "ferretdb"}
+	case "elasticsearch":
+		return []string{"elasticsearch", "opensearch", "zincsearch"}
 	}
-	return sink
+	return []string{sink}
+}
+
+// storeServer picks, of a sink kind's possible names, the first with a pid
+// file in dir; with none, the first name (whose pid file is then missing).
+func storeServer(dir, sink string) string {
+	names := serverNames(sink)
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(dir, n+".pid")); err == nil {
+			return n
+		}
+	}
+	return names[0]
 }
 
 // pid reads the server's pid file and checks the process is alive.
@@ -67,7 +82,7 @@ func planFaults(o ChaosOptions, cfg *pipeline.Config) (plan, error) {
 	var p plan
 	var storeNames []string
 	for _, s := range cfg.Sinks {
-		if n := serverName(s.Spec.Name); !slices.Contains(storeNames, n) {
+		if n := storeServer(o.PIDDir, s.Spec.Name); !slices.Contains(storeNames, n) {
 			storeNames = append(storeNames, n)
 		}
 	}

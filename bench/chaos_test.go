@@ -433,3 +433,45 @@ func TestChaosSampleEndsOnDrain(t *testing.T) {
 		})
 	}
 }
+
+func TestTopicLost(t *testing.T) {
+	ends := map[int]int64{}
+	parts := func(end ...int64) kafkagroup.Progress {
+		var p kafkagroup.Progress
+		for i, e := range end {
+			p.Partitions = append(p.Partitions, kafkagroup.Partition{ID: i, End: e})
+		}
+		return p
+	}
+	for i, tc := range []struct {
+		pr   kafkagroup.Progress
+		want string
+	}{
+		{parts(0, 0, 0), ""},
+		{parts(10, 5, 7), ""},
+		{parts(12, 5, 9), ""},
+		{parts(12, 3, 9), "partition 1 ended at 5, then at 3"},
+		{parts(40), "3 partitions, then 1"},
+	} {
+		if got := topicLost(ends, tc.pr); got != tc.want {
+			t.Errorf("read %d: topicLost = %q, want %q", i, got, tc.want)
+		}
+	}
+}
+
+func TestStoreServer(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "opensearch.pid"), []byte("1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, sink, want string }{
+		{dir, "elasticsearch", "opensearch"},
+		{dir, "mongodb", "mongo"}, // no pid file: the first name, reported missing
+		{"", "elasticsearch", "elasticsearch"},
+		{dir, "redis", "redis"},
+	} {
+		if got := storeServer(tc.dir, tc.sink); got != tc.want {
+			t.Errorf("storeServer(%q, %s) = %s, want %s", tc.dir, tc.sink, got, tc.want)
+		}
+	}
+}
