@@ -72,6 +72,7 @@ type chaosRun struct {
 	rng      *rand.Rand
 	produced atomic.Bool // the producer finished
 	fatal    chan error  // a fault the run cannot recover from (a server that did not come back)
+	crashes  int         // consumers that exited on their own (the sampler's)
 
 	mu     sync.Mutex
 	faults []*FaultRecord
@@ -150,6 +151,11 @@ func RunChaos(ctx context.Context, o ChaosOptions) (*Result, error) {
 	}
 	res.DrainedBy = "kafka committed offsets"
 	res.Skipped = p.skipped
+	if runErr != nil {
+		// An unfinished run's stores miss what was not consumed yet: an
+		// audit would count it as lost. The error says what happened.
+		return res, runErr
+	}
 	a, err := audit.run(ctx, o.Options, o.Profile.Events())
 	if err != nil {
 		return res, errors.Join(runErr, fmt.Errorf("audit: %w", err))
@@ -252,6 +258,9 @@ func (r *chaosRun) run(ctx context.Context, vars map[string]string, progress fun
 	r.fleet.sample(ctx)
 	res.Seconds = time.Since(r.start).Seconds()
 	res.Sent = count
+	if !r.produced.Load() {
+		res.Sent = producedNow() // cut short: what it had written, estimated from its rate
+	}
 	res.Consumers = r.fleet.stats()
 	var read int64
 	for _, s := range res.Consumers {
@@ -259,7 +268,9 @@ func (r *chaosRun) run(ctx context.Context, vars map[string]string, progress fun
 	}
 	res.Settled = read
 	res.Reread = max(0, read-count)
-	res.MeanRate = float64(count) / res.Seconds
+	if n := len(res.Series); n > 0 {
+		res.MeanRate = float64(res.Series[n-1].Consumed) / res.Seconds
+	}
 	for _, s := range res.Series {
 		res.PeakRate = max(res.PeakRate, s.Rate)
 		res.MaxLag = max(res.MaxLag, s.Lag)

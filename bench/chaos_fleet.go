@@ -28,6 +28,7 @@ type member struct {
 	slot, incarnation int
 	cmd               *exec.Cmd
 	metrics           string // host:port of its /metrics
+	logFile           string // its stderr
 	stdout            bytes.Buffer
 	done              chan struct{} // closed when the process has been waited for
 	waitErr           error
@@ -99,7 +100,8 @@ func (f *fleet) start(slot int) (*member, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(filepath.Join(out, "stderr.log"))
+	m.logFile = filepath.Join(out, "stderr.log")
+	logFile, err := os.Create(m.logFile)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +144,12 @@ func (f *fleet) stop(m *member, sig syscall.Signal, grace time.Duration) error {
 		f.mu.Unlock()
 	}
 	if err := m.cmd.Process.Signal(sig); err != nil {
-		return fmt.Errorf("signal consumer %d (pid %d): %w", m.slot, m.cmd.Process.Pid, err)
+		select {
+		case <-m.done: // it exited on its own just before
+			return nil
+		case <-time.After(time.Second):
+			return fmt.Errorf("signal consumer %d (pid %d): %w", m.slot, m.cmd.Process.Pid, err)
+		}
 	}
 	select {
 	case <-m.done:
@@ -340,4 +347,13 @@ func bucketQuantile(buckets map[float64]int64, q float64) float64 {
 		return 0
 	}
 	return bounds[len(bounds)-1] * 1000
+}
+
+// lastLog is the end of a member's stderr, for an error message.
+func (m *member) lastLog() string {
+	data, err := os.ReadFile(m.logFile)
+	if err != nil {
+		return ""
+	}
+	return lastLines(string(data), 5)
 }

@@ -15,7 +15,7 @@ func WriteChaos(w io.Writer, r *Result) {
 	row("duration", fmt.Sprintf("%.1fs", r.Seconds))
 	row("events sent / read by the group", fmt.Sprintf("%d / %d", r.Sent, r.Settled))
 	row("events re-read (redeliveries)", fmt.Sprintf("at least %d (%.1f%% of sent)", r.Reread, 100*float64(r.Reread)/float64(max(1, r.Sent))))
-	row("settled mean / peak", fmt.Sprintf("%.0f / %.0f events/s", r.MeanRate, r.PeakRate))
+	row("committed mean / peak", fmt.Sprintf("%.0f / %.0f events/s", r.MeanRate, r.PeakRate))
 	row("max lag (committed offsets)", fmt.Sprintf("%d events", r.MaxLag))
 	row("drained by", r.DrainedBy)
 	var rss []string
@@ -34,7 +34,7 @@ func WriteChaos(w io.Writer, r *Result) {
 		fmt.Fprintln(w, "  skipped  "+s)
 	}
 	if r.Audit.Sent == 0 {
-		fmt.Fprintln(w, "audit: not completed (see the error)")
+		fmt.Fprintln(w, "audit: not run: the run did not finish (see the error)")
 		return
 	}
 	fmt.Fprintln(w, r.Audit.Line())

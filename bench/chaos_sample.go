@@ -46,7 +46,9 @@ func (r *chaosRun) sample(ctx context.Context, res *Result, producerDone <-chan 
 			drainDeadline = time.Now().Add(o.Drain)
 		}
 		delta, crashed := r.fleet.sample(ctx)
-		r.restartCrashed(crashed)
+		if err := r.restartCrashed(crashed); err != nil {
+			return err
+		}
 		pr, err := progress(ctx)
 		committed := lastCommitted
 		if err == nil {
@@ -87,12 +89,18 @@ func progressLine(w io.Writer, s Second, total int64) {
 }
 
 // restartCrashed records a consumer that exited without being asked to and
-// starts it again, so the run goes on; the timeline shows it.
-func (r *chaosRun) restartCrashed(crashed []*member) {
+// starts it again, so the run goes on; the timeline shows it. More crashes
+// than consumers is no fault of the schedule (a config the consumers
+// cannot run, a store they cannot reach): the run ends with the last
+// crashed process's stderr rather than restarting it for ever.
+func (r *chaosRun) restartCrashed(crashed []*member) error {
 	for _, m := range crashed {
 		rec := &FaultRecord{Class: "crash", At: time.Since(r.start).Seconds(),
 			Target: fmt.Sprintf("consumer %d (pid %d) exited on its own: %v", m.slot, m.cmd.Process.Pid, m.waitErr)}
-		if n, err := r.fleet.start(m.slot); err != nil {
+		r.crashes++
+		if r.crashes > r.o.Consumers {
+			rec.Err = "not restarted: too many crashes"
+		} else if n, err := r.fleet.start(m.slot); err != nil {
 			rec.Err = err.Error()
 		} else {
 			rec.Target += fmt.Sprintf("; restarted as pid %d", n.cmd.Process.Pid)
@@ -101,7 +109,12 @@ func (r *chaosRun) restartCrashed(crashed []*member) {
 		r.faults = append(r.faults, rec)
 		r.mu.Unlock()
 		fmt.Fprintf(r.o.Progress, "\nchaos: %6.1fs %s\n", rec.At, rec.Target)
+		if r.crashes > r.o.Consumers {
+			return fmt.Errorf("%d consumer processes exited on their own, more than the %d consumers: the last one (consumer %d, pid %d) said:\n%s",
+				r.crashes, r.o.Consumers, m.slot, m.cmd.Process.Pid, m.lastLog())
+		}
 	}
+	return nil
 }
 
 // trackRecovery marks, per fault over by now, when the lag rose above one

@@ -475,3 +475,39 @@ func TestStoreServer(t *testing.T) {
 		}
 	}
 }
+
+// TestChaosCrashLoopEnds: consumers that keep exiting on their own (here
+// a "binary" that always fails) are restarted up to the number of
+// consumers, then the run ends with the last one's stderr.
+func TestChaosCrashLoopEnds(t *testing.T) {
+	falseBin, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip("no false(1)")
+	}
+	r := &chaosRun{o: ChaosOptions{Consumers: 2, Rate: 10, Duration: time.Second, Options: Options{Drain: time.Hour, Progress: &lockedWriter{w: &strings.Builder{}}}},
+		start: time.Now(), fleet: newFleet(falseBin, "c.yaml", t.TempDir(), "source.kafka", nil), fatal: make(chan error, 1)}
+	for slot := 1; slot <= 2; slot++ {
+		if _, err := r.fleet.start(slot); err != nil {
+			t.Fatal(err)
+		}
+	}
+	progress := func(context.Context) (kafkagroup.Progress, error) {
+		return kafkagroup.Progress{Partitions: []kafkagroup.Partition{{ID: 0, Committed: 0, End: 10}}}, nil
+	}
+	err = r.sample(context.Background(), &Result{}, make(chan error), make(chan struct{}), func() int64 { return 0 }, progress)
+	if err == nil || !strings.Contains(err.Error(), "3 consumer processes exited on their own, more than the 2 consumers") {
+		t.Fatalf("sample = %v", err)
+	}
+	if err := r.fleet.stopAll(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	crashes := 0
+	for _, f := range r.faults {
+		if f.Class == "crash" {
+			crashes++
+		}
+	}
+	if crashes != 3 {
+		t.Fatalf("%d crashes in the timeline %+v, want 3", crashes, r.faults)
+	}
+}
