@@ -136,6 +136,6 @@ the audit; it exits 1 on any lost or duplicated event or when it did not drain.`
 	f.Float64Var(&o.poison, "poison", 0.001, "share of malformed events (must be dead-lettered)")
 	f.Uint64Var(&o.seed, "seed", 1, "workload seed")
 	f.DurationVar(&o.drain, "drain", 5*time.Minute, "how long the consumer may take to catch up after the load ends")
-	o.chaos.register(f)
+	o.chaos.register(cmd)
 	return cmd
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/sluicehq/sluice/bench"
 )
@@ -25,7 +24,8 @@ type chaosFlags struct {
 	restart              []string
 }
 
-func (c *chaosFlags) register(f *pflag.FlagSet) {
+func (c *chaosFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
 	f.IntVar(&c.consumers, "consumers", 3, "chaos: consumer processes in the group")
 	f.Float64Var(&c.rate, "rate", 1000, "chaos: the producer's steady rate, events/s, for --duration")
 	f.StringVar(&c.faults, "faults", "kill9,sigterm,rebalance", "chaos: fault classes: "+strings.Join(bench.FaultClasses, ","))
