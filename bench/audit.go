@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -410,10 +411,25 @@ type fileStore struct{ path string }
 func (f *fileStore) name() string     { return "file " + f.path }
 func (f *fileStore) idempotent() bool { return false }
 func (f *fileStore) reset(context.Context) error {
-	if err := os.Remove(f.path); err != nil && !os.IsNotExist(err) {
+	paths, err := f.paths()
+	if err != nil {
 		return err
 	}
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
 	return nil
+}
+
+// paths is the file, or, for a path with a glob pattern (the chaos
+// profile's consumers write one file each), every file it matches.
+func (f *fileStore) paths() ([]string, error) {
+	if !strings.ContainsAny(f.path, "*?[") {
+		return []string{f.path}, nil
+	}
+	return filepath.Glob(f.path)
 }
 
 // payloadID finds the event id at the start of a dead letter's original
@@ -422,12 +438,26 @@ var payloadID = regexp.MustCompile(`"id":"([^"]+)"`)
 
 func (f *fileStore) counts(context.Context, map[string]int) (map[string]int, error) {
 	out := map[string]int{}
-	file, err := os.Open(f.path)
-	if os.IsNotExist(err) {
-		return out, nil
-	}
+	paths, err := f.paths()
 	if err != nil {
 		return nil, err
+	}
+	for _, p := range paths {
+		if err := countFile(p, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// countFile adds the ids of one JSON-lines file to out.
+func countFile(path string, out map[string]int) error {
+	file, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
 	}
 	defer file.Close()
 	sc := bufio.NewScanner(file)
@@ -445,7 +475,7 @@ func (f *fileStore) counts(context.Context, map[string]int) (map[string]int, err
 		}
 		out[id]++
 	}
-	return out, sc.Err()
+	return sc.Err()
 }
 
 type mongoStore struct {

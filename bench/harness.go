@@ -98,6 +98,12 @@ type Result struct {
 	DrainedBy      string             `json:"drained_by"` // how the end of the run was judged
 	Series         []Second           `json:"series"`
 	Audit          Audit              `json:"audit"`
+	// The chaos profile's: the fault timeline, the faults it could not
+	// inject here, each consumer slot, events read more than once.
+	Faults    []FaultRecord `json:"faults,omitempty"`
+	Skipped   []string      `json:"skipped_faults,omitempty"`
+	Consumers []SlotStats   `json:"consumers,omitempty"`
+	Reread    int64         `json:"events_reread,omitempty"`
 }
 
 // Run drives one profile end to end: a fresh topic, the consumer in this

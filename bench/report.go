@@ -56,12 +56,28 @@ func WriteJSON(path string, r *Result) error {
 // WriteHTML writes a self-contained page charting throughput, lag and p99
 // latency per second as inline SVG.
 func WriteHTML(path string, r *Result) error {
+	type mark struct {
+		X     float64
+		Label string
+	}
 	type chart struct {
 		Title, Unit, Points string
 		Max                 float64
+		Marks               []mark
+	}
+	// Faults (the chaos profile) are marked at their time on every chart.
+	var marks []mark
+	if n := len(r.Series); n > 1 {
+		t0, t1 := r.Series[0].T, r.Series[n-1].T
+		for _, f := range r.Faults {
+			if t1 > t0 {
+				x := 40 + min(1, max(0, (f.At-t0)/(t1-t0)))*700
+				marks = append(marks, mark{X: x, Label: fmt.Sprintf("%.0fs %s %s", f.At, f.Class, f.Target)})
+			}
+		}
 	}
 	series := func(title, unit string, f func(Second) float64) chart {
-		c := chart{Title: title, Unit: unit}
+		c := chart{Title: title, Unit: unit, Marks: marks}
 		for _, s := range r.Series {
 			c.Max = max(c.Max, f(s))
 		}
@@ -90,11 +106,12 @@ func WriteHTML(path string, r *Result) error {
 }
 
 var page = template.Must(template.New("page").Parse(`<!doctype html><html><head><meta charset="utf-8"><title>sluice bench: {{.R.Profile}}</title>
-<style>body{font-family:sans-serif;margin:2em}svg{background:#fafafa;border:1px solid #ddd;margin:0.5em 0}polyline{fill:none;stroke:#2563eb;stroke-width:1.5}text{font-size:12px}</style></head><body>
+<style>body{font-family:sans-serif;margin:2em}svg{background:#fafafa;border:1px solid #ddd;margin:0.5em 0}polyline{fill:none;stroke:#2563eb;stroke-width:1.5}line.fault{stroke:#dc2626;stroke-dasharray:4 3}text{font-size:12px}</style></head><body>
 <h1>sluice bench: {{.R.Profile}}</h1><p>{{.R.Machine}}, {{.R.Started.Format "2006-01-02 15:04 MST"}}, {{printf "%.0f" .R.Seconds}} s, mean {{printf "%.0f" .R.MeanRate}} events/s,
 p99 {{index .R.LatencyMillis "p99"}} ms, {{printf "%.1f" .R.CPUPerMillion}} CPU-s per million events, peak RSS {{printf "%.0f" .R.PeakRSSMiB}} MiB</p>
 {{range .Charts}}<h3>{{.Title}} (max {{printf "%.0f" .Max}} {{.Unit}})</h3><svg width="760" height="210" viewBox="0 0 760 210">
 <line x1="40" y1="190" x2="740" y2="190" stroke="#999"/><line x1="40" y1="20" x2="40" y2="190" stroke="#999"/>
-<text x="2" y="24">{{printf "%.0f" .Max}}</text><text x="2" y="190">0</text><polyline points="{{.Points}}"/></svg>{{end}}
+<text x="2" y="24">{{printf "%.0f" .Max}}</text><text x="2" y="190">0</text>{{range .Marks}}<line class="fault" x1="{{printf "%.1f" .X}}" y1="20" x2="{{printf "%.1f" .X}}" y2="190"><title>{{.Label}}</title></line>{{end}}<polyline points="{{.Points}}"/></svg>{{end}}
+{{if .R.Faults}}<h3>faults</h3><ul>{{range .R.Faults}}<li>{{printf "%.1f" .At}}s {{.Class}}: {{.Target}}{{if .Err}} ({{.Err}}){{end}}</li>{{end}}</ul>{{end}}
 <p><b>{{.Audit}}</b></p></body></html>
 `))

@@ -24,9 +24,10 @@ func benchCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 		count                int64
 		duplicates, poison   float64
 		seed                 uint64
+		chaos                chaosFlags
 	}
 	cmd := &cobra.Command{
-		Use:   "bench --profile peak|burst|max|engine",
+		Use:   "bench --profile peak|burst|max|engine|chaos",
 		Short: "Drive a real pipeline with the generate workload and audit the stores",
 		Long: `Drive a consumer pipeline with the generate workload through Kafka
 (SLUICE_KAFKA_BROKERS) or, with --stream kinesis, Kinesis (SLUICE_KINESIS_ENDPOINT;
@@ -38,7 +39,15 @@ events make it exit 1. Writes results.json and chart.html to --out.
 
 Profiles: peak (200k events/min for --duration), burst (1M events/min for 60s,
 then 200k/min for --duration while lag recovers), max (--count events as fast as
-they go), engine (--count events through generate → decode → discard, no I/O).`,
+they go), engine (--count events through generate → decode → discard, no I/O),
+chaos (--consumers 'sluice run' processes in one Kafka group, --rate events/s for
+--duration, and a seeded fault schedule: --faults kill9,sigterm,rebalance,
+store-stall,store-kill,broker-stall every --fault-every; server faults signal the
+pids in --pid-dir and restart a killed store with --restart-cmd NAME=COMMAND; a
+fault that cannot be injected is reported and skipped). The chaos run ends when
+the group's committed offsets reach the topic's end offsets, then prints the
+fault timeline with each recovery, events re-read, peak RSS per consumer and
+the audit; it exits 1 on any lost or duplicated event or when it did not drain.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(g, stderr)
@@ -56,6 +65,13 @@ they go), engine (--count events through generate → decode → discard, no I/O
 				fmt.Fprintf(out, "engine: %d events in %.2fs: %.0f events/s, %.2f CPU-s per million events, %.1f allocs/event, %.0f B/event\n",
 					r.Events, r.Seconds, r.EventsPerSec, r.CPUPerMillion, r.AllocsPerEvent, r.BytesPerEvent)
 				return nil
+			}
+			if o.profile == "chaos" {
+				return runChaos(ctx, cmd, o.chaos, bench.Options{
+					Registry: registry, Stream: o.stream, Brokers: os.Getenv("SLUICE_KAFKA_BROKERS"),
+					OutDir: o.out, Duplicates: o.duplicates, Poison: o.poison, Seed: o.seed, Drain: o.drain,
+					Progress: stderr, Logger: log,
+				}, o.config, o.duration)
 			}
 			if o.cpuprofile != "" {
 				f, err := os.Create(o.cpuprofile)
@@ -109,7 +125,7 @@ they go), engine (--count events through generate → decode → discard, no I/O
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.profile, "profile", "peak", "peak, burst, max or engine")
+	f.StringVar(&o.profile, "profile", "peak", "peak, burst, max, engine or chaos")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write the consumer's CPU profile here (go tool pprof)")
 	f.StringVar(&o.stream, "stream", "kafka", "the stream between producer and consumer: kafka or kinesis (SLUICE_KINESIS_ENDPOINT)")
 	f.DurationVar(&o.duration, "duration", 60*time.Second, "how long peak runs (and burst's recovery)")
@@ -120,5 +136,6 @@ they go), engine (--count events through generate → decode → discard, no I/O
 	f.Float64Var(&o.poison, "poison", 0.001, "share of malformed events (must be dead-lettered)")
 	f.Uint64Var(&o.seed, "seed", 1, "workload seed")
 	f.DurationVar(&o.drain, "drain", 5*time.Minute, "how long the consumer may take to catch up after the load ends")
+	o.chaos.register(cmd)
 	return cmd
 }
