@@ -185,6 +185,9 @@ func sourceNoCheckpointPastError(t *testing.T, s *SourceUnderTest) {
 	want := feed(t, s, 12)
 	src, closeSrc := open(t, s)
 	batches, _ := readUntil(t, s, src, want)
+	if len(batches) < 2 {
+		t.Skipf("skipped: the source served all %d events in one batch; the case needs a failed batch followed by a stored one", len(want))
+	}
 	// The first batch fails, every later one succeeds: the checkpoint must
 	// stay before the first.
 	batches[0].ack(errors.New("conformance: a sink failed"))
