@@ -28,7 +28,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -62,9 +61,9 @@ type Sink struct {
 	action  string
 	work    sync.Pool // *work
 	seed    maphash.Seed
-	// notReady is the last whole-request failure, nil after a success.
-	notReady atomic.Pointer[error]
-	filter   []string
+	// ready holds the last whole-request failure, nil after a success.
+	ready  pipeline.Readiness
+	filter []string
 }
 
 // New builds the client; nothing is sent until Start or the first Write.
@@ -135,7 +134,7 @@ func (s *Sink) Start(ctx context.Context) error {
 		if s.cfg.IndexTemplate != nil {
 			return fmt.Errorf("elasticsearch sink: cannot reach %s to install index template %q: %w", strings.Join(s.cfg.URLs, ","), s.cfg.IndexTemplate.Name, err)
 		}
-		s.setReady(fmt.Errorf("elasticsearch unreachable: %w", err))
+		s.ready.Set(fmt.Errorf("elasticsearch unreachable: %w", err))
 		s.log.Warn("elasticsearch unreachable at start; writes will be retried", "urls", pipeline.RedactURLs(s.cfg.URLs), "error", err)
 		return nil
 	}
@@ -163,7 +162,7 @@ func (s *Sink) Start(ctx context.Context) error {
 			return fmt.Errorf("elasticsearch sink: index template %q: %w", t.Name, err)
 		}
 	}
-	s.setReady(nil)
+	s.ready.Set(nil)
 	return nil
 }
 
@@ -174,7 +173,7 @@ func (s *Sink) Start(ctx context.Context) error {
 func (s *Sink) probeBulk(ctx context.Context) error {
 	res, err := esapi.BulkRequest{Body: strings.NewReader("\n")}.Do(ctx, s.raw)
 	if err != nil {
-		s.setReady(fmt.Errorf("elasticsearch unreachable: %w", err))
+		s.ready.Set(fmt.Errorf("elasticsearch unreachable: %w", err))
 		s.log.Warn("elasticsearch: bulk endpoint unreachable at start; writes will be retried", "error", err)
 		return nil
 	}
@@ -240,22 +239,7 @@ func (s *Sink) installTemplate(ctx context.Context, t *IndexTemplate) error {
 }
 
 // Ready reports the last whole-request failure until a request succeeds.
-func (s *Sink) Ready() error {
-	if p := s.notReady.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-func (s *Sink) setReady(err error) {
-	if err == nil {
-		if s.notReady.Load() != nil {
-			s.notReady.Store(nil)
-		}
-		return
-	}
-	s.notReady.Store(&err)
-}
+func (s *Sink) Ready() error { return s.ready.Ready() }
 
 // Close releases the client's connections.
 func (s *Sink) Close(ctx context.Context) error {
@@ -305,7 +289,7 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 		}
 		wg.Wait()
 	}
-	return result(w.errs)
+	return pipeline.FoldEventErrors(w.errs)
 }
 
 func (s *Sink) putWork(w *work) {
@@ -315,29 +299,6 @@ func (s *Sink) putWork(w *work) {
 	clear(w.errs)
 	w.resp.Reset()
 	s.work.Put(w)
-}
-
-// result folds per-event outcomes into the Sink contract: nil, one error
-// for the whole batch when every event failed the same way, or a
-// BatchError naming the failed events.
-func result(errs []error) error {
-	same := len(errs) > 0
-	for _, e := range errs {
-		if e == nil || e != errs[0] {
-			same = false
-			break
-		}
-	}
-	if same {
-		return errs[0]
-	}
-	be := pipeline.NewBatchError()
-	for i, e := range errs {
-		if e != nil {
-			be.Fail(i, e)
-		}
-	}
-	return be.Err()
 }
 
 // encode appends every event's action line and source to w.buf. An event
@@ -540,7 +501,7 @@ func (s *Sink) send(ctx context.Context, w *work, items []item, resp *bytes.Buff
 }
 
 func (s *Sink) failAll(w *work, items []item, err error, status string) {
-	s.setReady(err)
+	s.ready.Set(err)
 	for _, it := range items {
 		w.errs[it.idx] = err
 	}
@@ -614,7 +575,7 @@ func (s *Sink) items(w *work, items []item, resp []byte) {
 			return
 		}
 		c.flush(s.m)
-		s.setReady(nil)
+		s.ready.Set(nil)
 		return
 	}
 	n := 0
@@ -665,7 +626,7 @@ func (s *Sink) items(w *work, items []item, resp []byte) {
 		return
 	}
 	c.flush(s.m)
-	s.setReady(nil)
+	s.ready.Set(nil)
 }
 
 // counts aggregates item outcomes per response, so the metric is touched

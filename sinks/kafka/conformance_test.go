@@ -10,6 +10,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/conformance"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
@@ -24,6 +25,7 @@ func TestConformance(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	conformance.TestSink(t, func(t *testing.T) *conformance.SinkUnderTest {
 		topic := createTopic(t, brokers, "conformance", conformanceParts, map[string]string{"max.message.bytes": "4096"})
+		waitLeaders(t, brokers, topic)
 		s := newSink(t, brokers, topic, nil)
 		if err := s.Start(context.Background()); err != nil {
 			t.Fatal(err)
@@ -44,6 +46,33 @@ func TestConformance(t *testing.T) {
 			},
 		}
 	})
+}
+
+// waitLeaders waits until every partition of a new topic has a leader: a
+// write before that fails, retryably, with Not Leader For Partition.
+func waitLeaders(t *testing.T, brokers []string, topic string) {
+	t.Helper()
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
+	state := "no metadata yet"
+	testwait.For(t, "leaders for every partition of "+topic, func() bool {
+		md, err := c.Metadata(context.Background(), &kafkago.MetadataRequest{Topics: []string{topic}})
+		if err != nil || len(md.Topics) != 1 {
+			state = fmt.Sprintf("metadata: %v", err)
+			return false
+		}
+		tp := md.Topics[0]
+		if tp.Error != nil || len(tp.Partitions) != conformanceParts {
+			state = fmt.Sprintf("topic error %v, %d partitions", tp.Error, len(tp.Partitions))
+			return false
+		}
+		for _, p := range tp.Partitions {
+			if p.Error != nil || p.Leader.ID < 0 {
+				state = fmt.Sprintf("partition %d: leader %d, error %v", p.ID, p.Leader.ID, p.Error)
+				return false
+			}
+		}
+		return true
+	}, func() string { return state })
 }
 
 // readTopic reads every record of topic up to the partitions' current
