@@ -131,6 +131,13 @@ func readUntil(t *testing.T, s *SourceUnderTest, src pipeline.Source, want []str
 	}
 }
 
+// ackAll settles every batch of bs with err.
+func ackAll(bs []readBatch, err error) {
+	for _, b := range bs {
+		b.ack(err)
+	}
+}
+
 func allIDs(bs []readBatch) []string {
 	var ids []string
 	for _, b := range bs {
@@ -173,9 +180,7 @@ func sourceOneAckPerBatch(t *testing.T, s *SourceUnderTest) {
 			t.Errorf("event %s was acked with nil, yet redelivered after reopening", id)
 		}
 	}
-	for _, b := range again {
-		b.ack(nil)
-	}
+	ackAll(again, nil)
 }
 
 func sourceNoCheckpointPastError(t *testing.T, s *SourceUnderTest) {
@@ -191,17 +196,13 @@ func sourceNoCheckpointPastError(t *testing.T, s *SourceUnderTest) {
 	// The first batch fails, every later one succeeds: the checkpoint must
 	// stay before the first.
 	batches[0].ack(errors.New("conformance: a sink failed"))
-	for _, b := range batches[1:] {
-		b.ack(nil)
-	}
+	ackAll(batches[1:], nil)
 	if err := closeSrc(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	src2, _ := open(t, s)
 	again, _ := readUntil(t, s, src2, batches[0].ids)
-	for _, b := range again {
-		b.ack(nil)
-	}
+	ackAll(again, nil)
 }
 
 func sourceFiniteEOF(t *testing.T, s *SourceUnderTest) {
@@ -226,9 +227,7 @@ func sourceFiniteEOF(t *testing.T, s *SourceUnderTest) {
 	if want == nil && s.Total > 0 && len(got) != s.Total {
 		t.Errorf("source made %d events before io.EOF, want %d", len(got), s.Total)
 	}
-	for _, b := range batches {
-		b.ack(nil)
-	}
+	ackAll(batches, nil)
 	if err := closeSrc(); err != nil {
 		t.Fatalf("Close after io.EOF: %v", err)
 	}
@@ -244,9 +243,7 @@ func sourceContextEnds(t *testing.T, s *SourceUnderTest) {
 	want := feed(t, s, 2)
 	src, _ := open(t, s)
 	batches, _ := readUntil(t, s, src, want)
-	for _, b := range batches {
-		b.ack(nil)
-	}
+	ackAll(batches, nil)
 	// Nothing more to read: Read must return once its context ends.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -276,9 +273,7 @@ func sourceCloseAfterLastAck(t *testing.T, s *SourceUnderTest) {
 	if len(batches) == 0 {
 		t.Fatal("no batch read")
 	}
-	for _, b := range batches {
-		b.ack(nil)
-	}
+	ackAll(batches, nil)
 	if err := closeSrc(); err != nil {
 		t.Fatalf("Close after the last ack: %v", err)
 	}
