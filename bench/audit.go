@@ -1,24 +1,14 @@
 package bench
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/sources/generate"
@@ -57,20 +47,10 @@ func (a Audit) Line() string {
 // OK reports whether nothing was lost or duplicated.
 func (a Audit) OK() bool { return a.Lost == 0 && a.Duplicated == 0 }
 
-// store reads back what one sink holds: id → how many times.
-type store interface {
-	name() string
-	reset(ctx context.Context) error
-	// counts reads back the ids; want (the ids sent) lets a store that
-	// cannot list everything look the expected ids up instead.
-	counts(ctx context.Context, want map[string]int) (map[string]int, error)
-	// idempotent stores hold an id once however often it was written.
-	idempotent() bool
-}
-
+// auditor reads back the stores of the consumer's sinks and dead letter.
 type auditor struct {
-	stores []store
-	dead   store
+	stores []pipeline.StoreAudit
+	dead   pipeline.StoreAudit
 }
 
 func newAuditor(ctx context.Context, cfg *pipeline.Config) (*auditor, error) {
@@ -93,10 +73,10 @@ func newAuditor(ctx context.Context, cfg *pipeline.Config) (*auditor, error) {
 }
 
 func (a *auditor) reset(ctx context.Context) error {
-	for _, s := range append(append([]store(nil), a.stores...), a.dead) {
+	for _, s := range append(append([]pipeline.StoreAudit(nil), a.stores...), a.dead) {
 		if s != nil {
-			if err := s.reset(ctx); err != nil {
-				return fmt.Errorf("reset %s before the run: %w", s.name(), err)
+			if err := s.Reset(ctx); err != nil {
+				return fmt.Errorf("reset %s before the run: %w", s.Name(), err)
 			}
 		}
 	}
@@ -139,11 +119,11 @@ func (a *auditor) run(ctx context.Context, o Options, _ int64) (Audit, error) {
 	want, poison, n := sent(o)
 	res := Audit{Sent: n, Unique: int64(len(want)), Poison: int64(len(poison))}
 	for _, s := range a.stores {
-		got, err := s.counts(ctx, want)
+		got, err := s.Counts(ctx, want)
 		if err != nil {
-			return res, fmt.Errorf("read back %s: %w", s.name(), err)
+			return res, fmt.Errorf("read back %s: %w", s.Name(), err)
 		}
-		sc := StoreCount{Sink: s.name(), Stored: int64(len(got))}
+		sc := StoreCount{Sink: s.Name(), Stored: int64(len(got))}
 		for id, times := range want {
 			if poison[id] {
 				continue
@@ -151,7 +131,7 @@ func (a *auditor) run(ctx context.Context, o Options, _ int64) (Audit, error) {
 			switch stored := got[id]; {
 			case stored == 0:
 				sc.Lost++
-			case s.idempotent() && stored > 1, !s.idempotent() && stored > times:
+			case s.Idempotent() && stored > 1, !s.Idempotent() && stored > times:
 				sc.Duplicated++
 			}
 		}
@@ -165,7 +145,7 @@ func (a *auditor) run(ctx context.Context, o Options, _ int64) (Audit, error) {
 		res.Duplicated += sc.Duplicated
 	}
 	if a.dead != nil {
-		got, err := a.dead.counts(ctx, nil)
+		got, err := a.dead.Counts(ctx, nil)
 		if err != nil {
 			return res, fmt.Errorf("read back the dead letter: %w", err)
 		}
@@ -211,29 +191,18 @@ func configField(cfg any, key string) string {
 	return ""
 }
 
-func storeFor(ctx context.Context, s *pipeline.Spec) (store, error) {
-	switch s.Name {
-	case "file":
-		return &fileStore{path: configField(s.Config, "path")}, nil
-	case "mongodb":
-		uri, db, coll := configField(s.Config, "uri"), configField(s.Config, "database"), configField(s.Config, "collection")
-		if strings.Contains(coll, "{") {
-			return nil, fmt.Errorf("%s: the audit needs a fixed collection, not the template %q", s.Label(), coll)
-		}
-		client, err := mongo.Connect(options.Client().ApplyURI(uri).SetServerSelectionTimeout(10 * time.Second))
-		if err != nil {
-			return nil, err
-		}
-		return &mongoStore{label: s.Label(), coll: client.Database(db).Collection(coll)}, nil
-	case "elasticsearch":
-		urls := configStrings(s.Config, "urls")
-		if len(urls) == 0 {
-			return nil, fmt.Errorf("%s: no urls", s.Label())
-		}
-		return &esStore{label: s.Label(), url: strings.TrimRight(urls[0], "/"), user: configField(s.Config, "username"),
-			pass: configField(s.Config, "password"), pattern: indexPattern(configField(s.Config, "index"))}, nil
+// storeFor finds the read-back of a sink: its config implements
+// pipeline.Auditor.
+func storeFor(ctx context.Context, s *pipeline.Spec) (pipeline.StoreAudit, error) {
+	a, ok := s.Config.(pipeline.Auditor)
+	if !ok {
+		return nil, fmt.Errorf("%s: the audit cannot read %s sinks back yet", s.Label(), s.Name)
 	}
-	return nil, fmt.Errorf("%s: the audit cannot read %s sinks back yet", s.Label(), s.Name)
+	st, err := a.Audit(ctx, s.Label())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Label(), err)
+	}
+	return st, nil
 }
 
 // configStrings reads a []string config field by its yaml key.
@@ -251,259 +220,4 @@ func configStrings(cfg any, key string) []string {
 		}
 	}
 	return nil
-}
-
-// indexPattern turns an index template into a search pattern:
-// "bench-events-{2006.01.02}" → "bench-events-*".
-var placeholder = regexp.MustCompile(`\{\{[^}]*\}\}|\{[^}]*\}`)
-
-func indexPattern(tmpl string) string { return placeholder.ReplaceAllString(tmpl, "*") }
-
-// esStore reads ids back with search requests. A real engine (OpenSearch,
-// Elasticsearch) is refreshed and counted through the Count API; where
-// _refresh or _count is missing (ZincSearch, whose indexing is
-// asynchronous), counts polls until the search total stops moving.
-type esStore struct {
-	label, url, user, pass, pattern string
-}
-
-func (e *esStore) name() string     { return e.label }
-func (e *esStore) idempotent() bool { return true }
-
-func (e *esStore) do(ctx context.Context, method, path, body string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, e.url+path, strings.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if e.user != "" {
-		req.SetBasicAuth(e.user, e.pass)
-	}
-	return http.DefaultClient.Do(req)
-}
-
-func (e *esStore) reset(ctx context.Context) error {
-	resp, err := e.do(ctx, http.MethodDelete, "/"+e.pattern, "")
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	return nil
-}
-
-// search runs one query and returns the total and the ids of the hits.
-func (e *esStore) search(ctx context.Context, query string) (int, []string, error) {
-	resp, err := e.do(ctx, http.MethodPost, "/"+e.pattern+"/_search", query)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, nil, err
-	}
-	if resp.StatusCode == http.StatusNotFound {
-		return 0, nil, nil
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, nil, fmt.Errorf("search %s: %s: %.200s", e.pattern, resp.Status, data)
-	}
-	r := gjson.ParseBytes(data)
-	var ids []string
-	for _, h := range r.Get("hits.hits").Array() {
-		ids = append(ids, h.Get("_id").String())
-	}
-	return int(r.Get("hits.total.value").Int()), ids, nil
-}
-
-// counts looks the sent ids up with ids queries, a thousand at a time:
-// listing an index page by page is capped (the result window) and, without
-// a stable order, skips and repeats documents. Documents beyond those found
-// are ones no sent event explains, and are reported as such.
-func (e *esStore) counts(ctx context.Context, want map[string]int) (map[string]int, error) {
-	last, exact, err := e.refreshCount(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !exact {
-		if last, err = e.settledTotal(ctx); err != nil {
-			return nil, err
-		}
-	}
-	out := map[string]int{}
-	ids := make([]string, 0, len(want))
-	for id := range want {
-		ids = append(ids, id)
-	}
-	const chunk = 1000
-	for i := 0; i < len(ids); i += chunk {
-		part := ids[i:min(i+chunk, len(ids))]
-		values, _ := json.Marshal(part)
-		_, found, err := e.search(ctx, fmt.Sprintf(`{"size":%d,"_source":false,"query":{"ids":{"values":%s}}}`, len(part), values))
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range found {
-			out[id]++
-		}
-	}
-	found := 0
-	for _, n := range out {
-		found += n
-	}
-	for i := found; i < last; i++ {
-		out[fmt.Sprintf("(document %d not sent)", i)]++
-	}
-	return out, nil
-}
-
-// refreshCount refreshes the indices and reads their document count through
-// the Count API. exact is false when the server has no _refresh or _count
-// (ZincSearch answers 404), and the caller must poll instead.
-func (e *esStore) refreshCount(ctx context.Context) (total int, exact bool, err error) {
-	resp, err := e.do(ctx, http.MethodPost, "/"+e.pattern+"/_refresh?allow_no_indices=true", "")
-	if err != nil {
-		return 0, false, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, false, nil
-	}
-	resp, err = e.do(ctx, http.MethodGet, "/"+e.pattern+"/_count?allow_no_indices=true", "")
-	if err != nil {
-		return 0, false, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, false, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, false, nil
-	}
-	c := gjson.GetBytes(data, "count")
-	if !c.Exists() {
-		return 0, false, fmt.Errorf("count %s: no count in %.200s", e.pattern, data)
-	}
-	return int(c.Int()), true, nil
-}
-
-// settledTotal waits for asynchronous indexing: the search total must hold
-// still for 5s (within 3 minutes).
-func (e *esStore) settledTotal(ctx context.Context) (int, error) {
-	last, stable := -1, time.Now()
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
-		total, _, err := e.search(ctx, `{"size":0,"track_total_hits":true,"query":{"match_all":{}}}`)
-		if err != nil {
-			return 0, err
-		}
-		if total != last {
-			last, stable = total, time.Now()
-		} else if time.Since(stable) >= 5*time.Second {
-			break
-		}
-	}
-	return last, nil
-}
-
-type fileStore struct{ path string }
-
-func (f *fileStore) name() string     { return "file " + f.path }
-func (f *fileStore) idempotent() bool { return false }
-func (f *fileStore) reset(context.Context) error {
-	paths, err := f.paths()
-	if err != nil {
-		return err
-	}
-	for _, p := range paths {
-		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-	}
-	return nil
-}
-
-// paths is the file, or, for a path with a glob pattern (the chaos
-// profile's consumers write one file each), every file it matches.
-func (f *fileStore) paths() ([]string, error) {
-	if !strings.ContainsAny(f.path, "*?[") {
-		return []string{f.path}, nil
-	}
-	return filepath.Glob(f.path)
-}
-
-// payloadID finds the event id at the start of a dead letter's original
-// payload: a malformed payload cannot be decoded, but its id is readable.
-var payloadID = regexp.MustCompile(`"id":"([^"]+)"`)
-
-func (f *fileStore) counts(context.Context, map[string]int) (map[string]int, error) {
-	out := map[string]int{}
-	paths, err := f.paths()
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range paths {
-		if err := countFile(p, out); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// countFile adds the ids of one JSON-lines file to out.
-func countFile(path string, out map[string]int) error {
-	file, err := os.Open(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer file.Close()
-	sc := bufio.NewScanner(file)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		line := sc.Bytes()
-		id := gjson.GetBytes(line, "id").String()
-		if gjson.GetBytes(line, "failed_at").Exists() {
-			// A dead letter: its id is the source's; the business id is
-			// in the original payload.
-			orig := gjson.GetBytes(line, "payload_text").String() + gjson.GetBytes(line, "payload").Raw
-			if m := payloadID.FindStringSubmatch(orig); m != nil {
-				id = m[1]
-			}
-		}
-		out[id]++
-	}
-	return sc.Err()
-}
-
-type mongoStore struct {
-	label string
-	coll  *mongo.Collection
-}
-
-func (m *mongoStore) name() string     { return m.label }
-func (m *mongoStore) idempotent() bool { return true }
-func (m *mongoStore) reset(ctx context.Context) error {
-	return m.coll.Drop(ctx)
-}
-
-func (m *mongoStore) counts(ctx context.Context, _ map[string]int) (map[string]int, error) {
-	cur, err := m.coll.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, err
-	}
-	defer cur.Close(ctx)
-	out := map[string]int{}
-	for cur.Next(ctx) {
-		var doc struct {
-			ID any `bson:"_id"`
-		}
-		if err := cur.Decode(&doc); err != nil {
-			return nil, err
-		}
-		out[fmt.Sprint(doc.ID)]++
-	}
-	return out, cur.Err()
 }

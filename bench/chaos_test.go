@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -241,30 +240,6 @@ func TestRecoveryTracking(t *testing.T) {
 	r.trackRecovery(Second{T: 7, Lag: 10})
 	if never.exceeded || never.resolved {
 		t.Errorf("a fault with no lag: %+v", *never)
-	}
-}
-
-func TestFileStoreGlob(t *testing.T) {
-	dir := t.TempDir()
-	for i, lines := range []string{`{"id":"a"}` + "\n" + `{"id":"b"}` + "\n", `{"id":"a"}` + "\n"} {
-		sub := filepath.Join(dir, strconv.Itoa(i))
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(sub, "dl.jsonl"), []byte(lines), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f := &fileStore{path: filepath.Join(dir, "*", "dl.jsonl")}
-	got, err := f.counts(context.Background(), nil)
-	if err != nil || got["a"] != 2 || got["b"] != 1 || len(got) != 2 {
-		t.Fatalf("counts = %v, %v", got, err)
-	}
-	if err := f.reset(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := f.counts(context.Background(), nil); len(got) != 0 {
-		t.Fatalf("after reset: %v", got)
 	}
 }
 

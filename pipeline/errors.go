@@ -29,6 +29,40 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
+// FoldEventErrors turns the per-event outcomes of one call (errs[i] is
+// event i's error, nil when it succeeded) into the error Write or Apply
+// returns:
+//
+//   - nil when every event succeeded (or errs is empty);
+//   - the shared error itself when every event failed with the same
+//     retryable error value: an outage, not the events' fault, so the
+//     runner retries the whole call and logs one error;
+//   - otherwise a *BatchError naming each failed event. A permanent error
+//     is always reported per event, even when every event shares it: it
+//     says something about the events, which go to the dead letter one by
+//     one with it.
+func FoldEventErrors(errs []error) error {
+	be := NewBatchError()
+	var first error
+	same := true
+	for i, err := range errs {
+		if err == nil {
+			same = false
+			continue
+		}
+		if first == nil {
+			first = err
+		} else if err != first {
+			same = false
+		}
+		be.Fail(i, err)
+	}
+	if same && first != nil && !IsPermanent(first) {
+		return first
+	}
+	return be.Err()
+}
+
 // EventError is the failure of one event of a batch.
 type EventError struct {
 	// Index is the event's position in the batch the component was given.

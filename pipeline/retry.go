@@ -10,11 +10,19 @@ import (
 	"github.com/cenkalti/backoff/v5"
 )
 
+// ErrorClassifier is implemented by a component's errors that name their
+// own kind of failure for the retries metric ("throttled", "rejected",
+// "mapping"): a short, fixed, low-cardinality word, never built from the
+// payload. ErrorClass finds it anywhere in the error chain.
+type ErrorClassifier interface {
+	ErrorClass() string
+}
+
 // ErrorClass names the kind of failure for the retries metric: "timeout",
-// "network", "canceled", a component's own class (an error implementing
-// ErrorClass() string, e.g. "throttled"), or "other".
+// "network", "canceled", a component's own class (an ErrorClassifier in
+// the chain, e.g. "throttled"), or "other".
 func ErrorClass(err error) string {
-	var c interface{ ErrorClass() string }
+	var c ErrorClassifier
 	var ne net.Error
 	switch {
 	case errors.As(err, &c):

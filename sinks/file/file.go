@@ -138,20 +138,30 @@ func NewWriter(w io.Writer, format Format, closeFn func() error) *Sink {
 	return &Sink{w: w, format: format, close: closeFn}
 }
 
-// Write appends one line per event. A failed write or fsync is retryable:
+// Write appends one line per event. An event that cannot be encoded fails
+// permanently on its own (a *pipeline.BatchError). A failed write or fsync
+// is retryable:
 // the runner rewrites the batch, and readers of the file must tolerate the
 // repeated lines that a partial write leaves (ids are stable).
 func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	buf := s.buf[:0]
-	var err error
-	for _, ev := range batch {
+	// An event that cannot be encoded fails alone (permanently); the
+	// others are written.
+	be := pipeline.NewBatchError()
+	for i, ev := range batch {
+		n := len(buf)
+		var err error
 		if buf, err = s.appendLine(buf, ev); err != nil {
-			return err
+			buf = buf[:n]
+			be.Fail(i, err)
 		}
 	}
 	s.buf = buf
+	if len(buf) == 0 {
+		return be.Err()
+	}
 	if _, err := s.w.Write(buf); err != nil {
 		return fmt.Errorf("write %d events: %w", len(batch), err)
 	}
@@ -163,7 +173,7 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	if cap(s.buf) > 64<<20 {
 		s.buf = nil // one huge batch must not pin its memory forever
 	}
-	return nil
+	return be.Err()
 }
 
 type envelope struct {

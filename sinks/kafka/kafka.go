@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -135,7 +134,7 @@ type Sink struct {
 	// unreachable must leave its Service rather than take requests it can
 	// only answer 503.
 	conn      *kafkaconn.Conn
-	notReady  atomic.Pointer[error]
+	ready     pipeline.Readiness
 	stopProbe context.CancelFunc
 	probeDone chan struct{}
 }
@@ -185,7 +184,7 @@ func New(c Config, log *slog.Logger) (*Sink, error) {
 	}
 	s.conn = conn
 	notYet := errors.New("kafka sink: brokers not reached yet")
-	s.notReady.Store(&notYet)
+	s.ready.Set(notYet)
 	return s, nil
 }
 
@@ -204,13 +203,13 @@ func (s *Sink) Start(context.Context) error {
 				if ctx.Err() != nil {
 					return
 				}
-				s.notReady.Store(&err)
+				s.ready.Set(err)
 				if !warned { // once per outage, the one at start included
 					s.log.Warn("kafka sink not ready", "err", err)
 					warned = true
 				}
 				wait = probeEveryUnfit
-			} else if prev := s.notReady.Swap(nil); prev != nil {
+			} else if prev := s.ready.Set(nil); prev != nil {
 				s.log.Info("kafka sink ready", "brokers", pipeline.RedactURLs(s.cfg.Brokers))
 				warned = false
 			}
@@ -252,12 +251,7 @@ func (s *Sink) probe(ctx context.Context) error {
 }
 
 // Ready reports the last probe's failure, if any.
-func (s *Sink) Ready() error {
-	if e := s.notReady.Load(); e != nil {
-		return *e
-	}
-	return nil
-}
+func (s *Sink) Ready() error { return s.ready.Ready() }
 
 // Write produces one record per event and waits for the broker's acks.
 func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {

@@ -97,18 +97,3 @@ func TestSettleMapsErrorsToEvents(t *testing.T) {
 		})
 	}
 }
-
-func TestCollectWholeBatchOrPerEvent(t *testing.T) {
-	outage := errors.New("server selection timeout")
-	if err := collect([]error{outage, outage}); err != outage {
-		t.Errorf("every event failing the same retryable way: %v, want the error itself", err)
-	}
-	perm := pipeline.Permanent(errors.New("bad"))
-	var be *pipeline.BatchError
-	if err := collect([]error{nil, perm, outage}); !errors.As(err, &be) || be.Len() != 2 || be.Failures[0].Index != 1 {
-		t.Errorf("mixed: %v", err)
-	}
-	if err := collect([]error{nil, nil}); err != nil {
-		t.Errorf("all stored: %v", err)
-	}
-}

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,11 +43,9 @@ type Sink struct {
 	m      *metrics
 	seed   maphash.Seed
 
-	colls   sync.Map                 // name -> *mongo.Collection
-	problem atomic.Pointer[errorBox] // readiness: nil when healthy
+	colls sync.Map           // name -> *mongo.Collection
+	ready pipeline.Readiness // nil when healthy
 }
-
-type errorBox struct{ err error }
 
 var _ interface {
 	pipeline.Sink
@@ -66,7 +63,7 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Sink, error) {
 		return nil, fmt.Errorf("mongodb sink: write_concern: %w", err)
 	}
 	s := &Sink{cfg: c, log: log, coll: &c.Collection, seed: maphash.MakeSeed()}
-	s.problem.Store(&errorBox{errors.New("mongodb sink: not started")})
+	s.ready.Set(errors.New("mongodb sink: not started"))
 	if c.ID != "" {
 		if s.id, err = pipeline.ParseFieldTemplate(c.ID); err != nil {
 			return nil, fmt.Errorf("mongodb sink: id: %w", err)
@@ -108,7 +105,7 @@ func (s *Sink) Start(ctx context.Context) error {
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
 		err = fmt.Errorf("mongodb sink: cannot connect to %s within %s (check the uri's hosts, credentials and TLS options): %w",
 			redactURI(s.cfg.URI), s.cfg.ConnectTimeout, redactErr(err, s.cfg.URI))
-		s.problem.Store(&errorBox{err})
+		s.ready.Set(err)
 		return err
 	}
 	for i, ix := range s.cfg.Indexes {
@@ -139,21 +136,16 @@ func (s *Sink) Start(ctx context.Context) error {
 		}
 		if _, err := s.db.Collection(name).Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys, Options: o}); err != nil {
 			err = fmt.Errorf("mongodb sink: ensure indexes[%d] on %s.%s: %w", i, s.cfg.Database, name, err)
-			s.problem.Store(&errorBox{err})
+			s.ready.Set(err)
 			return err
 		}
 	}
-	s.problem.Store(nil)
+	s.ready.Set(nil)
 	return nil
 }
 
 // Ready reports a failed start or an outage seen by the last write.
-func (s *Sink) Ready() error {
-	if b := s.problem.Load(); b != nil {
-		return b.err
-	}
-	return nil
-}
+func (s *Sink) Ready() error { return s.ready.Ready() }
 
 // op is one event's write.
 type op struct {
@@ -224,32 +216,7 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	for i, first := range dupOf {
 		errs[i] = errs[first]
 	}
-	return collect(errs)
-}
-
-// collect turns per-event outcomes into Write's error: nil, the common
-// error when every event failed the same retryable way (an outage), or a
-// BatchError naming the failed events.
-func collect(errs []error) error {
-	be := pipeline.NewBatchError()
-	var first error
-	same := true
-	for i, err := range errs {
-		if err == nil {
-			same = false
-			continue
-		}
-		if first == nil {
-			first = err
-		} else if err != first {
-			same = false
-		}
-		be.Fail(i, err)
-	}
-	if same && first != nil && !pipeline.IsPermanent(first) {
-		return first
-	}
-	return be.Err()
+	return pipeline.FoldEventErrors(errs)
 }
 
 // task is one goroutine's work: chunks of one collection written in order.
@@ -424,7 +391,7 @@ func (s *Sink) bulk(ctx context.Context, coll *mongo.Collection, ops []op, errs 
 // checkApplied settles.
 func (s *Sink) settle(ops []op, collName string, err error, errs []error) []op {
 	if err == nil {
-		s.problem.Store(nil)
+		s.ready.Set(nil)
 		return nil
 	}
 	var bwe mongo.BulkWriteException
@@ -432,7 +399,7 @@ func (s *Sink) settle(ops []op, collName string, err error, errs []error) []op {
 		// The command as a whole failed: no op is known to be stored.
 		err = fmt.Errorf("bulk write of %d documents to %s.%s: %w", len(ops), s.cfg.Database, collName, err)
 		if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded) {
-			s.problem.Store(&errorBox{err})
+			s.ready.Set(err)
 		}
 		for _, o := range ops {
 			errs[o.index] = err
@@ -440,7 +407,7 @@ func (s *Sink) settle(ops []op, collName string, err error, errs []error) []op {
 		s.m.failedN(false, len(ops))
 		return nil
 	}
-	s.problem.Store(nil)
+	s.ready.Set(nil)
 	failed := make([]bool, len(ops))
 	var dups []op
 	for _, we := range bwe.WriteErrors {

@@ -47,11 +47,11 @@ func (s *Source) pollLag(ctx context.Context, client *kafkago.Client, topic stri
 			// The brokers do not answer this member: /readyz says so
 			// until they do (the group session may not have noticed yet).
 			err = fmt.Errorf("brokers not answering (end offsets of %s): %w", topic, err)
-			s.brokerErr.Store(&err)
+			s.brokers.Set(err)
 		}
 		return
 	}
-	s.brokerErr.Store(nil)
+	s.brokers.Set(nil)
 	for _, p := range ps {
 		span := offsets[p.id]
 		p.highWatermark.Store(span.End)

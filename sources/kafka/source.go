@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,8 +52,8 @@ type Source struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	notReady  atomic.Pointer[error]
-	brokerErr atomic.Pointer[error] // the last lag poll's failure
+	ready   pipeline.Readiness
+	brokers pipeline.Readiness // the last lag poll's failure
 }
 
 // New builds a source; nothing connects until Start.
@@ -72,7 +71,7 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Source, error)
 	}
 	s := &Source{cfg: c, conn: conn, log: log, metrics: m, batches: handoff.New(4)}
 	notYet := errors.New("not yet a member of group " + c.Group)
-	s.notReady.Store(&notYet)
+	s.ready.Set(notYet)
 	return s, nil
 }
 
@@ -119,11 +118,11 @@ func (s *Source) run() {
 		}
 		if err != nil {
 			err = fmt.Errorf("joining group %s: %w", s.cfg.Group, err)
-			s.notReady.Store(&err)
+			s.ready.Set(err)
 			s.log.Warn("kafka source not in its group, retrying", "err", err)
 			continue
 		}
-		s.notReady.Store(nil)
+		s.ready.Set(nil)
 		s.metrics.rebalances.Inc()
 		s.startGeneration(gen)
 	}
@@ -232,11 +231,11 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 // Ready reports whether the source is a member of its group and its
 // brokers answer (the periodic end-offset read).
 func (s *Source) Ready() error {
-	if e := s.notReady.Load(); e != nil {
-		return *e
+	if err := s.ready.Ready(); err != nil {
+		return err
 	}
-	if e := s.brokerErr.Load(); e != nil {
-		return *e
+	if err := s.brokers.Ready(); err != nil {
+		return err
 	}
 	return nil
 }

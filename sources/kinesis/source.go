@@ -14,7 +14,6 @@ import (
 	"os"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,9 +54,9 @@ type Source struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu       sync.Mutex
-	readers  map[string]*shardReader // shard id → running reader
-	notReady atomic.Pointer[error]
+	mu      sync.Mutex
+	readers map[string]*shardReader // shard id → running reader
+	ready   pipeline.Readiness
 }
 
 // New builds a source with the MongoDB lease store.
@@ -93,7 +92,7 @@ func NewWithStore(c Config, store LeaseStore, log *slog.Logger, reg prometheus.R
 		batches: handoff.New(4), readers: map[string]*shardReader{},
 	}
 	notYet := errors.New("no shard leases taken yet")
-	s.notReady.Store(&notYet)
+	s.ready.Set(notYet)
 	return s, nil
 }
 
@@ -134,7 +133,7 @@ func (s *Source) coordinate() {
 
 func (s *Source) setNotReady(err error) {
 	s.log.Warn("kinesis source", "err", err)
-	s.notReady.Store(&err)
+	s.ready.Set(err)
 }
 
 // wantsSync is true after a shard ended: its children must be discovered.
@@ -218,7 +217,7 @@ func (s *Source) balance() error {
 	if err != nil {
 		return err
 	}
-	s.notReady.Store(nil)
+	s.ready.Set(nil)
 	byShard := make(map[string]Lease, len(leases))
 	for _, l := range leases {
 		byShard[l.Shard] = l
@@ -320,12 +319,7 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 }
 
 // Ready reports whether the lease store answers.
-func (s *Source) Ready() error {
-	if e := s.notReady.Load(); e != nil {
-		return *e
-	}
-	return nil
-}
+func (s *Source) Ready() error { return s.ready.Ready() }
 
 // Close stops every shard reader after a last checkpoint and releases its
 // lease, so another consumer takes over at once rather than after expiry.

@@ -1,4 +1,4 @@
-package bench
+package elasticsearch_test
 
 import (
 	"context"
@@ -11,13 +11,16 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/pipeline"
+	essink "github.com/sluicehq/sluice/sinks/elasticsearch"
 )
 
-// TestESAuditRefreshesAndCounts: against the real engine the audit refreshes
+// TestAuditRefreshesAndCounts: the bench audit's read-back (Config.Audit),
+// moved here from bench. Against the real engine the audit refreshes
 // and counts through the Count API. The index never refreshes on its own
 // (refresh_interval -1), so an audit that only searched would see nothing
 // and report every document lost.
-func TestESAuditRefreshesAndCounts(t *testing.T) {
+func TestAuditRefreshesAndCounts(t *testing.T) {
 	base := testenv.OpenSearchURL(t)
 	prefix := "sluice-test-audit-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	index := prefix + "-2026.11.23"
@@ -61,10 +64,17 @@ func TestESAuditRefreshesAndCounts(t *testing.T) {
 	delete(want, "ev-7") // sent, so counted; but also check one lost id:
 	want["ev-lost"] = 1
 
-	s := &esStore{label: "es", url: base, pattern: prefix + "-*"}
+	cfg := essink.Config{URLs: []string{base}, Index: *pipeline.MustParseTemplate(prefix + "-{2006.01.02}")}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	got, err := s.counts(ctx, want)
+	s, err := cfg.Audit(ctx, "es")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Idempotent() || s.Name() != "es" {
+		t.Errorf("Idempotent() = %v, Name() = %q; want true, \"es\"", s.Idempotent(), s.Name())
+	}
+	got, err := s.Counts(ctx, want)
 	if err != nil {
 		t.Fatal(err)
 	}
