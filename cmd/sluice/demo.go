@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -463,11 +464,11 @@ func printSamples(out io.Writer, eventsPath, deadPath string) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	fmt.Fprintln(out, "\nsample events (one per source):")
-	var bounces []string // source:kind of every email bounce
+	bounces := map[string]int{} // email bounces by source:kind
 	for sc.Scan() {
 		src := gjson.GetBytes(sc.Bytes(), "source").String()
 		if k := gjson.GetBytes(sc.Bytes(), "bounce.kind"); k.Exists() {
-			bounces = append(bounces, src+":"+k.Str)
+			bounces[src+":"+k.Str]++
 		}
 		if seen[src] {
 			continue
@@ -485,7 +486,12 @@ func printSamples(out io.Writer, eventsPath, deadPath string) {
 		fmt.Fprintf(out, "  %-10s %-26s %-28s account=%s%s %d bytes\n", src, r.Get("type").String(), key, r.Get("account_id").String(), bounce, len(sc.Bytes()))
 	}
 	if len(bounces) > 0 {
-		fmt.Fprintf(out, "email bounces (source:kind): %s\n", strings.Join(bounces, " "))
+		kinds := make([]string, 0, len(bounces))
+		for k, n := range bounces {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+		}
+		sort.Strings(kinds)
+		fmt.Fprintf(out, "email bounces (source:kind count): %s\n", strings.Join(kinds, ", "))
 	}
 	if d, err := os.Open(deadPath); err == nil {
 		defer d.Close()

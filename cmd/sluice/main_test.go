@@ -371,7 +371,7 @@ func TestDemoRecorded(t *testing.T) {
 			if want := "map[mailgun:[hard soft] sendgrid:[blocked hard] ses:[hard]]"; mode != "kafka" && fmt.Sprint(bounces) != want {
 				t.Errorf("bounce kinds %v, want %s", bounces, want)
 			}
-			if mode != "kafka" && !strings.Contains(out.String(), "email bounces (source:kind):") {
+			if mode != "kafka" && !strings.Contains(out.String(), "email bounces (source:kind count):") {
 				t.Errorf("no bounce kinds in the demo output:\n%s", out.String())
 			}
 			for _, line := range []string{"answered 401, nothing enqueued", "1 SNS subscription confirmed"} {

@@ -77,7 +77,7 @@ func (d *Avro) decode(ctx context.Context, ev *pipeline.Event) error {
 			}
 			codec, dec, data = c, jd, rest
 		case d.local == nil:
-			return fmt.Errorf("decode avro: %w (starts %q)", err, preview(ev.Payload))
+			return fmt.Errorf("decode avro: payload of %d bytes: %w", len(ev.Payload), err)
 		}
 	}
 	if dec != nil {

@@ -122,12 +122,12 @@ func (d *JSON) decode(ev *pipeline.Event) error {
 	var spans [2]span
 	if err := scanJSON(p, d.cfg.MaxDepth, d.keys, spans[:len(d.keys)]); err != nil {
 		if errors.Is(err, errTooDeep) {
-			return fmt.Errorf("decode json: payload of %d bytes nests objects and arrays deeper than max_depth (%d) (starts %q)", len(p), d.cfg.MaxDepth, preview(p))
+			return fmt.Errorf("decode json: payload of %d bytes nests objects and arrays deeper than max_depth (%d)", len(p), d.cfg.MaxDepth)
 		}
-		return fmt.Errorf("decode json: payload of %d bytes is not valid JSON: %v (starts %q)", len(p), err, preview(p))
+		return fmt.Errorf("decode json: payload of %d bytes is not valid JSON: %v", len(p), err)
 	}
 	if first := firstNonSpace(p); first != '{' {
-		return fmt.Errorf("decode json: %w (starts %q)", ErrNotObject, preview(p))
+		return fmt.Errorf("decode json: payload of %d bytes: %w", len(p), ErrNotObject)
 	}
 	ev.Body = p
 	if d.cfg.ID == "" && d.cfg.Time == "" {
@@ -221,13 +221,6 @@ func firstNonSpace(b []byte) byte {
 		return c
 	}
 	return 0
-}
-
-func preview(b []byte) string {
-	if len(b) > 40 {
-		return string(b[:40]) + "…"
-	}
-	return string(b)
 }
 
 // DecodesBody: the steps after this one see a decoded body.

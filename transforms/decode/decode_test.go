@@ -395,3 +395,24 @@ func maxNesting(b []byte) int {
 	}
 	return deepest
 }
+
+// TestFailureReasonsCarryNoPayloadBytes: a dead letter's reason says what
+// is wrong and how large the payload is, never what it holds (the payload
+// itself goes to the dead-letter sink, whose reason is also logged and shown).
+func TestFailureReasonsCarryNoPayloadBytes(t *testing.T) {
+	secret := "jane.doe@example.com"
+	for _, p := range []string{
+		`{"email":"` + secret + `",`,
+		`["` + secret + `"]`,
+		strings.Repeat("[", 600) + `"` + secret + `"`,
+	} {
+		_, err := NewJSON(Config{Format: "json", MaxDepth: 512}).Apply(context.Background(), events(p))
+		var be *pipeline.BatchError
+		if !errors.As(err, &be) || len(be.Failures) != 1 {
+			t.Fatalf("payload of %d bytes: err = %v, want one failure", len(p), err)
+		}
+		if reason := be.Failures[0].Err.Error(); strings.Contains(reason, "jane") || strings.Contains(reason, `"email"`) {
+			t.Errorf("reason carries payload bytes: %s", reason)
+		}
+	}
+}
