@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/internal/ackorder"
+	"github.com/sluicehq/sluice/internal/envelope"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -435,17 +436,6 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 	}
 }
 
-type envelope struct {
-	ID               string          `json:"id"`
-	Source           string          `json:"source"`
-	Type             string          `json:"type"`
-	AccountID        string          `json:"account_id"`
-	OccurredAt       string          `json:"occurred_at"`
-	SystemModifiedAt string          `json:"system_modified_at,omitempty"`
-	Key              string          `json:"key"`
-	Data             json.RawMessage `json:"data"`
-}
-
 // EventID is the stable identity of a record version, namespaced by the
 // vendor: "salesforce:Contact:003…:2026-11-19T11:18:52Z". The stamp is the
 // cursor's (system) modification time, so a record changed again gets a
@@ -462,7 +452,7 @@ func (s *Source) event(object string, r *Record) *pipeline.Event {
 	}
 	key = s.o.Vendor + ":" + key
 	stamp := r.Stamp.UTC().Format(time.RFC3339Nano)
-	env := envelope{ID: id, Source: s.o.Vendor, Type: r.Type, AccountID: r.Account, OccurredAt: stamp, Key: key, Data: r.Data}
+	env := envelope.Envelope{ID: id, Source: s.o.Vendor, Type: r.Type, AccountID: r.Account, OccurredAt: stamp, Key: key}
 	if env.AccountID == "" {
 		env.AccountID = s.o.Account
 	}
@@ -471,11 +461,14 @@ func (s *Source) event(object string, r *Record) *pipeline.Event {
 		at = r.OccurredAt
 		env.OccurredAt, env.SystemModifiedAt = r.OccurredAt.UTC().Format(time.RFC3339Nano), stamp
 	}
-	payload, err := json.Marshal(env)
+	// Marshalling the raw record compacts it (and escapes <, >, &), as
+	// encoding/json did when it wrote the whole envelope.
+	data, err := json.Marshal(json.RawMessage(r.Data))
 	if err != nil { // Data is not JSON: keep it as a string rather than lose it
-		env.Data, _ = json.Marshal(string(r.Data))
-		payload, _ = json.Marshal(env)
+		data, _ = json.Marshal(string(r.Data))
 	}
+	env.Data = data
+	payload := env.Append(nil)
 	return &pipeline.Event{
 		ID: id, Key: []byte(key), Time: at, Payload: payload,
 		Meta: pipeline.Meta{{Key: "source", Value: s.o.Vendor}, {Key: "object", Value: object}, {Key: "record_id", Value: r.ID}, {Key: "modstamp", Value: stamp}},
