@@ -137,7 +137,7 @@ type Source struct {
 	readyErr error
 
 	// Read's own state.
-	backoff    time.Duration
+	backoff    *pipeline.Backoff
 	pauseUntil time.Time
 	next       int
 }
@@ -182,7 +182,8 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{o: o, log: o.Logger, m: m, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Source{o: o, log: o.Logger, m: m, stop: make(chan struct{}), done: make(chan struct{}),
+		backoff: pipeline.NewBackoff(o.MinBackoff, o.MaxBackoff)}
 	for _, name := range o.Objects {
 		s.objs = append(s.objs, &object{name: name, seen: map[string]time.Time{}})
 	}
@@ -366,8 +367,7 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 				s.setReady(err)
 				return nil, nil, fmt.Errorf("%s %s: %w", s.o.Vendor, o.name, err)
 			}
-			s.backoff = min(max(s.o.MinBackoff, 2*s.backoff), s.o.MaxBackoff)
-			wait := s.backoff
+			wait := s.backoff.Next()
 			if ra, ok := errors.AsType[*RetryAfterError](err); ok {
 				// Being told to wait is the API working as meant: not a
 				// readiness problem.
@@ -379,7 +379,7 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 			s.pauseUntil = s.o.Now().Add(wait)
 			continue
 		}
-		s.backoff = 0
+		s.backoff.Reset()
 		s.setReady(nil)
 		s.m.requests.WithLabelValues(s.o.Vendor, o.name, "ok").Inc()
 		if page.Pause > 0 {
