@@ -52,7 +52,7 @@ var seeds = []string{
 }
 
 func fields(f *Fields) [8]gjson.Result {
-	return [8]gjson.Result{f.ID, f.Source, f.Type, f.AccountID, f.OccurredAt, f.Data, f.SystemModifiedAt, f.Key}
+	return [8]gjson.Result{f.ID(), f.Source(), f.Type(), f.AccountID(), f.OccurredAt(), f.Data(), f.SystemModifiedAt(), f.Key()}
 }
 
 func TestReadAgreesWithOldReader(t *testing.T) {
@@ -64,7 +64,8 @@ func TestReadAgreesWithOldReader(t *testing.T) {
 func checkRead(t *testing.T, body string) {
 	var old [7]gjson.Result
 	oldRead(body, &old)
-	f := Fields{Key: gjson.Result{Raw: "stale"}} // Read starts from nothing
+	var f Fields
+	f.r[iKey] = gjson.Result{Raw: "stale"} // Read starts from nothing
 	Read(body, &f)
 	got := fields(&f)
 	for i := range old {
@@ -74,8 +75,8 @@ func checkRead(t *testing.T, body string) {
 	}
 	// key, which the old reader did not read, is the first "key" of the
 	// object when read at all (gjson.Get also takes the first of duplicates).
-	if f.Key.Exists() && f.Key.Raw != gjson.Get(body, Key).Raw && json.Valid([]byte(body)) {
-		t.Fatalf("key of %q: got %q, want %q", body, f.Key.Raw, gjson.Get(body, Key).Raw)
+	if f.Key().Exists() && f.Key().Raw != gjson.Get(body, Key).Raw && json.Valid([]byte(body)) {
+		t.Fatalf("key of %q: got %q, want %q", body, f.Key().Raw, gjson.Get(body, Key).Raw)
 	}
 }
 
@@ -111,7 +112,7 @@ func TestAppendRoundTrip(t *testing.T) {
 			}
 			var f Fields
 			Read(string(out), &f)
-			if f.ID.Str != back.ID || f.Key.Str != back.Key || f.SystemModifiedAt.Str != back.SystemModifiedAt {
+			if f.ID().Str != back.ID || f.Key().Str != back.Key || f.SystemModifiedAt().Str != back.SystemModifiedAt {
 				t.Fatalf("Read %+v, decoded %+v", f, back)
 			}
 			_, keyAt := e.AppendHead(nil)
@@ -131,6 +132,26 @@ func FuzzAppendString(f *testing.F) {
 		want, _ := json.Marshal(s)
 		if got := AppendString(nil, s); !bytes.Equal(got, want) {
 			t.Fatalf("AppendString(%q) = %s, encoding/json %s", s, got, want)
+		}
+	})
+}
+
+// BenchmarkRead compares Read with the old by-position reader on a
+// poller's envelope (the transform's hot path reads one per event).
+func BenchmarkRead(b *testing.B) {
+	body := seeds[0]
+	b.Run("Read", func(b *testing.B) {
+		b.ReportAllocs()
+		var f Fields
+		for b.Loop() {
+			Read(body, &f)
+		}
+	})
+	b.Run("old", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var env [7]gjson.Result
+			oldRead(body, &env)
 		}
 	})
 }

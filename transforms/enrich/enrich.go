@@ -123,7 +123,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	body := unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body))
 	var env envelope.Fields
 	envelope.Read(body, &env)
-	source := env.Source.Str
+	source := env.Source().Str
 	v, ok := vendors[source]
 	if !ok {
 		if e.cfg.Unknown == "pass" {
@@ -131,23 +131,23 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		}
 		return fmt.Errorf("enrich: %w %q (want one of salesforce, hubspot, greenhouse, lever, sendgrid, mailgun, ses)", ErrUnknownSource, source)
 	}
-	data := env.Data
+	data := env.Data()
 	if !data.IsObject() {
 		return fmt.Errorf("enrich: %s event %s has no data object", source, ev.ID)
 	}
 	var f [maxSlots]gjson.Result
-	m := v.read(env.Type.Str, data, &f)
+	m := v.read(env.Type().Str, data, &f)
 	buf := make([]byte, 0, 512)
 	buf = append(buf, `{"id":`...)
-	if env.ID.Str != "" {
-		buf = appendString(buf, env.ID.Str)
+	if env.ID().Str != "" {
+		buf = appendString(buf, env.ID().Str)
 	} else {
 		buf = appendString(buf, ev.ID)
 	}
 	buf = append(buf, `,"source":`...)
 	buf = appendString(buf, source)
 	buf = append(buf, `,"type":`...)
-	buf = appendString(buf, env.Type.Str)
+	buf = appendString(buf, env.Type().Str)
 	buf = append(buf, `,"entity":{"kind":"`...)
 	buf = append(buf, m.kind...)
 	buf = append(buf, `","id":`...)
@@ -203,8 +203,8 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	}
 	buf = append(buf, `,"account_id":`...)
 	switch {
-	case env.AccountID.Str != "":
-		buf = appendString(buf, env.AccountID.Str)
+	case env.AccountID().Str != "":
+		buf = appendString(buf, env.AccountID().Str)
 	case account != nil && gjson.GetBytes(account, "account_id").Str != "":
 		buf = appendString(buf, gjson.GetBytes(account, "account_id").Str)
 	default:
@@ -214,7 +214,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		buf = append(buf, `,"account":`...)
 		buf = append(buf, account...)
 	}
-	buf, err := appendTimes(buf, env.OccurredAt, f[slotTime], env.SystemModifiedAt, ev.Time)
+	buf, err := appendTimes(buf, env.OccurredAt(), f[slotTime], env.SystemModifiedAt(), ev.Time)
 	if err != nil {
 		return fmt.Errorf("enrich: %s event %s: %w", source, ev.ID, err)
 	}
@@ -246,7 +246,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	}
 	buf = append(buf, '}')
 	if m.mail != nil {
-		buf = appendMail(buf, m.mail, env.Type.Str, &f, slotAttrs+len(m.attrs))
+		buf = appendMail(buf, m.mail, env.Type().Str, &f, slotAttrs+len(m.attrs))
 	}
 	buf = append(buf, `,"ingested_at":"`...)
 	buf = now.AppendFormat(buf, time.RFC3339Nano)
