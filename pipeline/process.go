@@ -76,58 +76,30 @@ func (p *Pipeline) applyTransform(ctx context.Context, t *stage[Transform], even
 	// The slow path: some or all events failed. Survivors of every attempt
 	// are merged back in input order, so a retried event does not jump
 	// behind a later event of the same key.
+	var kept []*Event
+	firstOut, firstErr := out, err
+	failures, err := p.retryEvents(ctx, &stageRetry{
+		label: t.label, m: t.m, retryMsg: "transform failed, retrying",
+		try: func(pending []*Event) error {
+			out, err := firstOut, firstErr // the first attempt, made above
+			if err == nil {                // every later one
+				out, err = t.c.Apply(ctx, pending)
+			}
+			firstOut, firstErr = nil, nil
+			var be *BatchError
+			if err == nil || errors.As(err, &be) {
+				kept = append(kept, out...)
+			}
+			return err
+		},
+		next: eventsAt,
+	}, events)
+	if err != nil {
+		return nil, nil, err
+	}
 	position := make(map[*Event]int, len(events))
 	for i, ev := range events {
 		position[ev] = i
-	}
-	var kept []*Event
-	var failures []failure
-	pending := events
-	retry := newRetrier(p.cfg.Retry)
-	for {
-		var retryable []*Event
-		var lastErr error
-		var be *BatchError
-		switch {
-		case err == nil:
-			kept = append(kept, out...)
-		case errors.As(err, &be):
-			kept = append(kept, out...)
-			for _, f := range be.Failures {
-				if f.Index < 0 || f.Index >= len(pending) {
-					return nil, nil, fmt.Errorf("%s reported a failure for event %d of a batch of %d", t.label, f.Index, len(pending))
-				}
-				ev := pending[f.Index]
-				if IsPermanent(f.Err) {
-					failures = append(failures, failure{event: ev, component: t.label, err: f.Err, attempts: retry.tries + 1})
-				} else {
-					retryable = append(retryable, ev)
-					lastErr = f.Err
-				}
-			}
-		case IsPermanent(err):
-			for _, ev := range pending {
-				failures = append(failures, failure{event: ev, component: t.label, err: err, attempts: retry.tries + 1})
-			}
-		default:
-			retryable, lastErr = pending, err
-		}
-		if len(retryable) == 0 {
-			break
-		}
-		t.m.retried(lastErr, len(retryable))
-		if !retry.failed() {
-			for _, ev := range retryable {
-				failures = append(failures, failure{event: ev, component: t.label, err: fmt.Errorf("giving up after %d attempts: %w", retry.tries, lastErr), attempts: retry.tries})
-			}
-			break
-		}
-		p.log.Warn("transform failed, retrying", "component", t.label, "events", len(retryable), "err", LogSafe(lastErr))
-		if err := retry.wait(ctx); err != nil {
-			return nil, nil, err
-		}
-		pending = retryable
-		out, err = t.c.Apply(ctx, pending)
 	}
 	slices.SortFunc(kept, func(a, b *Event) int { return position[a] - position[b] })
 	p.tapped(t.label, TapAfter, kept)
@@ -178,84 +150,38 @@ func (p *Pipeline) writeAll(ctx context.Context, events []*Event) ([]failure, er
 func (p *Pipeline) writeSink(ctx context.Context, s *stage[Sink], events []*Event) ([]failure, error) {
 	s.m.in.Add(float64(len(events)))
 	p.tapped(s.label, TapBefore, events)
-	var failures []failure
-	pending := events
-	retry := newRetrier(p.cfg.Retry)
-	for {
-		start := time.Now()
-		err := s.c.Write(ctx, pending)
-		d := time.Since(start)
-		s.m.write.Observe(d.Seconds())
-		s.m.seconds.Add(d.Seconds())
-		if err == nil {
-			p.lastWrite.Store(time.Now().UnixNano())
-			s.m.out.Add(float64(len(pending)))
-			p.tapped(s.label, TapAfter, pending)
-			break
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("write %s: %w", s.label, err)
-		}
-		var retryable []int
-		var be *BatchError
-		switch {
-		case errors.As(err, &be):
-			p.lastWrite.Store(time.Now().UnixNano()) // the sink answered per event
-			for _, f := range be.Failures {
-				if f.Index < 0 || f.Index >= len(pending) {
-					return nil, fmt.Errorf("%s reported a failure for event %d of a batch of %d", s.label, f.Index, len(pending))
-				}
-				if IsPermanent(f.Err) {
-					failures = append(failures, failure{event: pending[f.Index], component: s.label, err: f.Err, attempts: retry.tries + 1})
-				} else {
-					retryable = append(retryable, f.Index)
-				}
+	failures, err := p.retryEvents(ctx, &stageRetry{
+		label: s.label, m: s.m, retryMsg: "sink write failed, retrying", sink: true,
+		try: func(pending []*Event) error {
+			start := time.Now()
+			err := s.c.Write(ctx, pending)
+			d := time.Since(start)
+			s.m.write.Observe(d.Seconds())
+			s.m.seconds.Add(d.Seconds())
+			var be *BatchError
+			switch {
+			case err == nil:
+				p.lastWrite.Store(time.Now().UnixNano())
+				s.m.out.Add(float64(len(pending)))
+				p.tapped(s.label, TapAfter, pending)
+			case ctx.Err() == nil && errors.As(err, &be):
+				p.lastWrite.Store(time.Now().UnixNano()) // the sink answered per event
 			}
+			return err
+		},
+		partial: func(pending []*Event, be *BatchError) {
 			s.m.out.Add(float64(len(pending) - len(be.Failures)))
 			if p.tap.on() { // writtenOf allocates: only for a tapper
 				p.tapped(s.label, TapAfter, writtenOf(pending, be))
 			}
-		case IsPermanent(err):
-			for _, ev := range pending {
-				failures = append(failures, failure{event: ev, component: s.label, err: err, attempts: retry.tries + 1})
-			}
-		default:
-			retryable = make([]int, len(pending))
-			for i := range retryable {
-				retryable[i] = i
-			}
-		}
-		if len(retryable) == 0 {
-			break
-		}
-		s.m.retried(err, len(retryable))
-		if !retry.failed() {
-			for _, i := range retryable {
-				failures = append(failures, failure{event: pending[i], component: s.label, err: fmt.Errorf("giving up after %d attempts: %w", retry.tries, errorFor(err, i)), attempts: retry.tries})
-			}
-			break
-		}
-		p.log.Warn("sink write failed, retrying", "component", s.label, "events", len(retryable), "of", len(pending), "err", LogSafe(err))
-		if err := retry.wait(ctx); err != nil {
-			return nil, fmt.Errorf("write %s: %w", s.label, err)
-		}
-		pending = withKeySuccessors(pending, retryable)
+		},
+		next: withKeySuccessors,
+	}, events)
+	if err != nil {
+		return nil, err
 	}
 	s.m.dead.Add(float64(len(failures)))
 	return failures, nil
-}
-
-// errorFor returns the error of event i in err, or err itself.
-func errorFor(err error, i int) error {
-	var be *BatchError
-	if errors.As(err, &be) {
-		for _, f := range be.Failures {
-			if f.Index == i {
-				return f.Err
-			}
-		}
-	}
-	return err
 }
 
 // withKeySuccessors returns the events at the failed indexes plus every

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/internal/ackorder"
+	"github.com/sluicehq/sluice/internal/envelope"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -136,7 +137,7 @@ type Source struct {
 	readyErr error
 
 	// Read's own state.
-	backoff    time.Duration
+	backoff    *pipeline.Backoff
 	pauseUntil time.Time
 	next       int
 }
@@ -181,7 +182,8 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{o: o, log: o.Logger, m: m, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Source{o: o, log: o.Logger, m: m, stop: make(chan struct{}), done: make(chan struct{}),
+		backoff: pipeline.NewBackoff(o.MinBackoff, o.MaxBackoff)}
 	for _, name := range o.Objects {
 		s.objs = append(s.objs, &object{name: name, seen: map[string]time.Time{}})
 	}
@@ -365,8 +367,7 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 				s.setReady(err)
 				return nil, nil, fmt.Errorf("%s %s: %w", s.o.Vendor, o.name, err)
 			}
-			s.backoff = min(max(s.o.MinBackoff, 2*s.backoff), s.o.MaxBackoff)
-			wait := s.backoff
+			wait := s.backoff.Next()
 			if ra, ok := errors.AsType[*RetryAfterError](err); ok {
 				// Being told to wait is the API working as meant: not a
 				// readiness problem.
@@ -378,7 +379,7 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 			s.pauseUntil = s.o.Now().Add(wait)
 			continue
 		}
-		s.backoff = 0
+		s.backoff.Reset()
 		s.setReady(nil)
 		s.m.requests.WithLabelValues(s.o.Vendor, o.name, "ok").Inc()
 		if page.Pause > 0 {
@@ -435,17 +436,6 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 	}
 }
 
-type envelope struct {
-	ID               string          `json:"id"`
-	Source           string          `json:"source"`
-	Type             string          `json:"type"`
-	AccountID        string          `json:"account_id"`
-	OccurredAt       string          `json:"occurred_at"`
-	SystemModifiedAt string          `json:"system_modified_at,omitempty"`
-	Key              string          `json:"key"`
-	Data             json.RawMessage `json:"data"`
-}
-
 // EventID is the stable identity of a record version, namespaced by the
 // vendor: "salesforce:Contact:003…:2026-11-19T11:18:52Z". The stamp is the
 // cursor's (system) modification time, so a record changed again gets a
@@ -462,7 +452,7 @@ func (s *Source) event(object string, r *Record) *pipeline.Event {
 	}
 	key = s.o.Vendor + ":" + key
 	stamp := r.Stamp.UTC().Format(time.RFC3339Nano)
-	env := envelope{ID: id, Source: s.o.Vendor, Type: r.Type, AccountID: r.Account, OccurredAt: stamp, Key: key, Data: r.Data}
+	env := envelope.Envelope{ID: id, Source: s.o.Vendor, Type: r.Type, AccountID: r.Account, OccurredAt: stamp, Key: key}
 	if env.AccountID == "" {
 		env.AccountID = s.o.Account
 	}
@@ -471,11 +461,14 @@ func (s *Source) event(object string, r *Record) *pipeline.Event {
 		at = r.OccurredAt
 		env.OccurredAt, env.SystemModifiedAt = r.OccurredAt.UTC().Format(time.RFC3339Nano), stamp
 	}
-	payload, err := json.Marshal(env)
+	// Marshalling the raw record compacts it (and escapes <, >, &), as
+	// encoding/json did when it wrote the whole envelope.
+	data, err := json.Marshal(json.RawMessage(r.Data))
 	if err != nil { // Data is not JSON: keep it as a string rather than lose it
-		env.Data, _ = json.Marshal(string(r.Data))
-		payload, _ = json.Marshal(env)
+		data, _ = json.Marshal(string(r.Data))
 	}
+	env.Data = data
+	payload := env.Append(nil)
 	return &pipeline.Event{
 		ID: id, Key: []byte(key), Time: at, Payload: payload,
 		Meta: pipeline.Meta{{Key: "source", Value: s.o.Vendor}, {Key: "object", Value: object}, {Key: "record_id", Value: r.ID}, {Key: "modstamp", Value: stamp}},

@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"time"
+	"unsafe"
 
+	"github.com/sluicehq/sluice/internal/envelope"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -47,6 +49,7 @@ type Generator struct {
 	recentI int
 	cum     [3]float64
 	now     func() time.Time
+	scratch []byte // appendEvent's envelope strings
 }
 
 type recentEvent struct {
@@ -164,8 +167,9 @@ var (
 	emailVendors = [...]string{"sendgrid", "mailgun", "ses"}
 )
 
-// appendEvent writes the envelope and the vendor record. It returns the
-// index in buf where the partition key's text starts.
+// appendEvent writes the envelope (internal/envelope's head, then the
+// vendor record as data and free-text notes) and returns the index in buf
+// where the partition key's text starts.
 func (g *Generator) appendEvent(buf []byte, id string, family, entity int, now time.Time, target int) ([]byte, int) {
 	start := len(buf)
 	var vendor string
@@ -182,30 +186,31 @@ func (g *Generator) appendEvent(buf []byte, id string, family, entity int, now t
 		vendor = emailVendors[vendorIdx]
 	}
 	p := person(entity, g.w.Accounts)
-	buf = append(buf, `{"id":"`...)
-	buf = append(buf, id...)
-	buf = append(buf, `","source":"`...)
-	buf = append(buf, vendor...)
-	buf = append(buf, `","type":"`...)
 	kind := g.rng.IntN(len(emailKinds))
+	var typ string
 	switch family {
 	case 0:
-		buf = append(buf, crmTypes[g.rng.IntN(len(crmTypes))]...)
+		typ = crmTypes[g.rng.IntN(len(crmTypes))]
 	case 1:
-		buf = append(buf, atsTypes[g.rng.IntN(len(atsTypes))]...)
+		typ = atsTypes[g.rng.IntN(len(atsTypes))]
 	default:
-		buf = append(buf, emailKinds[kind]...)
+		typ = emailKinds[kind]
 	}
-	buf = append(buf, `","account_id":"acct_`...)
-	buf = strconv.AppendInt(buf, int64(p.account), 10)
-	buf = append(buf, `","occurred_at":"`...)
-	buf = now.AppendFormat(buf, time.RFC3339Nano)
-	buf = append(buf, `","key":"`...)
-	keyStart := len(buf)
-	buf = append(buf, vendor...)
-	buf = append(buf, ':')
-	buf = strconv.AppendInt(buf, int64(entity), 10)
-	buf = append(buf, `","data":`...)
+	// account, time and key are formatted into scratch and viewed as
+	// strings only while the head is appended: no allocation per event.
+	s := append(g.scratch[:0], "acct_"...)
+	s = strconv.AppendInt(s, int64(p.account), 10)
+	accountEnd := len(s)
+	s = now.AppendFormat(s, time.RFC3339Nano)
+	timeEnd := len(s)
+	s = append(s, vendor...)
+	s = append(s, ':')
+	s = strconv.AppendInt(s, int64(entity), 10)
+	g.scratch = s
+	str := func(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+	env := envelope.Envelope{ID: id, Source: vendor, Type: typ, AccountID: str(s[:accountEnd]),
+		OccurredAt: str(s[accountEnd:timeEnd]), Key: str(s[timeEnd:])}
+	buf, keyStart := env.AppendHead(buf)
 	switch vendor {
 	case "salesforce":
 		buf = appendSalesforce(buf, p, entity, now)

@@ -58,22 +58,22 @@ func (s *Source) consume(ctx context.Context, p *partition) {
 		<-ctx.Done()
 		return
 	}
-	retry := time.Duration(0)
+	retry := pipeline.NewBackoff(100*time.Millisecond, 10*time.Second)
 	for ctx.Err() == nil {
 		if !s.waitForCapacity(ctx, p) {
 			break
 		}
 		msgs, err := s.fetch(ctx, r, min(s.cfg.BatchSize, s.cfg.MaxInFlightPerPartition-p.tracker.InFlight()))
 		if len(msgs) > 0 {
-			retry = 0
+			retry.Reset()
 			s.handOver(ctx, p, msgs)
 		}
 		if err != nil && ctx.Err() == nil {
-			retry = min(max(2*retry, 100*time.Millisecond), 10*time.Second)
-			s.log.Warn("kafka fetch failed, retrying", "topic", p.topic, "partition", p.id, "err", err, "in", retry)
+			wait := retry.Next()
+			s.log.Warn("kafka fetch failed, retrying", "topic", p.topic, "partition", p.id, "err", err, "in", wait)
 			select {
 			case <-ctx.Done():
-			case <-time.After(retry):
+			case <-time.After(wait):
 			}
 		}
 	}

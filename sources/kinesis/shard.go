@@ -57,7 +57,7 @@ func (r *shardReader) run() {
 		iter, err = r.iterator(r.checkpoint)
 	}
 	lastCheckpoint := time.Now()
-	wait := time.Duration(0)
+	retry := pipeline.NewBackoff(200*time.Millisecond, 10*time.Second)
 	for r.ctx.Err() == nil {
 		if !r.waitForCapacity() {
 			break
@@ -86,11 +86,10 @@ func (r *shardReader) run() {
 			default:
 				s.log.Warn("kinesis GetRecords failed, retrying", "shard", r.shard, "err", err)
 			}
-			wait = min(max(2*wait, 200*time.Millisecond), 10*time.Second)
-			sleep(r.ctx, wait)
+			sleep(r.ctx, retry.Next())
 			continue
 		}
-		wait = 0
+		retry.Reset()
 		if len(out.Records) > 0 {
 			r.handOver(out.Records)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluicehq/sluice/internal/envelope"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -76,9 +77,8 @@ func validID(id string) bool {
 	return utf8.ValidString(id) && !strings.ContainsRune(id, utf8.RuneError)
 }
 
-// wrap builds the pipeline event: the same envelope sources/generate
-// writes, {id, source, type, account_id, occurred_at, key, data}, with the
-// exact vendor event as data.
+// wrap builds the pipeline event: the envelope of internal/envelope, with
+// the exact vendor event (trimmed) as data.
 func wrap(provider, account, typ string, ve vendorEvent) *pipeline.Event {
 	key := strings.ToLower(strings.TrimSpace(ve.recipient))
 	// Ids are namespaced by provider ("sendgrid:<sg_event_id>"), so equal
@@ -88,31 +88,13 @@ func wrap(provider, account, typ string, ve vendorEvent) *pipeline.Event {
 		id = fallbackID(provider, ve.data)
 	}
 	data := bytes.TrimSpace(ve.data)
-	buf := make([]byte, 0, len(data)+len(id)+len(key)+len(account)+160)
-	buf = append(buf, `{"id":`...)
-	buf = appendJSONString(buf, id)
-	buf = append(buf, `,"source":`...)
-	buf = appendJSONString(buf, provider)
-	buf = append(buf, `,"type":`...)
-	buf = appendJSONString(buf, typ)
-	buf = append(buf, `,"account_id":`...)
-	buf = appendJSONString(buf, account)
-	buf = append(buf, `,"occurred_at":`...)
-	buf = appendJSONString(buf, ve.time.UTC().Format(time.RFC3339Nano))
-	buf = append(buf, `,"key":`...)
-	buf = appendJSONString(buf, key)
-	buf = append(buf, `,"data":`...)
-	buf = append(buf, data...)
-	buf = append(buf, '}')
+	env := envelope.Envelope{ID: id, Source: provider, Type: typ, AccountID: account,
+		OccurredAt: ve.time.UTC().Format(time.RFC3339Nano), Key: key, Data: data}
+	buf := env.Append(make([]byte, 0, len(data)+len(id)+len(key)+len(account)+160))
 	ev := &pipeline.Event{ID: id, Time: ve.time, Payload: buf}
 	if key != "" {
 		ev.Key = []byte(key)
 	}
 	ev.Meta = pipeline.Meta{{Key: MetaProvider, Value: provider}, {Key: MetaAccount, Value: account}}
 	return ev
-}
-
-func appendJSONString(buf []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a string always marshals
-	return append(buf, b...)
 }

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/sluicehq/sluice/internal/envelope"
 	"github.com/sluicehq/sluice/internal/eventtime"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
@@ -120,9 +121,9 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	// The body is only read while the new one is built, so the results may
 	// point into it without copies.
 	body := unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body))
-	var env [7]gjson.Result // id, source, type, account_id, occurred_at, data, system_modified_at
-	readEnvelope(body, &env)
-	source := env[1].Str
+	var env envelope.Fields
+	envelope.Read(body, &env)
+	source := env.Source().Str
 	v, ok := vendors[source]
 	if !ok {
 		if e.cfg.Unknown == "pass" {
@@ -130,23 +131,23 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		}
 		return fmt.Errorf("enrich: %w %q (want one of salesforce, hubspot, greenhouse, lever, sendgrid, mailgun, ses)", ErrUnknownSource, source)
 	}
-	data := env[5]
+	data := env.Data()
 	if !data.IsObject() {
 		return fmt.Errorf("enrich: %s event %s has no data object", source, ev.ID)
 	}
 	var f [maxSlots]gjson.Result
-	m := v.read(env[2].Str, data, &f)
+	m := v.read(env.Type().Str, data, &f)
 	buf := make([]byte, 0, 512)
 	buf = append(buf, `{"id":`...)
-	if env[0].Str != "" {
-		buf = appendString(buf, env[0].Str)
+	if env.ID().Str != "" {
+		buf = appendString(buf, env.ID().Str)
 	} else {
 		buf = appendString(buf, ev.ID)
 	}
 	buf = append(buf, `,"source":`...)
 	buf = appendString(buf, source)
 	buf = append(buf, `,"type":`...)
-	buf = appendString(buf, env[2].Str)
+	buf = appendString(buf, env.Type().Str)
 	buf = append(buf, `,"entity":{"kind":"`...)
 	buf = append(buf, m.kind...)
 	buf = append(buf, `","id":`...)
@@ -202,8 +203,8 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	}
 	buf = append(buf, `,"account_id":`...)
 	switch {
-	case env[3].Str != "":
-		buf = appendString(buf, env[3].Str)
+	case env.AccountID().Str != "":
+		buf = appendString(buf, env.AccountID().Str)
 	case account != nil && gjson.GetBytes(account, "account_id").Str != "":
 		buf = appendString(buf, gjson.GetBytes(account, "account_id").Str)
 	default:
@@ -213,7 +214,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		buf = append(buf, `,"account":`...)
 		buf = append(buf, account...)
 	}
-	buf, err := appendTimes(buf, env[4], f[slotTime], env[6], ev.Time)
+	buf, err := appendTimes(buf, env.OccurredAt(), f[slotTime], env.SystemModifiedAt(), ev.Time)
 	if err != nil {
 		return fmt.Errorf("enrich: %s event %s: %w", source, ev.ID, err)
 	}
@@ -245,7 +246,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	}
 	buf = append(buf, '}')
 	if m.mail != nil {
-		buf = appendMail(buf, m.mail, env[2].Str, &f, slotAttrs+len(m.attrs))
+		buf = appendMail(buf, m.mail, env.Type().Str, &f, slotAttrs+len(m.attrs))
 	}
 	buf = append(buf, `,"ingested_at":"`...)
 	buf = now.AppendFormat(buf, time.RFC3339Nano)
@@ -257,42 +258,6 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	}
 	ev.Body = buf
 	return nil
-}
-
-// readEnvelope reads the envelope's fields in one pass over the body's
-// top-level keys, stopping once the six every envelope has are found. The
-// optional system_modified_at is read when it comes before that point, as
-// the pollers write it (before key and data): waiting for a key most
-// envelopes lack would walk past data to the end of every body.
-func readEnvelope(body string, env *[7]gjson.Result) {
-	left := 6
-	gjson.Parse(body).ForEach(func(k, v gjson.Result) bool {
-		i := -1
-		switch k.Str {
-		case "id":
-			i = 0
-		case "source":
-			i = 1
-		case "type":
-			i = 2
-		case "account_id":
-			i = 3
-		case "occurred_at":
-			i = 4
-		case "data":
-			i = 5
-		case "system_modified_at":
-			if !env[6].Exists() {
-				env[6] = v
-			}
-			return true
-		}
-		if i >= 0 && !env[i].Exists() {
-			env[i] = v
-			left--
-		}
-		return left > 0
-	})
 }
 
 // appendTimes appends occurred_at (see occurredAt) and, when the envelope

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/envelope"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
@@ -98,15 +99,7 @@ func WaitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // Envelope is the payload every polling source writes.
-type Envelope struct {
-	ID         string          `json:"id"`
-	Source     string          `json:"source"`
-	Type       string          `json:"type"`
-	AccountID  string          `json:"account_id"`
-	OccurredAt string          `json:"occurred_at"`
-	Key        string          `json:"key"`
-	Data       json.RawMessage `json:"data"`
-}
+type Envelope = envelope.Envelope
 
 // Envelopes decodes every write, in store order; the bool map counts
 // writes per event ID.
