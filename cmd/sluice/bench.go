@@ -105,23 +105,7 @@ the audit; it exits 1 on any lost or duplicated event or when it did not drain.`
 				opts.ConsumerFile = o.config
 			}
 			res, runErr := bench.Run(ctx, opts)
-			if res == nil {
-				return runErr
-			}
-			bench.WriteTable(out, res)
-			if err := bench.WriteJSON(filepath.Join(o.out, "results.json"), res); err != nil {
-				return err
-			}
-			if err := bench.WriteHTML(filepath.Join(o.out, "chart.html"), res); err != nil {
-				return err
-			}
-			if runErr != nil {
-				return runErr
-			}
-			if !res.Audit.OK() {
-				return errors.New("the audit found lost or duplicated events")
-			}
-			return nil
+			return reportRun(out, o.out, res, runErr, bench.WriteTable)
 		},
 	}
 	f := cmd.Flags()
@@ -138,4 +122,28 @@ the audit; it exits 1 on any lost or duplicated event or when it did not drain.`
 	f.DurationVar(&o.drain, "drain", 5*time.Minute, "how long the consumer may take to catch up after the load ends")
 	o.chaos.register(cmd)
 	return cmd
+}
+
+// reportRun prints a finished run with print, writes its results.json and
+// chart.html into dir, and returns the run's error, or an error when the
+// audit found lost or duplicated events. A run that produced no result
+// returns its error alone.
+func reportRun(out io.Writer, dir string, res *bench.Result, runErr error, print func(io.Writer, *bench.Result)) error {
+	if res == nil {
+		return runErr
+	}
+	print(out, res)
+	if err := bench.WriteJSON(filepath.Join(dir, "results.json"), res); err != nil {
+		return err
+	}
+	if err := bench.WriteHTML(filepath.Join(dir, "chart.html"), res); err != nil {
+		return err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if !res.Audit.OK() {
+		return errors.New("the audit found lost or duplicated events")
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -77,21 +76,5 @@ func runChaos(ctx context.Context, cmd *cobra.Command, c chaosFlags, base bench.
 		Faults: faults, EveryMin: lo, EveryMax: hi, MinFaults: c.minFaults, Stall: c.stall,
 		PIDDir: pidDir, RestartCmd: restart,
 	})
-	if res == nil {
-		return runErr
-	}
-	bench.WriteChaos(cmd.OutOrStdout(), res)
-	if err := bench.WriteJSON(filepath.Join(base.OutDir, "results.json"), res); err != nil {
-		return err
-	}
-	if err := bench.WriteHTML(filepath.Join(base.OutDir, "chart.html"), res); err != nil {
-		return err
-	}
-	if runErr != nil {
-		return runErr
-	}
-	if !res.Audit.OK() {
-		return errors.New("the audit found lost or duplicated events")
-	}
-	return nil
+	return reportRun(cmd.OutOrStdout(), base.OutDir, res, runErr, bench.WriteChaos)
 }
