@@ -117,6 +117,7 @@ var schemaDocs = map[string]string{
 	"github.com/sluicehq/sluice/sources/generate.Config":                         "Config is the `generate` source's YAML.",
 	"github.com/sluicehq/sluice/sources/generate.Config.BatchSize":               "BatchSize is the most events one Read returns.",
 	"github.com/sluicehq/sluice/sources/generate.Config.Count":                   "Count stops the source after this many events (0 = never).",
+	"github.com/sluicehq/sluice/sources/generate.Config.Mix":                     "Mix is the share of each event family. Unset, it is crm 0.5, ats 0.2, email 0.3; set, a family it leaves out gets no events (mix: {email: 1} is email only).",
 	"github.com/sluicehq/sluice/sources/generate.Config.Rate":                    "Rate is the target rate (\"3333/s\", \"200000/min\"); unset = as fast as the pipeline takes events.",
 	"github.com/sluicehq/sluice/sources/generate.Mix":                            "Mix is the share of each event family; it need not sum to 1.",
 	"github.com/sluicehq/sluice/sources/greenhouse.Config":                       "Config is the `greenhouse` source's YAML.",

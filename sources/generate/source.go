@@ -15,8 +15,11 @@ type Config struct {
 	// as the pipeline takes events.
 	Rate *pipeline.Rate `yaml:"rate"`
 	// Count stops the source after this many events (0 = never).
-	Count      int64   `yaml:"count"`
-	Mix        Mix     `yaml:"mix"`
+	Count int64 `yaml:"count"`
+	// Mix is the share of each event family. Unset, it is crm 0.5, ats
+	// 0.2, email 0.3; set, a family it leaves out gets no events
+	// (mix: {email: 1} is email only).
+	Mix        *Mix    `yaml:"mix"`
 	Duplicates float64 `yaml:"duplicates"`
 	Poison     float64 `yaml:"poison"`
 	Entities   int     `yaml:"entities"`
@@ -30,7 +33,6 @@ type Config struct {
 
 // SetDefaults fills the documented defaults.
 func (c *Config) SetDefaults() {
-	c.Mix = Mix{CRM: 0.5, ATS: 0.2, Email: 0.3}
 	c.Duplicates = 0.02
 	c.Entities = 10000
 	c.Accounts = 200
@@ -46,15 +48,16 @@ func (c *Config) Validate() error {
 	if c.Count < 0 {
 		errs = append(errs, pipeline.FieldErrorf("count", "must be 0 (unlimited) or more"))
 	}
+	mix := c.mix()
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"mix.crm", c.Mix.CRM}, {"mix.ats", c.Mix.ATS}, {"mix.email", c.Mix.Email}} {
+	}{{"mix.crm", mix.CRM}, {"mix.ats", mix.ATS}, {"mix.email", mix.Email}} {
 		if f.v < 0 {
 			errs = append(errs, pipeline.FieldErrorf(f.name, "must not be negative"))
 		}
 	}
-	if c.Mix.CRM+c.Mix.ATS+c.Mix.Email <= 0 {
+	if mix.CRM+mix.ATS+mix.Email <= 0 {
 		errs = append(errs, pipeline.FieldErrorf("mix", "needs a positive share for at least one of crm, ats, email"))
 	}
 	if c.Duplicates < 0 || c.Duplicates >= 1 {
@@ -81,6 +84,17 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultMix is the mix of a config that sets none.
+func DefaultMix() Mix { return Mix{CRM: 0.5, ATS: 0.2, Email: 0.3} }
+
+// mix is the configured mix, or DefaultMix when the file sets none.
+func (c *Config) mix() Mix {
+	if c.Mix == nil {
+		return DefaultMix()
+	}
+	return *c.Mix
+}
+
 // Register adds the generate source to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSource(r, "generate", "synthetic CRM, ATS and email events at a set rate", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
@@ -100,7 +114,7 @@ type Source struct {
 // it to know exactly what a run sent.
 func (c Config) Workload() Workload {
 	return Workload{
-		Mix: c.Mix, Duplicates: c.Duplicates, Poison: c.Poison,
+		Mix: c.mix(), Duplicates: c.Duplicates, Poison: c.Poison,
 		Entities: c.Entities, Accounts: c.Accounts, Seed: c.Seed,
 		MinSize: int(c.MinSize), MaxSize: int(c.MaxSize),
 	}

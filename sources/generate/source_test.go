@@ -213,6 +213,24 @@ func TestConfigThroughLoad(t *testing.T) {
 		return pipeline.Load("gen.yaml", []byte(yaml), generateRegistry(), func(string) (string, bool) { return "", false })
 	}
 
+	t.Run("a mix names the families it wants", func(t *testing.T) {
+		for _, tc := range []struct {
+			yaml string
+			want Mix
+		}{
+			{"    count: 1\n", DefaultMix()},
+			{"    count: 1\n    mix: {email: 1}\n", Mix{Email: 1}},
+			{"    count: 1\n    mix: {crm: 2, ats: 1}\n", Mix{CRM: 2, ATS: 1}},
+		} {
+			cfg, err := load(tc.yaml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Source.Config.(*Config).Workload().Mix; got != tc.want {
+				t.Errorf("%q: mix %+v, want %+v", tc.yaml, got, tc.want)
+			}
+		}
+	})
 	t.Run("defaults and values", func(t *testing.T) {
 		cfg, err := load("    rate: 200000/min\n    count: 20000\n    mix: {crm: 1, ats: 0, email: 0}\n    max_size: 8KiB\n")
 		if err != nil {
@@ -225,7 +243,7 @@ func TestConfigThroughLoad(t *testing.T) {
 		if c.Rate == nil || c.Rate.PerSecond < 3333.33 || c.Rate.PerSecond > 3333.34 {
 			t.Errorf("rate = %+v, want 3333.3/s", c.Rate)
 		}
-		if c.Count != 20000 || c.Mix != (Mix{CRM: 1}) || c.MaxSize != 8192 {
+		if c.Count != 20000 || c.Mix == nil || *c.Mix != (Mix{CRM: 1}) || c.MaxSize != 8192 {
 			t.Errorf("values not decoded: %+v", c)
 		}
 		if c.Duplicates != 0.02 || c.BatchSize != 500 || c.MinSize != 512 || c.Seed != 1 || c.Entities != 10000 || c.Accounts != 200 {
@@ -283,7 +301,7 @@ func TestConfigThroughLoad(t *testing.T) {
 func TestSourceFromConfigGeneratesValidEvents(t *testing.T) {
 	c := testConfig()
 	c.Count, c.Duplicates, c.Poison = 200, 0, 0
-	c.Mix = Mix{Email: 1}
+	c.Mix = &Mix{Email: 1}
 	s := New(c)
 	batch, _, err := s.Read(context.Background())
 	if err != nil || len(batch) != 200 {
