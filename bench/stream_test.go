@@ -29,7 +29,7 @@ import (
 func TestDrainCheckWaitsForCommittedOffsets(t *testing.T) {
 	brokers := testenv.StartKafka(t, kfake.NumBrokers(1), kfake.SeedTopics(4, "drain"))
 	ctx := context.Background()
-	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: "drain", Balancer: &kafkago.RoundRobin{}, BatchTimeout: time.Millisecond}
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: "drain", Balancer: &kafkago.RoundRobin{}, BatchTimeout: time.Millisecond, RequiredAcks: kafkago.RequireAll} // acks: the records are in before the drain check reads the ends
 	var msgs []kafkago.Message
 	for range 40 {
 		msgs = append(msgs, kafkago.Message{Value: []byte(`{"id":"x"}`)})

@@ -15,7 +15,7 @@ import (
 func TestReadComparesCommittedWithEndOffsets(t *testing.T) {
 	brokers := testenv.StartKafka(t, kfake.NumBrokers(1), kfake.SeedTopics(3, "progress"))
 	ctx := context.Background()
-	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: "progress", Balancer: &kafkago.Murmur2Balancer{}, BatchTimeout: time.Millisecond}
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: "progress", Balancer: &kafkago.Murmur2Balancer{}, BatchTimeout: time.Millisecond, RequiredAcks: kafkago.RequireAll} // acks: the records are in before Read
 	// Keyed so the partitions get 0, some and more records: p of key k is fixed.
 	var msgs []kafkago.Message
 	for i := range 60 {
