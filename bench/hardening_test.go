@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
@@ -58,7 +58,7 @@ dead_letter: {mem: {index: 1}}
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // only catches a hang
+			ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound()) // only catches a hang
 			defer cancel()
 			if err := p.Run(ctx); err != nil {
 				t.Fatalf("run: %v", err)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"github.com/sluicehq/sluice/internal/testwait"
 	"io"
 	"log/slog"
 	"net"
@@ -49,7 +50,7 @@ func TestMetricsServerCapsConnections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(time.Minute):
+	case <-time.After(testwait.Bound()):
 		t.Fatal("scrape not answered after a connection closed")
 	}
 }

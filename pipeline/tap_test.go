@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func TestTapNeverBlocks(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(testwait.Bound()):
 		t.Fatal("publish blocked on a tapper that does not read")
 	}
 	if len(s.out) != 2 || s.dropped.Load() == 0 {

@@ -182,7 +182,7 @@ func TestSIGTERMShutdownLosesNothing(t *testing.T) {
 		_ = cmd.Process.Signal(syscall.SIGQUIT)
 		select {
 		case <-waited:
-		case <-time.After(time.Minute):
+		case <-time.After(testwait.Bound()):
 			_ = cmd.Process.Kill()
 			<-waited
 		}

@@ -132,7 +132,7 @@ batch: {max_events: 50, max_wait: 5ms}
 
 	admin := kafkagroup.NewClient(brokers, nil)
 	progress := func() kafkagroup.Progress {
-		pctx, pcancel := context.WithTimeout(context.Background(), time.Minute)
+		pctx, pcancel := context.WithTimeout(context.Background(), testwait.Bound())
 		defer pcancel()
 		p, _ := kafkagroup.Read(pctx, admin, group, topic)
 		return p

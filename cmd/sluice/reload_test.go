@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -99,7 +100,7 @@ func TestReload(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run: %v", err)
 		}
-	case <-time.After(60 * time.Second):
+	case <-time.After(testwait.Bound()):
 		t.Fatal("run did not stop")
 	}
 	if strings.Count(summary.String(), " events read in ") != 2 {
@@ -133,7 +134,7 @@ func TestWatchFileOffersReloadsOnContentChange(t *testing.T) {
 		if why != "file changed" {
 			t.Fatalf("reason %q", why)
 		}
-	case <-time.After(60 * time.Second):
+	case <-time.After(testwait.Bound()):
 		t.Fatal("no reload after the file changed")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -166,7 +167,7 @@ func TestTapEndsWhenThePipelineStops(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut.String())
 		}
-	case <-time.After(60 * time.Second):
+	case <-time.After(testwait.Bound()):
 		t.Fatal("tap still streaming a minute after its pipeline was exhausted")
 	}
 }

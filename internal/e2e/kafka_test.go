@@ -124,7 +124,7 @@ batch: {max_events: 50, max_wait: 5ms}
 	}
 	admin := kafkagroup.NewClient(brokers, nil)
 	progress := func() string {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 		defer cancel()
 		p, err := kafkagroup.Read(ctx, admin, group, topic)
 		if err != nil {
@@ -213,7 +213,7 @@ batch: {max_events: 50, max_wait: 5ms}
 // mustProgress reads the group's committed and end offsets from the broker.
 func mustProgress(t *testing.T, admin kafkagroup.Client, group, topic string) kafkagroup.Progress {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	p, err := kafkagroup.Read(ctx, admin, group, topic)
 	if err != nil {
@@ -228,7 +228,7 @@ func mustProgress(t *testing.T, admin kafkagroup.Client, group, topic string) ka
 // makes the test wait for that timeout.
 func evictMembers(t *testing.T, admin *kafkago.Client, group string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	desc, err := admin.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
 	if err != nil || len(desc.Groups) != 1 {

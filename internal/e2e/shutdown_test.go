@@ -145,7 +145,7 @@ metrics: {listen: %q}
 		return v
 	}
 	committed := func() int64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 		defer cancel()
 		p, err := kafkagroup.Read(ctx, admin, group, topic)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -36,7 +37,7 @@ func registry() *pipeline.Registry {
 
 func createTopics(t *testing.T, brokers []string, parts int, topics ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	c := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
 	var cfgs []kafkago.TopicConfig
@@ -84,7 +85,7 @@ func produce(t *testing.T, brokers []string, topic string, recs []record) {
 	for i, r := range recs {
 		msgs[i] = kafkago.Message{Key: r.key, Value: r.value, Headers: []kafkago.Header{{Key: "trace", Value: []byte(r.trace)}}}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatal(err)
@@ -94,7 +95,7 @@ func produce(t *testing.T, brokers []string, topic string, recs []record) {
 // readTopic reads every record of topic up to its current end.
 func readTopic(t *testing.T, brokers []string, topic string) []kafkago.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	c := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
 	md, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
@@ -160,7 +161,7 @@ func runUntil(t *testing.T, cfg *pipeline.Config, reg *pipeline.Registry, done f
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- p.Run(ctx) }()
-	deadline := time.After(90 * time.Second) // a hang-catcher, not a speed test
+	deadline := time.After(testwait.Bound()) // a hang-catcher, not a speed test
 	for !done(p.Stats()) {
 		select {
 		case err := <-errc:
@@ -280,7 +281,7 @@ transforms:
 sinks: [{file: {path: %s, format: payload}}]
 batch: {max_wait: 10ms}
 `, bs, src, id, out)+deadSink)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // hang-catcher
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound()) // hang-catcher
 	defer cancel()
 	sum, err := replay.Run(ctx, replay.Options{Brokers: brokers, FromTopic: dead, Pipeline: fixed, Registry: reg})
 	if err != nil {

@@ -3,6 +3,7 @@ package elasticsearch_test
 import (
 	"context"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"io"
 	"net/http"
 	"strconv"
@@ -65,7 +66,7 @@ func TestAuditRefreshesAndCounts(t *testing.T) {
 	want["ev-lost"] = 1
 
 	cfg := essink.Config{URLs: []string{base}, Index: *pipeline.MustParseTemplate(prefix + "-{2006.01.02}")}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	s, err := cfg.Audit(ctx, "es")
 	if err != nil {

@@ -3,6 +3,7 @@ package elasticsearch_test
 import (
 	"context"
 	"fmt"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"io"
 	"net/http"
 	"strconv"
@@ -60,7 +61,7 @@ func TestConformance(t *testing.T) {
 			ReadBack: func(ctx context.Context) ([]conformance.Record, error) {
 				// One poll must not wait long on a busy server: the suite
 				// polls again.
-				ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				ctx, cancel := context.WithTimeout(ctx, testwait.Bound())
 				defer cancel()
 				if flavor == essink.FlavorOpenSearch { // ZincSearch has no refresh API
 					_, _, _ = do(ctx, http.MethodPost, "/"+index+"/_refresh", "")

@@ -6,6 +6,7 @@ package elasticsearch_test
 
 import (
 	"context"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"io"
 	"net/http"
 	"strconv"
@@ -24,7 +25,7 @@ import (
 // osDo sends one request to the OpenSearch node and returns status and body.
 func osDo(t *testing.T, base, method, path, body string) (int, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
 	if err != nil {

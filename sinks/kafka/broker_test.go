@@ -7,6 +7,7 @@ package kafka_test
 import (
 	"context"
 	"errors"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func createTopic(t *testing.T, brokers []string, prefix string, parts int, confi
 	for k, v := range configs {
 		entries = append(entries, kafkago.ConfigEntry{ConfigName: k, ConfigValue: v})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	resp, err := c.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{
 		{Topic: topic, NumPartitions: parts, ReplicationFactor: 1, ConfigEntries: entries},
@@ -62,7 +63,7 @@ func TestBrokerRejectsRecordOverMessageMaxBytes(t *testing.T) {
 		event(2, "a", "x", 100),
 		event(3, "b", "x", 100),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 	defer cancel()
 	err := s.Write(ctx, batch)
 	var be *pipeline.BatchError

@@ -62,7 +62,7 @@ func TestLagGrowsWhileReadingIsHeldBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 		defer cancel()
 		_ = src.Close(ctx)
 	})
@@ -107,7 +107,7 @@ func TestNotReadyWhenTheBrokersStopAnswering(t *testing.T) {
 		defer cancel()
 		_ = src.Close(ctx)
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // hang-catcher
+	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound()) // hang-catcher
 	defer cancel()
 	wait := func(what string, cond func() bool) {
 		t.Helper()

@@ -150,7 +150,7 @@ func waitFor(t *testing.T, what string, cond func() bool, state func() string) {
 // what the sink holds, for a hang's report.
 func progress(brokers []string, group, topic string, sink *pipelinetest.Sink) func() string {
 	return func() string {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
 		defer cancel()
 		p, err := kafkagroup.Read(ctx, kafkagroup.NewClient(brokers, nil), group, topic)
 		return fmt.Sprintf("%s (err %v); sink: %d writes, %d distinct records", p, err, len(sink.Writes()), len(bodyIDs(sink)))
