@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,32 +46,14 @@ type harness struct {
 	done   chan error
 	ctx    context.Context
 	cancel context.CancelFunc
-	logs   *lockedBuffer // everything the pipeline logged, at debug level
-}
-
-// lockedBuffer is a bytes.Buffer safe for the pipeline's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs   *testwait.Buffer // everything the pipeline logged, at debug level
 }
 
 // start builds (but does not run) the YAML pipeline around src, n memory sinks (index 0..n-1)
 // and, when withDead, a dead-letter memory sink (index n), and runs it.
 func start(t *testing.T, yaml string, src *pipelinetest.Source, n int, withDead bool, extra func(*pipeline.Registry)) *harness {
 	t.Helper()
-	h := &harness{t: t, src: src, done: make(chan error, 1), logs: &lockedBuffer{}}
+	h := &harness{t: t, src: src, done: make(chan error, 1), logs: &testwait.Buffer{}}
 	var sinks []pipeline.Sink
 	for range n {
 		s := &pipelinetest.Sink{}

@@ -114,7 +114,7 @@ batch: {max_events: 50, max_wait: 5ms}
 	}
 	reloadProduce(t, brokers, topic, 0, total/2)
 	write(1, "")
-	var logs, summary syncBuffer
+	var logs, summary testwait.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -13,30 +11,11 @@ import (
 	"github.com/sluicehq/sluice/internal/testwait"
 )
 
-// lockedBuffer collects a child's stderr: os/exec copies into it from its
-// own goroutine while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // child is a `sluice` process the test started.
 type child struct {
 	cmd    *exec.Cmd
-	stdout *lockedBuffer // the run summary
-	stderr *lockedBuffer
+	stdout *testwait.Buffer // the run summary
+	stderr *testwait.Buffer
 	done   chan error // Wait's result, once
 	err    error
 	exited bool
@@ -46,7 +25,7 @@ type child struct {
 // running.
 func startChild(t *testing.T, bin string, args ...string) *child {
 	t.Helper()
-	c := &child{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	c := &child{cmd: exec.Command(bin, args...), stdout: &testwait.Buffer{}, stderr: &testwait.Buffer{}, done: make(chan error, 1)}
 	c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
