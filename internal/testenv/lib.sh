@@ -96,3 +96,25 @@ as_root() {
 
 # sha_of prints a short content hash of the given files.
 sha_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# kafka_cluster_id prints a fresh KRaft cluster id: 16 random bytes in
+# URL-safe base64 without padding, redrawn while it starts with '-' (Kafka's
+# own Uuid.randomUuid does the same, because a command line reads a leading
+# '-' as an option: one fresh clone in 64 failed to format its storage).
+kafka_cluster_id() {
+	local id
+	while :; do
+		id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+		[ "${id#-}" = "$id" ] && break
+	done
+	printf '%s\n' "$id"
+}
+
+# format_kafka_storage JARS CLUSTER_ID PROPS LOG4J LOGFILE: formats one KRaft
+# node's storage. The id goes as --cluster-id=ID so that even an id that
+# starts with '-' is never read as an option.
+format_kafka_storage() {
+	local jars="$1" id="$2" props="$3" log4j="$4" logfile="$5"
+	java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile="$log4j" -cp "$jars" \
+		kafka.tools.StorageTool format --cluster-id="$id" --config="$props" >"$logfile" 2>&1
+}

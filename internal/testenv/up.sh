@@ -150,7 +150,7 @@ start_kafka() {
 	for i in "${!kafka_ports[@]}"; do
 		voters="${voters:+$voters,}$((i + 1))@127.0.0.1:${kafka_cports[$i]}"
 	done
-	cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+	cluster_id="${SLUICE_TESTENV_KAFKA_CLUSTER_ID:-$(kafka_cluster_id)}"
 	mapfile -t opts < <(java_opts "$KAFKA_HEAP")
 	for i in "${!kafka_ports[@]}"; do
 		local name="kafka-$((i + 1))"
@@ -165,8 +165,7 @@ start_kafka() {
 		write_kafka_log4j >"$dir/log4j2.properties"
 		if [ ! -f "$dir/logs/meta.properties" ]; then
 			log "formatting $name storage (cluster $cluster_id)"
-			if ! java -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$jars" \
-				kafka.tools.StorageTool format -t "$cluster_id" -c "$props" >"$LOG_DIR/$name-format.log" 2>&1; then
+			if ! format_kafka_storage "$jars" "$cluster_id" "$props" "$dir/log4j2.properties" "$LOG_DIR/$name-format.log"; then
 				fail_with_log "$name-format" "formatting $name storage failed"
 			fi
 		fi
