@@ -33,22 +33,26 @@ func benchTransforms(b *testing.B, ec encode.Config) {
 	const batchSize = 500
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	g := generate.NewGenerator(generate.Workload{Mix: generate.Mix{CRM: 1}, MinSize: 900, MaxSize: 1100, Entities: 100000, Seed: 1}, func() time.Time { return now })
-	dec := decode.NewJSON(decode.Config{Format: "json", ID: "id", Time: "occurred_at"})
-	enr, err := enrich.New("bench", enrich.Config{StripTags: true, Unknown: "fail"})
+	bc := pipeline.NewBuildContext("bench", "bench", nil, nil)
+	dec, err := decode.NewJSON(bc, decode.Config{Format: "json", ID: "id", Time: "occurred_at"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	enr, err := enrich.New(bc, enrich.Config{StripTags: true, Unknown: "fail"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var dc dedupe.Config
 	dc.SetDefaults()
-	dd, err := dedupe.New(pipeline.BuildContext{Pipeline: "bench"}, dc)
+	dd, err := dedupe.New(bc, dc)
 	if err != nil {
 		b.Fatal(err)
 	}
-	flt, err := filter.New(filter.Config{Keep: `type != "heartbeat" && entity.kind == "contact"`})
+	flt, err := filter.New(bc, filter.Config{Keep: `type != "heartbeat" && entity.kind == "contact"`})
 	if err != nil {
 		b.Fatal(err)
 	}
-	enc, err := encode.New(ec)
+	enc, err := encode.New(bc, ec)
 	if err != nil {
 		b.Fatal(err)
 	}

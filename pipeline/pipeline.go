@@ -104,11 +104,10 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 			return nil, "", fmt.Errorf("%s:%d: %s: unknown %s %q", cfg.File, s.Line, s.Path, kind, s.Name)
 		}
 		label := s.Label()
-		c, err := r.build(BuildContext{
-			Pipeline: cfg.Name, Component: label,
-			Logger:  built.log.With("component", label),
-			Metrics: prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": cfg.Name, "component": label}, o.registry),
-		}, s.Config)
+		c, err := r.build(NewBuildContext(cfg.Name, label,
+			built.log.With("component", label),
+			prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": cfg.Name, "component": label}, o.registry),
+		), s.Config)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s:%d: build %s: %w", cfg.File, s.Line, label, err)
 		}

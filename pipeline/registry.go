@@ -19,6 +19,15 @@ const (
 )
 
 // BuildContext is what a component gets when it is built from its config.
+// Every component has one constructor of the same shape,
+//
+//	func New(bc pipeline.BuildContext, c Config) (*T, error)
+//
+// (options a component has beyond its YAML come after c as functional
+// options). Logger and Metrics are never nil in a BuildContext made by
+// Build or NewBuildContext, so a component uses them without checks; code
+// that builds a component itself (tests, the bench, the CLI's helpers)
+// makes its BuildContext with NewBuildContext.
 type BuildContext struct {
 	// Pipeline is the pipeline's name, for labels and stamps.
 	Pipeline string
@@ -29,6 +38,20 @@ type BuildContext struct {
 	Logger *slog.Logger
 	// Metrics registers the component's own series (sluice_ prefixed).
 	Metrics prometheus.Registerer
+}
+
+// NewBuildContext returns a BuildContext for the component labelled
+// component in pipeline pipelineName. A nil log discards what the component
+// logs; a nil reg registers its series in a private registry nobody
+// scrapes. This is the one place those defaults live.
+func NewBuildContext(pipelineName, component string, log *slog.Logger, reg prometheus.Registerer) BuildContext {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return BuildContext{Pipeline: pipelineName, Component: component, Logger: log, Metrics: reg}
 }
 
 type registration struct {

@@ -103,7 +103,7 @@ func (r *replay) vars() map[string]string {
 func (r *replay) registry() *pipeline.Registry {
 	return registryWith(func(reg *pipeline.Registry) {
 		pipeline.RegisterSource(reg, "webhooks", "webhooks source wired to the demo's replay", func(bc pipeline.BuildContext, c *webhooks.Config) (pipeline.Source, error) {
-			s, err := webhooks.New(*c, bc.Logger, bc.Metrics, webhooks.WithHTTPClient(&http.Client{Transport: r.aws, Timeout: 5 * time.Second}))
+			s, err := webhooks.New(bc, *c, webhooks.WithHTTPClient(&http.Client{Transport: r.aws, Timeout: 5 * time.Second}))
 			if err == nil {
 				select {
 				case r.webhookSource <- s:

@@ -31,7 +31,7 @@ func withTap(p *pipeline.Pipeline, h http.Handler) http.Handler {
 
 // tapFilter compiles a --filter expression with the filter transform.
 func tapFilter(expr string) (func(*pipeline.Event) bool, error) {
-	f, err := filter.New(filter.Config{Keep: expr})
+	f, err := filter.New(pipeline.NewBuildContext("tap", "filter", nil, nil), filter.Config{Keep: expr})
 	if err != nil {
 		return nil, err
 	}

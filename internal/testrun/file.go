@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/transforms/filter"
 )
 
@@ -201,7 +202,7 @@ func loadCase(i int, rc rawCase, tn *yaml.Node, fail func(line int, format strin
 		for j, ro := range *rc.Outputs {
 			o := &Output{Line: item(on, j).Line, ID: ro.ID, Fields: ro.Fields, Condition: ro.Condition}
 			if ro.Condition != "" {
-				fl, err := filter.New(filter.Config{Keep: ro.Condition})
+				fl, err := filter.New(pipeline.NewBuildContext(c.Name, "condition", nil, nil), filter.Config{Keep: ro.Condition})
 				if err != nil {
 					fail(lineOf(item(on, j), "condition"), "tests[%d].outputs[%d].condition: %v", i, j, err)
 				}

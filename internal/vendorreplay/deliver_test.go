@@ -22,7 +22,7 @@ func startWebhooks(t *testing.T, keys *Keys, sink *pipelinetest.Sink) string {
 	built := make(chan *webhooks.Source, 1)
 	register := func(reg *pipeline.Registry) {
 		pipeline.RegisterSource(reg, "webhooks", "test", func(bc pipeline.BuildContext, c *webhooks.Config) (pipeline.Source, error) {
-			s, err := webhooks.New(*c, bc.Logger, bc.Metrics, webhooks.WithHTTPClient(&http.Client{Transport: keys.AWS()}))
+			s, err := webhooks.New(bc, *c, webhooks.WithHTTPClient(&http.Client{Transport: keys.AWS()}))
 			if err == nil {
 				built <- s
 			}

@@ -30,6 +30,17 @@ type toySink struct {
 
 var errDown = errors.New("toy store unreachable")
 
+// toyConfig is the toy sink's YAML.
+type toyConfig struct {
+	Down bool `yaml:"down"` // the server is unreachable
+}
+
+// newToySink is the constructor of docs/components.md's shape.
+func newToySink(bc pipeline.BuildContext, c toyConfig) (*toySink, error) {
+	bc.Logger.Debug("toy sink built", "pipeline", bc.Pipeline) // never nil
+	return &toySink{docs: map[string][]byte{}, down: c.Down, mapsBack: true}, nil
+}
+
 func (s *toySink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err // retryable: the events are not at fault
@@ -68,7 +79,11 @@ func (s *toySink) readBack(context.Context) ([]conformance.Record, error) {
 
 func toyFactory(mapsBack bool) conformance.SinkFactory {
 	return func(t *testing.T) *conformance.SinkUnderTest {
-		s := &toySink{docs: map[string][]byte{}, mapsBack: mapsBack}
+		s, err := newToySink(pipelinetest.BuildContext(), toyConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.mapsBack = mapsBack
 		return &conformance.SinkUnderTest{
 			Sink:     s,
 			Kind:     conformance.Store,
@@ -76,7 +91,13 @@ func toyFactory(mapsBack bool) conformance.SinkFactory {
 			Poison: func(id, key string) *pipeline.Event {
 				return &pipeline.Event{ID: id, Key: []byte(key), Body: []byte(`[1,2]`)}
 			},
-			Unreachable: func(*testing.T) pipeline.Sink { return &toySink{down: true} },
+			Unreachable: func(t *testing.T) pipeline.Sink {
+				down, err := newToySink(pipelinetest.BuildContext(), toyConfig{Down: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return down
+			},
 		}
 	}
 }

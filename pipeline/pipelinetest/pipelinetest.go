@@ -247,3 +247,11 @@ type TransformFunc func(ctx context.Context, in []*pipeline.Event) ([]*pipeline.
 func (f TransformFunc) Apply(ctx context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
 	return f(ctx, in)
 }
+
+// BuildContext is what a test passes to a component's New: pipeline
+// "test", its logs discarded, its metrics in a registry of its own (so two
+// components built in one test do not collide). Set Logger or Metrics on
+// the result to watch either.
+func BuildContext() pipeline.BuildContext {
+	return pipeline.NewBuildContext("test", "test", nil, nil)
+}

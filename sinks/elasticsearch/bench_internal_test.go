@@ -2,12 +2,12 @@ package elasticsearch
 
 import (
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // benchEvents returns n events with ~1 KB JSON bodies.
@@ -27,7 +27,7 @@ func benchSink(b *testing.B) *Sink {
 	c.SetDefaults()
 	c.URLs = []string{"http://127.0.0.1:1"}
 	c.Index = *pipeline.MustParseTemplate("crm-events-{2006.01.02}")
-	s, err := New(c, slog.New(slog.DiscardHandler), nil)
+	s, err := New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		b.Fatal(err)
 	}

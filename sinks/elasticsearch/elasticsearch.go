@@ -29,7 +29,6 @@ import (
 
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
 
 	"github.com/sluicehq/sluice/pipeline"
@@ -38,7 +37,7 @@ import (
 // Register adds the elasticsearch sink to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSink(r, "elasticsearch", "documents to Elasticsearch or OpenSearch through the Bulk API (explicit _id, per-item retry/dead-letter)", func(bc pipeline.BuildContext, c *Config) (pipeline.Sink, error) {
-		return New(*c, bc.Logger, bc.Metrics)
+		return New(bc, *c)
 	})
 }
 
@@ -63,13 +62,8 @@ type Sink struct {
 }
 
 // New builds the client; nothing is sent until Start or the first Write.
-func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Sink, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
+func New(bc pipeline.BuildContext, c Config) (*Sink, error) {
+	log, reg := bc.Logger, bc.Metrics
 	tlsCfg, err := c.TLS.Build()
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch sink: %w", err)

@@ -38,7 +38,7 @@ func newSink(t testing.TB, url string, mutate func(*essink.Config)) (*essink.Sin
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	s, err := essink.New(c, slog.New(slog.DiscardHandler), reg)
+	s, err := essink.New(pipeline.NewBuildContext("test", "test", nil, reg), c)
 	if err != nil {
 		t.Fatal(err)
 	}

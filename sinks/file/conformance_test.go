@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/conformance"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // TestConformance runs the sink table on a file of JSON lines in the
@@ -19,7 +20,7 @@ import (
 func TestConformance(t *testing.T) {
 	conformance.TestSink(t, func(t *testing.T) *conformance.SinkUnderTest {
 		path := filepath.Join(t.TempDir(), "out.jsonl")
-		s, err := OpenFile(Config{Path: path, Format: FormatEvent, Fsync: true})
+		s, err := New(pipelinetest.BuildContext(), Config{Path: path, Format: FormatEvent, Fsync: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +37,7 @@ func TestConformance(t *testing.T) {
 		}
 		if _, err := os.Stat("/dev/full"); err == nil {
 			su.Unreachable = func(t *testing.T) pipeline.Sink {
-				full, err := OpenFile(Config{Path: "/dev/full", Format: FormatEvent, Fsync: true})
+				full, err := New(pipelinetest.BuildContext(), Config{Path: "/dev/full", Format: FormatEvent, Fsync: true})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -89,10 +89,10 @@ func validFormat(f Format) error {
 // Register adds the file and stdout sinks to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSink(r, "file", "JSON lines appended to a file, fsynced per batch", func(bc pipeline.BuildContext, c *Config) (pipeline.Sink, error) {
-		return OpenFile(*c)
+		return New(bc, *c)
 	})
 	pipeline.RegisterSink(r, "stdout", "JSON lines on standard output", func(bc pipeline.BuildContext, c *StdoutConfig) (pipeline.Sink, error) {
-		return NewWriter(os.Stdout, c.Format, nil), nil
+		return NewStdout(bc, *c)
 	})
 }
 
@@ -106,8 +106,8 @@ type Sink struct {
 	buf    []byte
 }
 
-// OpenFile opens (creating or appending to) the file of c.
-func OpenFile(c Config) (*Sink, error) {
+// New opens (creating or appending to) the file of c.
+func New(_ pipeline.BuildContext, c Config) (*Sink, error) {
 	mode := os.FileMode(c.Mode)
 	if mode == 0 {
 		mode = 0o600
@@ -133,7 +133,15 @@ func OpenFile(c Config) (*Sink, error) {
 	return s, nil
 }
 
+// NewStdout returns the stdout sink: lines on the process's standard output.
+func NewStdout(_ pipeline.BuildContext, c StdoutConfig) (*Sink, error) {
+	return NewWriter(os.Stdout, c.Format, nil), nil
+}
+
 // NewWriter returns a sink writing to w; closeFn (may be nil) runs on Close.
+// It is the library under New and NewStdout, not a component constructor:
+// a program or test that holds its own io.Writer (a buffer, a pipe) writes
+// through it without a file or a BuildContext.
 func NewWriter(w io.Writer, format Format, closeFn func() error) *Sink {
 	return &Sink{w: w, format: format, close: closeFn}
 }

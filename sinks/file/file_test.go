@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 func lines(s string) []string {
@@ -139,7 +140,7 @@ func TestFileSinkAppends(t *testing.T) {
 		c := Config{Path: path}
 		c.SetDefaults()
 		c.Fsync = fsync
-		s, err := OpenFile(c)
+		s, err := New(pipelinetest.BuildContext(), c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +173,7 @@ func TestFileSinkAppends(t *testing.T) {
 func TestFileSinkOpenError(t *testing.T) {
 	c := Config{Path: filepath.Join(t.TempDir(), "missing-dir", "out.jsonl")}
 	c.SetDefaults()
-	if _, err := OpenFile(c); !errors.Is(err, os.ErrNotExist) {
+	if _, err := New(pipelinetest.BuildContext(), c); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("OpenFile in a missing directory = %v", err)
 	}
 }
@@ -180,7 +181,7 @@ func TestFileSinkOpenError(t *testing.T) {
 func TestWriteAfterCloseFails(t *testing.T) {
 	c := Config{Path: filepath.Join(t.TempDir(), "out.jsonl")}
 	c.SetDefaults()
-	s, err := OpenFile(c)
+	s, err := New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

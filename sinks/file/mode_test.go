@@ -45,7 +45,7 @@ func TestFileSinkMode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := OpenFile(*cfg.Sinks[0].Config.(*Config))
+			s, err := New(pipelinetest.BuildContext(), *cfg.Sinks[0].Config.(*Config))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +66,7 @@ func TestFileSinkMode(t *testing.T) {
 	}
 	c := Config{Path: path}
 	c.SetDefaults()
-	s, err := OpenFile(c)
+	s, err := New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,7 +118,7 @@ func acks(name string) (kafkago.RequiredAcks, error) {
 // Register adds the kafka sink to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSink(r, "kafka", "keyed records to a Kafka topic (murmur2 partitioning, acks=all)", func(bc pipeline.BuildContext, c *Config) (pipeline.Sink, error) {
-		return New(*c, bc.Logger)
+		return New(bc, *c)
 	})
 }
 
@@ -146,12 +146,13 @@ const (
 )
 
 // New builds the sink's writer; it connects on the first write.
-func New(c Config, log *slog.Logger) (*Sink, error) {
+func New(bc pipeline.BuildContext, c Config) (*Sink, error) {
+	log := bc.Logger
 	conn, err := kafkaconn.New(c.Brokers, c.TLS, c.SASL)
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink: %w", err)
 	}
-	if conn.PlainWithoutTLS && log != nil {
+	if conn.PlainWithoutTLS {
 		log.Warn(kafkaconn.PlainWithoutTLSWarning)
 	}
 	comp, _ := codec(c.Compression)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 )
 
@@ -34,7 +34,7 @@ func newSink(t *testing.T, brokers []string, topic string, mutate func(*kafkasin
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := kafkasink.New(c, slog.New(slog.DiscardHandler))
+	s, err := kafkasink.New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/conformance"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kinesissink "github.com/sluicehq/sluice/sinks/kinesis"
 )
 
@@ -35,7 +36,7 @@ func TestConformance(t *testing.T) {
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		s, err := kinesissink.New(c)
+		s, err := kinesissink.New(pipelinetest.BuildContext(), c)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,7 @@ func (c *Config) Validate() error {
 // Register adds the kinesis sink to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSink(r, "kinesis", "records to a Kinesis stream (PutRecords, per-record retries)", func(bc pipeline.BuildContext, c *Config) (pipeline.Sink, error) {
-		return New(*c)
+		return New(bc, *c)
 	})
 }
 
@@ -61,7 +61,7 @@ type Sink struct {
 }
 
 // New builds the sink.
-func New(c Config) (*Sink, error) {
+func New(_ pipeline.BuildContext, c Config) (*Sink, error) {
 	client, err := awskinesis.Client(context.Background(), c.Region, c.Endpoint, c.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("kinesis sink: %w", err)

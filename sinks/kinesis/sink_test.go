@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/awskinesis"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kinesissink "github.com/sluicehq/sluice/sinks/kinesis"
 )
 
@@ -22,7 +23,7 @@ func newSink(t *testing.T, endpoint, key string) *kinesissink.Sink {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := kinesissink.New(c)
+	s, err := kinesissink.New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // benchBatch is the i-th batch of n CRM-like events (~600 bytes each) about
@@ -61,7 +62,7 @@ func BenchmarkWrite(b *testing.B) {
 	const n = 99
 	for _, mode := range []string{ModeInsert, ModeUpsert} {
 		b.Run(mode+"/encode", func(b *testing.B) {
-			s, err := New(benchConfig(mode, "mongodb://127.0.0.1:1/", "bench"), nil, nil)
+			s, err := New(pipelinetest.BuildContext(), benchConfig(mode, "mongodb://127.0.0.1:1/", "bench"))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -83,7 +84,7 @@ func BenchmarkWrite(b *testing.B) {
 		b.Run(mode+"/write", func(b *testing.B) {
 			uri := testenv.MongoURI(b)
 			c := benchConfig(mode, uri, fmt.Sprintf("bench_%s_%d", mode, time.Now().UnixNano()))
-			s, err := New(c, nil, nil)
+			s, err := New(pipelinetest.BuildContext(), c)
 			if err != nil {
 				b.Fatal(err)
 			}

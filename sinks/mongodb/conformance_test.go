@@ -3,7 +3,6 @@ package mongodb_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/conformance"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	mongosink "github.com/sluicehq/sluice/sinks/mongodb"
 )
 
@@ -66,7 +66,7 @@ func TestConformance(t *testing.T) {
 				if err := cfg.Validate(); err != nil {
 					t.Fatal(err)
 				}
-				u, err := mongosink.New(cfg, slog.New(slog.DiscardHandler), nil)
+				u, err := mongosink.New(pipelinetest.BuildContext(), cfg)
 				if err != nil {
 					t.Fatal(err)
 				}

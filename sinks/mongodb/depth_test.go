@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // A body nested past pipeline.DefaultMaxJSONDepth is a permanent per-event
@@ -15,7 +16,7 @@ func TestDeepBodyFailsTheEventNotTheProcess(t *testing.T) {
 	ok := `{"a":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`
 	for _, mode := range []string{ModeInsert, ModeUpsert} {
 		t.Run(mode, func(t *testing.T) {
-			s, err := New(benchConfig(mode, "mongodb://127.0.0.1:1/", "depth"), nil, nil)
+			s, err := New(pipelinetest.BuildContext(), benchConfig(mode, "mongodb://127.0.0.1:1/", "depth"))
 			if err != nil {
 				t.Fatal(err)
 			}

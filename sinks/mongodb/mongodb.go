@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -28,7 +27,7 @@ import (
 // Register adds the mongodb sink to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSink(r, "mongodb", "documents by _id into MongoDB (insert, replace or upsert; unordered bulk writes)", func(bc pipeline.BuildContext, c *Config) (pipeline.Sink, error) {
-		return New(*c, bc.Logger, bc.Metrics)
+		return New(bc, *c)
 	})
 }
 
@@ -53,11 +52,9 @@ var _ interface {
 	pipeline.ReadinessReporter
 } = (*Sink)(nil)
 
-// New builds the sink's client; it connects in Start. reg may be nil.
-func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Sink, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+// New builds the sink's client; it connects in Start.
+func New(bc pipeline.BuildContext, c Config) (*Sink, error) {
+	log, reg := bc.Logger, bc.Metrics
 	w, err := writeConcernW(c.WriteConcern)
 	if err != nil {
 		return nil, fmt.Errorf("mongodb sink: write_concern: %w", err)

@@ -46,7 +46,7 @@ func newSink(t testing.TB, uri, db string, mutate func(*mongosink.Config)) *mong
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := mongosink.New(c, slog.New(slog.DiscardHandler), nil)
+	s, err := mongosink.New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +341,7 @@ func TestStartFailsClearly(t *testing.T) {
 			c.SetDefaults()
 			c.URI, c.Database, c.Collection = tt.uri, uniqueDB(t), *pipeline.MustParseTemplate("events")
 			c.ConnectTimeout = pipeline.Duration(time.Second)
-			s, err := mongosink.New(c, nil, nil)
+			s, err := mongosink.New(pipelinetest.BuildContext(), c)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // TestReadAllocatesPerBatchNotPerLine: a batch of 500 lines costs a few
@@ -18,7 +20,7 @@ func TestReadAllocatesPerBatchNotPerLine(t *testing.T) {
 	path := writeFile(t, "in.jsonl", b.String())
 	c := config(path)
 	c.BatchSize, c.KeyField, c.TimeField = batch, "k", "t"
-	s, err := Open(c)
+	s, err := New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func TestEarlierBatchesStayIntact(t *testing.T) {
 	b.WriteString(`{"no_id":true}` + "\n" + strings.Repeat("y", 300<<10) + "\n") // a line longer than the read buffer
 	c := config(writeFile(t, "in.jsonl", b.String()))
 	c.BatchSize = 4
-	s, err := Open(c)
+	s, err := New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

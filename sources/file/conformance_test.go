@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/conformance"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // TestConformance runs the source table on a JSON-lines file: a finite
@@ -42,7 +43,7 @@ func TestConformance(t *testing.T) {
 				return ids
 			},
 			Open: func(t *testing.T) pipeline.Source {
-				s, err := Open(c)
+				s, err := New(pipelinetest.BuildContext(), c)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -54,7 +54,7 @@ func (c *Config) Validate() error {
 // Register adds the file source to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSource(r, "file", "events from a JSON-lines file, read once to its end", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
-		return Open(*c)
+		return New(bc, *c)
 	})
 }
 
@@ -79,8 +79,8 @@ type Source struct {
 	strsHint int
 }
 
-// Open opens the file of c.
-func Open(c Config) (*Source, error) {
+// New opens the file of c.
+func New(_ pipeline.BuildContext, c Config) (*Source, error) {
 	f, err := os.Open(c.Path)
 	if err != nil {
 		return nil, fmt.Errorf("open file source: %w", err)

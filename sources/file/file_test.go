@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -142,7 +143,7 @@ func TestReadLines(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&c)
 			}
-			s, err := Open(c)
+			s, err := New(pipelinetest.BuildContext(), c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +199,7 @@ func TestBatchSizeAndEOF(t *testing.T) {
 		}
 		c := config(writeFile(t, "b.jsonl", sb.String()))
 		c.BatchSize = tt.batch
-		s, err := Open(c)
+		s, err := New(pipelinetest.BuildContext(), c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +221,7 @@ func TestBatchSizeAndEOF(t *testing.T) {
 func TestEOFComesWithTheLastBatch(t *testing.T) {
 	c := config(writeFile(t, "e.jsonl", "{\"a\":1}\n{\"a\":2}\n"))
 	c.BatchSize = 10
-	s, err := Open(c)
+	s, err := New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestLongLine(t *testing.T) {
 			path := writeFile(t, "long.jsonl", tt.content)
 			c := config(path)
 			c.MaxLineBytes = 1024
-			s, err := Open(c)
+			s, err := New(pipelinetest.BuildContext(), c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -276,7 +277,7 @@ func TestLineJustUnderLimit(t *testing.T) {
 	body := `{"id":"big","pad":"` + strings.Repeat("y", 300<<10) + `"}`
 	c := config(writeFile(t, "big.jsonl", body+"\n"+`{"id":"next"}`+"\n"))
 	c.MaxLineBytes = pipeline.ByteSize(len(body) + 1)
-	s, err := Open(c)
+	s, err := New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +290,7 @@ func TestLineJustUnderLimit(t *testing.T) {
 
 func TestReadHonoursContext(t *testing.T) {
 	c := config(writeFile(t, "c.jsonl", "{}\n"))
-	s, err := Open(c)
+	s, err := New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +303,7 @@ func TestReadHonoursContext(t *testing.T) {
 }
 
 func TestOpenMissingFile(t *testing.T) {
-	if _, err := Open(config(filepath.Join(t.TempDir(), "nope.jsonl"))); !errors.Is(err, os.ErrNotExist) {
+	if _, err := New(pipelinetest.BuildContext(), config(filepath.Join(t.TempDir(), "nope.jsonl"))); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Open of a missing file = %v, want ErrNotExist", err)
 	}
 }

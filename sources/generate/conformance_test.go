@@ -18,7 +18,7 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return &conformance.SourceUnderTest{
-			Open:   func(*testing.T) pipeline.Source { return New(c) },
+			Open:   func(t *testing.T) pipeline.Source { return newSource(t, c) },
 			Total:  int(c.Count),
 			Finite: true,
 		}

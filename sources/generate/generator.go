@@ -61,7 +61,10 @@ type recentEvent struct {
 
 const recentSize = 4096
 
-// NewGenerator returns a generator for w; now stamps event times.
+// NewGenerator returns a generator for w; now stamps event times. It is
+// the library under the generate source, not a component constructor:
+// benchmarks and tests draw events from it directly, at no rate and with a
+// clock of their own.
 func NewGenerator(w Workload, now func() time.Time) *Generator {
 	if w.Entities <= 0 {
 		w.Entities = 10000

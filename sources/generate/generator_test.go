@@ -10,8 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 var epoch = time.Date(2024, 3, 1, 9, 30, 0, 123456789, time.UTC)

@@ -98,7 +98,7 @@ func (c *Config) mix() Mix {
 // Register adds the generate source to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSource(r, "generate", "synthetic CRM, ATS and email events at a set rate", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
-		return New(*c), nil
+		return New(bc, *c)
 	})
 }
 
@@ -121,8 +121,8 @@ func (c Config) Workload() Workload {
 }
 
 // New returns a generate source for c.
-func New(c Config) *Source {
-	return &Source{cfg: c, gen: NewGenerator(c.Workload(), time.Now), sleep: sleepCtx}
+func New(_ pipeline.BuildContext, c Config) (*Source, error) {
+	return &Source{cfg: c, gen: NewGenerator(c.Workload(), time.Now), sleep: sleepCtx}, nil
 }
 
 // Read returns the events due by now under the rate, at most batch_size.

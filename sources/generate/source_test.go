@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 func testConfig() Config {
@@ -29,7 +30,7 @@ func TestSourceCountStopsWithEOF(t *testing.T) {
 	for _, tt := range tests {
 		c := testConfig()
 		c.Count, c.BatchSize = int64(tt.count), tt.batch
-		s := New(c)
+		s := newSource(t, c)
 		total, reads := 0, 0
 		ids := map[string]bool{}
 		for {
@@ -81,7 +82,7 @@ func TestSourceCountStopsWithEOF(t *testing.T) {
 func TestSourceUnlimitedReturnsFullBatches(t *testing.T) {
 	c := testConfig()
 	c.BatchSize = 64
-	s := New(c)
+	s := newSource(t, c)
 	for i := 0; i < 5; i++ {
 		batch, _, err := s.Read(context.Background())
 		if err != nil || len(batch) != 64 {
@@ -95,7 +96,7 @@ func TestSourceEventsSurviveLaterReads(t *testing.T) {
 	// (the runner holds several batches in flight).
 	c := testConfig()
 	c.BatchSize, c.Duplicates = 50, 0.2
-	s := New(c)
+	s := newSource(t, c)
 	first, _, err := s.Read(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +120,7 @@ func TestSourceEventsSurviveLaterReads(t *testing.T) {
 func TestSourceRateWaitsWhenNothingIsDue(t *testing.T) {
 	c := testConfig()
 	c.Rate = &pipeline.Rate{PerSecond: 1.0 / 3600} // one an hour
-	s := New(c)
+	s := newSource(t, c)
 	var waits []time.Duration
 	stop := errors.New("stop waiting")
 	s.sleep = func(_ context.Context, d time.Duration) error {
@@ -141,7 +142,7 @@ func TestSourceRateWaitsWhenNothingIsDue(t *testing.T) {
 func TestSourceRateCancelledContext(t *testing.T) {
 	c := testConfig()
 	c.Rate = &pipeline.Rate{PerSecond: 1.0 / 3600}
-	s := New(c) // real sleep
+	s := newSource(t, c) // real sleep
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, _, err := s.Read(ctx); !errors.Is(err, context.Canceled) {
@@ -153,7 +154,7 @@ func TestSourceRateBacklogCappedAtBatchSize(t *testing.T) {
 	c := testConfig()
 	c.Rate = &pipeline.Rate{PerSecond: 100}
 	c.BatchSize = 37
-	s := New(c)
+	s := newSource(t, c)
 	s.started = time.Now().Add(-time.Hour) // 360,000 events are due
 	s.sleep = func(context.Context, time.Duration) error {
 		t.Error("slept although events were due")
@@ -172,7 +173,7 @@ func TestSourceRateWithCount(t *testing.T) {
 	c := testConfig()
 	c.Rate = &pipeline.Rate{PerSecond: 20000}
 	c.Count, c.BatchSize = 300, 50
-	s := New(c)
+	s := newSource(t, c)
 	sleeps := 0
 	s.sleep = func(ctx context.Context, d time.Duration) error {
 		sleeps++
@@ -302,7 +303,7 @@ func TestSourceFromConfigGeneratesValidEvents(t *testing.T) {
 	c := testConfig()
 	c.Count, c.Duplicates, c.Poison = 200, 0, 0
 	c.Mix = &Mix{Email: 1}
-	s := New(c)
+	s := newSource(t, c)
 	batch, _, err := s.Read(context.Background())
 	if err != nil || len(batch) != 200 {
 		t.Fatalf("%d events, %v", len(batch), err)
@@ -316,4 +317,14 @@ func TestSourceFromConfigGeneratesValidEvents(t *testing.T) {
 			t.Errorf("event %d: missing time or id", i)
 		}
 	}
+}
+
+// newSource builds a generate source for a test, failing it on an error.
+func newSource(tb testing.TB, c Config) *Source {
+	tb.Helper()
+	s, err := New(pipelinetest.BuildContext(), c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }

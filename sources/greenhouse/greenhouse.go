@@ -96,16 +96,12 @@ func New(bc pipeline.BuildContext, c Config) (*poller.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	base, err := url.Parse(strings.TrimRight(c.BaseURL, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("greenhouse base_url %q: %w", c.BaseURL, err)
 	}
 	o.Vendor, o.Sorted, o.Objects = "greenhouse", false, c.Objects
-	o.Client = &client{base: base, key: c.APIKey, perPage: c.PerPage, http: &http.Client{Timeout: c.Timeout.D()}, log: log}
+	o.Client = &client{base: base, key: c.APIKey, perPage: c.PerPage, http: &http.Client{Timeout: c.Timeout.D()}, log: o.Logger}
 	return poller.New(o)
 }
 

@@ -125,9 +125,6 @@ type client struct {
 }
 
 func newClient(c Config, log *slog.Logger) *client {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	cl := &client{base: strings.TrimRight(c.BaseURL, "/"), token: c.Token, limit: c.PageSize, http: &http.Client{Timeout: c.Timeout.D()}, objects: map[string]Object{}, log: log}
 	for _, o := range c.Objects {
 		if o.AccountProperty == "" && o.Name == "contacts" {

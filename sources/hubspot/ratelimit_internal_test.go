@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/poller"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // TestRateLimitHeadersOnEveryAnswer: Retry-After, then HubSpot's
@@ -52,7 +53,7 @@ func TestRateLimitHeadersOnEveryAnswer(t *testing.T) {
 				w.Write([]byte(tc.body))
 			}))
 			defer srv.Close()
-			cl := newClient(Config{BaseURL: srv.URL, Token: "pat-na1-x", PageSize: 10, Objects: []Object{{Name: "contacts"}}}, nil)
+			cl := newClient(Config{BaseURL: srv.URL, Token: "pat-na1-x", PageSize: 10, Objects: []Object{{Name: "contacts"}}}, pipelinetest.BuildContext().Logger)
 			page, err := cl.Fetch(t.Context(), poller.Query{Object: "contacts"})
 			if tc.retry {
 				ra, ok := errors.AsType[*poller.RetryAfterError](err)

@@ -2,7 +2,6 @@ package kafka_test
 
 import (
 	"context"
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/conformance"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kafkasource "github.com/sluicehq/sluice/sources/kafka"
 )
 
@@ -71,7 +71,7 @@ func TestConformance(t *testing.T) {
 				if err := c.Validate(); err != nil {
 					t.Fatal(err)
 				}
-				s, err := kafkasource.New(c, slog.New(slog.DiscardHandler), nil)
+				s, err := kafkasource.New(pipelinetest.BuildContext(), c)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -3,7 +3,6 @@ package kafka_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +53,7 @@ func TestLagGrowsWhileReadingIsHeldBack(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	src, err := kafkasource.New(c, slog.New(slog.DiscardHandler), reg)
+	src, err := kafkasource.New(pipeline.NewBuildContext("test", "test", nil, reg), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +94,7 @@ func TestNotReadyWhenTheBrokersStopAnswering(t *testing.T) {
 	c.Brokers, c.Topic, c.Group = brokers, topic, "ready-test"
 	c.LagInterval = pipeline.Duration(100 * time.Millisecond)
 	c.SessionTimeout, c.HeartbeatInterval = pipeline.Duration(30*time.Second), pipeline.Duration(time.Second)
-	src, err := kafkasource.New(c, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	src, err := kafkasource.New(pipeline.NewBuildContext("test", "test", nil, prometheus.NewRegistry()), c)
 	if err != nil {
 		t.Fatal(err)
 	}

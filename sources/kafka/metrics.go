@@ -16,9 +16,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_kafka_rebalances_total", Help: "Group generations joined (each rebalance starts one)."}),
 		assigned:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kafka_assigned_partitions", Help: "Partitions assigned to this member."}),
 	}
-	if reg == nil {
-		return m, nil
-	}
 	for _, c := range []prometheus.Collector{m.lag, m.commits, m.rebalances, m.assigned} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

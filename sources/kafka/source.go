@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/sluicehq/sluice/internal/handoff"
@@ -35,7 +34,7 @@ var ErrRevoked = errors.New("partition revoked before the records were processed
 // Register adds the kafka source to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSource(r, "kafka", "a Kafka consumer group member with contiguous per-partition commits", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
-		return New(*c, bc.Logger, bc.Metrics)
+		return New(bc, *c)
 	})
 }
 
@@ -57,12 +56,13 @@ type Source struct {
 }
 
 // New builds a source; nothing connects until Start.
-func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Source, error) {
+func New(bc pipeline.BuildContext, c Config) (*Source, error) {
+	log, reg := bc.Logger, bc.Metrics
 	conn, err := kafkaconn.New(c.Brokers, c.TLS, c.SASL)
 	if err != nil {
 		return nil, fmt.Errorf("kafka source: %w", err)
 	}
-	if conn.PlainWithoutTLS && log != nil {
+	if conn.PlainWithoutTLS {
 		log.Warn(kafkaconn.PlainWithoutTLSWarning)
 	}
 	m, err := newMetrics(reg)

@@ -3,7 +3,6 @@ package kinesis_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -54,7 +53,7 @@ func TestBehindLatestGrowsWhileReadingIsHeldBack(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	src, err := kinesissource.New(c, slog.New(slog.DiscardHandler), reg)
+	src, err := kinesissource.New(pipeline.NewBuildContext("test", "test", nil, reg), c)
 	if err != nil {
 		t.Fatal(err)
 	}

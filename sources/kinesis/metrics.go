@@ -20,9 +20,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		owned:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kinesis_leases_owned", Help: "Shard leases this consumer holds."}),
 		eligible:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kinesis_shards_readable", Help: "Shards that may be read now (parents finished)."}),
 	}
-	if reg == nil {
-		return m, nil
-	}
 	for _, c := range []prometheus.Collector{m.behind, m.checkpoints, m.records, m.throttled, m.owned, m.eligible} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -18,7 +18,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/internal/awskinesis"
 	"github.com/sluicehq/sluice/internal/handoff"
@@ -35,7 +34,7 @@ const (
 // Register adds the kinesis source to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterSource(r, "kinesis", "a Kinesis stream shared by a consumer group through MongoDB leases", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
-		return New(*c, bc.Logger, bc.Metrics)
+		return New(bc, *c)
 	})
 }
 
@@ -59,13 +58,32 @@ type Source struct {
 	ready   pipeline.Readiness
 }
 
-// New builds a source with the MongoDB lease store.
-func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Source, error) {
+// Option adjusts a Source beyond its YAML.
+type Option func(*buildOptions)
+
+type buildOptions struct{ store LeaseStore }
+
+// WithLeaseStore builds the source on store instead of the MongoDB lease
+// store of checkpoint.mongodb. The source does not close a store given
+// this way; its owner does.
+func WithLeaseStore(store LeaseStore) Option { return func(o *buildOptions) { o.store = store } }
+
+// New builds a source; nothing is read until Start. Its leases live in the
+// MongoDB lease store of checkpoint.mongodb unless WithLeaseStore gives
+// another.
+func New(bc pipeline.BuildContext, c Config, opts ...Option) (*Source, error) {
+	var o buildOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.store != nil {
+		return newWithStore(bc, c, o.store)
+	}
 	store, err := OpenMongoLeases(*c.Checkpoint.MongoDB, c.ConsumerGroup, c.Stream)
 	if err != nil {
 		return nil, fmt.Errorf("kinesis source: %w", err)
 	}
-	s, err := NewWithStore(c, store, log, reg)
+	s, err := newWithStore(bc, c, store)
 	if err != nil {
 		_ = store.Close(context.Background())
 		return nil, err
@@ -74,13 +92,13 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Source, error)
 	return s, nil
 }
 
-// NewWithStore builds a source on any LeaseStore.
-func NewWithStore(c Config, store LeaseStore, log *slog.Logger, reg prometheus.Registerer) (*Source, error) {
+func newWithStore(bc pipeline.BuildContext, c Config, store LeaseStore) (*Source, error) {
+	log := bc.Logger
 	client, err := awskinesis.Client(context.Background(), c.Region, c.Endpoint, c.Credentials)
 	if err != nil {
 		return nil, fmt.Errorf("kinesis source: %w", err)
 	}
-	m, err := newMetrics(reg)
+	m, err := newMetrics(bc.Metrics)
 	if err != nil {
 		return nil, err
 	}

@@ -316,7 +316,7 @@ func TestCheckpointStoreUnreachableForAWhile(t *testing.T) {
 	flaky := &flakyStore{LeaseStore: real}
 	c := e.start(t, func(r *pipeline.Registry) {
 		pipeline.RegisterSource(r, "kinesis", "test", func(bc pipeline.BuildContext, cfg *kinesissource.Config) (pipeline.Source, error) {
-			return kinesissource.NewWithStore(*cfg, flaky, bc.Logger, nil)
+			return kinesissource.New(bc, *cfg, kinesissource.WithLeaseStore(flaky))
 		})
 	})
 	waitFor(t, "the first records", func() bool { return len(ids(c.sink)) == 400 })

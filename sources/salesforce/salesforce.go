@@ -196,9 +196,6 @@ type client struct {
 }
 
 func newClient(c Config, log *slog.Logger) (*client, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	base := strings.TrimRight(c.InstanceURL, "/")
 	tokenURL := c.Auth.TokenURL
 	if tokenURL == "" {
@@ -491,7 +488,7 @@ func (c *client) limitPause(h http.Header) time.Duration {
 
 // FetchOnce runs one query of cfg's client, for tests and diagnostics.
 func FetchOnce(ctx context.Context, cfg Config, q poller.Query) (poller.Page, error) {
-	c, err := newClient(cfg, nil)
+	c, err := newClient(cfg, pipeline.NewBuildContext("", "salesforce", nil, nil).Logger) // logs discarded
 	if err != nil {
 		return poller.Page{}, err
 	}

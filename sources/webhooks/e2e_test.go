@@ -34,7 +34,7 @@ func TestExampleEndToEndIntoKafka(t *testing.T) {
 	built := make(chan *webhooks.Source, 1)
 	reg := pipeline.NewRegistry()
 	pipeline.RegisterSource(reg, "webhooks", "test", func(bc pipeline.BuildContext, c *webhooks.Config) (pipeline.Source, error) {
-		s, err := webhooks.New(*c, bc.Logger, bc.Metrics)
+		s, err := webhooks.New(bc, *c)
 		if err == nil {
 			built <- s
 		}

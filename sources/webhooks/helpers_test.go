@@ -273,7 +273,7 @@ func startPipeline(t *testing.T, sourceYAML string, sink *pipelinetest.Sink, opt
 	built := make(chan *webhooks.Source, 1)
 	reg := pipeline.NewRegistry()
 	pipeline.RegisterSource(reg, "webhooks", "test", func(bc pipeline.BuildContext, c *webhooks.Config) (pipeline.Source, error) {
-		s, err := webhooks.New(*c, bc.Logger, bc.Metrics, opts...)
+		s, err := webhooks.New(bc, *c, opts...)
 		if err == nil {
 			built <- s
 		}

@@ -33,7 +33,7 @@ func newSource(t *testing.T, ackTimeout time.Duration, adjust ...func(*webhooks.
 	for _, f := range adjust {
 		f(&cfg)
 	}
-	s, err := webhooks.New(cfg, slog.New(slog.DiscardHandler), nil)
+	s, err := webhooks.New(pipelinetest.BuildContext(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

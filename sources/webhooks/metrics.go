@@ -32,9 +32,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"provider", "outcome"}),
 		bodyBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_webhook_body_bytes", Help: "Bytes held by webhook request bodies being read or handled, at most max_concurrent × max_body_bytes."}),
 	}
-	if reg == nil {
-		return m, nil
-	}
 	for _, c := range []prometheus.Collector{m.requests, m.events, m.latency, m.bodyBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

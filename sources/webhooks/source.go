@@ -18,8 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -27,7 +25,7 @@ import (
 // client that serves SNS certificates without the network, a clock).
 func Register(r *pipeline.Registry, opts ...Option) {
 	pipeline.RegisterSource(r, "webhooks", "an HTTP server for SendGrid, Mailgun and SES (SNS) webhooks, answering 2xx once the events are durably written", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
-		return New(*c, bc.Logger, bc.Metrics, opts...)
+		return New(bc, *c, opts...)
 	})
 }
 
@@ -97,10 +95,8 @@ type Source struct {
 }
 
 // New builds a source; nothing listens until Start.
-func New(c Config, log *slog.Logger, reg prometheus.Registerer, opts ...Option) (*Source, error) {
-	if log == nil {
-		log = slog.Default()
-	}
+func New(bc pipeline.BuildContext, c Config, opts ...Option) (*Source, error) {
+	log, reg := bc.Logger, bc.Metrics
 	if c.SendGrid != nil {
 		if err := c.SendGrid.Validate(); err != nil {
 			return nil, fmt.Errorf("webhooks source: sendgrid.%w", err)

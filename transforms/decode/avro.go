@@ -21,7 +21,7 @@ type Avro struct {
 }
 
 // NewAvro returns an Avro decoder for c.
-func NewAvro(c Config) (*Avro, error) {
+func NewAvro(_ pipeline.BuildContext, c Config) (*Avro, error) {
 	d := &Avro{cfg: c}
 	if c.Avro.SchemaFile != "" {
 		codec, schema, err := avro.LoadFile(c.Avro.SchemaFile)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/generate"
 	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/sluicehq/sluice/transforms/avro/avrotest"
@@ -23,11 +24,11 @@ const canonicalSchema = "../../docs/canonical-event.avsc"
 // CRM/ATS/email events through enrich and encode, as the bench pipeline
 // produces them.
 func canonicalRecords(tb testing.TB, n int) [][]byte {
-	enr, err := enrich.New("bench", enrich.Config{StripTags: true, Unknown: "fail"})
+	enr, err := enrich.New(pipeline.NewBuildContext("bench", "test", nil, nil), enrich.Config{StripTags: true, Unknown: "fail"})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	enc, err := encode.New(encode.Config{Format: "avro", Avro: avro.Config{SchemaFile: canonicalSchema}})
+	enc, err := encode.New(pipelinetest.BuildContext(), encode.Config{Format: "avro", Avro: avro.Config{SchemaFile: canonicalSchema}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func BenchmarkDecodeAvro(b *testing.B) {
 	}
 	for _, path := range []string{"goavro", "jsondecoder"} {
 		b.Run(path, func(b *testing.B) {
-			d, err := NewAvro(Config{Format: "avro", ID: "id", Time: "occurred_at", Avro: avro.Config{SchemaFile: canonicalSchema}})
+			d, err := NewAvro(pipelinetest.BuildContext(), Config{Format: "avro", ID: "id", Time: "occurred_at", Avro: avro.Config{SchemaFile: canonicalSchema}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -88,14 +89,14 @@ func BenchmarkDecodeAvro(b *testing.B) {
 // TestFastPathMatchesGoavro decodes the canonical records both ways
 // through the transform: the same bodies (as JSON values), ids and times.
 func TestFastPathMatchesGoavro(t *testing.T) {
-	fast, err := NewAvro(Config{Format: "avro", ID: "id", Time: "occurred_at", Avro: avro.Config{SchemaFile: canonicalSchema}})
+	fast, err := NewAvro(pipelinetest.BuildContext(), Config{Format: "avro", ID: "id", Time: "occurred_at", Avro: avro.Config{SchemaFile: canonicalSchema}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fast.localDec == nil {
 		t.Fatal("no JSON decoder for the canonical schema")
 	}
-	slow, _ := NewAvro(Config{Format: "avro", ID: "id", Time: "occurred_at", Avro: avro.Config{SchemaFile: canonicalSchema}})
+	slow, _ := NewAvro(pipelinetest.BuildContext(), Config{Format: "avro", ID: "id", Time: "occurred_at", Avro: avro.Config{SchemaFile: canonicalSchema}})
 	slow.localDec = nil
 	for _, rec := range canonicalRecords(t, 300) {
 		a := &pipeline.Event{ID: "x", Payload: rec}
@@ -143,7 +144,7 @@ func TestRegistryDecoders(t *testing.T) {
 	idFast := reg.Add("fast-value", string(canonical))
 	const decimalSchema = `{"type":"record","name":"D","fields":[{"name":"id","type":"string"},{"name":"amount","type":{"type":"bytes","logicalType":"decimal","precision":6,"scale":2}}]}`
 	idSlow := reg.Add("slow-value", decimalSchema)
-	d, err := NewAvro(Config{Format: "avro", ID: "id", Avro: avro.Config{Registry: avro.RegistryConfig{URL: reg.URL}}})
+	d, err := NewAvro(pipelinetest.BuildContext(), Config{Format: "avro", ID: "id", Avro: avro.Config{Registry: avro.RegistryConfig{URL: reg.URL}}})
 	if err != nil {
 		t.Fatal(err)
 	}

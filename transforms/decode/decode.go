@@ -63,11 +63,18 @@ func (c *Config) Validate() error {
 // Register adds the decode transform to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterTransform(r, "decode", "parse payloads (json, avro) into the event body; set id and event time from it", func(bc pipeline.BuildContext, c *Config) (pipeline.Transform, error) {
-		if c.Format == "avro" {
-			return NewAvro(*c)
-		}
-		return NewJSON(*c), nil
+		return New(bc, *c)
 	})
+}
+
+// New returns the decoder for c.Format: a *JSON or an *Avro (NewJSON and
+// NewAvro build one of them by name). It returns the Transform interface,
+// not a concrete type, because the format picks the type.
+func New(bc pipeline.BuildContext, c Config) (pipeline.Transform, error) {
+	if c.Format == "avro" {
+		return NewAvro(bc, c)
+	}
+	return NewJSON(bc, c)
 }
 
 // JSON decodes JSON object payloads.
@@ -81,7 +88,7 @@ type JSON struct {
 }
 
 // NewJSON returns a JSON decoder for c.
-func NewJSON(c Config) *JSON {
+func NewJSON(_ pipeline.BuildContext, c Config) (*JSON, error) {
 	if c.MaxDepth <= 0 {
 		c.MaxDepth = DefaultMaxDepth
 	}
@@ -98,7 +105,7 @@ func NewJSON(c Config) *JSON {
 			d.keys = append(d.keys, c.Time)
 		}
 	}
-	return d
+	return d, nil
 }
 
 // ErrNotObject is the reason for a payload that is valid JSON but not an

@@ -35,7 +35,7 @@ func sameBacking(a, b []byte) bool {
 func TestApplyValidObjectsShareBody(t *testing.T) {
 	in := events(`{"a":1}`, `  {"b":[1,2,{"c":null}]}`, "\n\t{}\r\n", `{"s":"x\"y"}`)
 	orig := append([]*pipeline.Event(nil), in...)
-	out, err := NewJSON(Config{Format: "json"}).Apply(context.Background(), in)
+	out, err := newJSON(t, Config{Format: "json"}).Apply(context.Background(), in)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -106,7 +106,7 @@ func TestApplyFailsMalformedPayloadsPermanently(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := events(tt.payloads...)
-			out, err := NewJSON(Config{Format: "json"}).Apply(context.Background(), in)
+			out, err := newJSON(t, Config{Format: "json"}).Apply(context.Background(), in)
 			var be *pipeline.BatchError
 			if !errors.As(err, &be) {
 				t.Fatalf("err = %v (%T), want a *pipeline.BatchError", err, err)
@@ -156,7 +156,7 @@ func TestApplyDoesNotReorderInputOnFailure(t *testing.T) {
 	// overwrites it: the runner still indexes failures against in.
 	in := events(`{"a":1}`, `bad`, `{"c":3}`, `{"d":4}`)
 	snapshot := append([]*pipeline.Event(nil), in...)
-	out, err := NewJSON(Config{Format: "json"}).Apply(context.Background(), in)
+	out, err := newJSON(t, Config{Format: "json"}).Apply(context.Background(), in)
 	if err == nil {
 		t.Fatal("want a batch error")
 	}
@@ -227,7 +227,7 @@ func TestApplyIDAndTime(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.Format = "json"
 			ev := &pipeline.Event{ID: "src-a", Time: source, Payload: []byte(tt.payload)}
-			out, err := NewJSON(tt.cfg).Apply(context.Background(), []*pipeline.Event{ev})
+			out, err := newJSON(t, tt.cfg).Apply(context.Background(), []*pipeline.Event{ev})
 			if tt.wantFail {
 				var be *pipeline.BatchError
 				if !errors.As(err, &be) || len(be.Failures) != 1 || be.Failures[0].Index != 0 {
@@ -260,7 +260,7 @@ func TestApplyIDAndTime(t *testing.T) {
 func TestBodyEditDoesNotChangePayload(t *testing.T) {
 	const payload = `{"email":"Ada.Lovelace@Example.com","n":1,"tags":["a"]}`
 	ev := &pipeline.Event{ID: "e", Payload: []byte(payload)}
-	if _, err := NewJSON(Config{Format: "json"}).Apply(context.Background(), []*pipeline.Event{ev}); err != nil {
+	if _, err := newJSON(t, Config{Format: "json"}).Apply(context.Background(), []*pipeline.Event{ev}); err != nil {
 		t.Fatal(err)
 	}
 	if !sameBacking(ev.Body, ev.Payload) {
@@ -335,7 +335,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	d := NewJSON(Config{Format: "json", ID: "id", Time: "ts"})
+	d := newJSON(f, Config{Format: "json", ID: "id", Time: "ts"})
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		orig := append([]byte(nil), payload...)
 		ev := &pipeline.Event{ID: "src", Payload: payload}
@@ -406,7 +406,7 @@ func TestFailureReasonsCarryNoPayloadBytes(t *testing.T) {
 		`["` + secret + `"]`,
 		strings.Repeat("[", 600) + `"` + secret + `"`,
 	} {
-		_, err := NewJSON(Config{Format: "json", MaxDepth: 512}).Apply(context.Background(), events(p))
+		_, err := newJSON(t, Config{Format: "json", MaxDepth: 512}).Apply(context.Background(), events(p))
 		var be *pipeline.BatchError
 		if !errors.As(err, &be) || len(be.Failures) != 1 {
 			t.Fatalf("payload of %d bytes: err = %v, want one failure", len(p), err)

@@ -26,7 +26,7 @@ func TestNumericEventTimes(t *testing.T) {
 		{`{"ts":253402300800}`, ""}, // the first second of year 10000
 	} {
 		ev := &pipeline.Event{ID: "a", Time: source, Payload: []byte(tc.payload)}
-		_, err := NewJSON(Config{Format: "json", Time: "ts"}).Apply(context.Background(), []*pipeline.Event{ev})
+		_, err := newJSON(t, Config{Format: "json", Time: "ts"}).Apply(context.Background(), []*pipeline.Event{ev})
 		if tc.want == "" {
 			var be *pipeline.BatchError
 			if !errors.As(err, &be) || len(be.Failures) != 1 || !pipeline.IsPermanent(be.Failures[0].Err) || !errors.Is(be.Failures[0].Err, eventtime.ErrOutOfRange) {

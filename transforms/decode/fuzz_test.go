@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/sluicehq/sluice/transforms/avro/avrotest"
 )
@@ -53,11 +54,11 @@ func FuzzAvroDecode(f *testing.F) {
 	}
 	reg := avrotest.New(f)
 	id := reg.Add("fuzz-value", fuzzSchema)
-	local, err := NewAvro(Config{Format: "avro", ID: "id", Avro: avro.Config{SchemaFile: path}})
+	local, err := NewAvro(pipelinetest.BuildContext(), Config{Format: "avro", ID: "id", Avro: avro.Config{SchemaFile: path}})
 	if err != nil {
 		f.Fatal(err)
 	}
-	framed, err := NewAvro(Config{Format: "avro", ID: "id", Avro: avro.Config{Registry: avro.RegistryConfig{URL: reg.URL}}})
+	framed, err := NewAvro(pipelinetest.BuildContext(), Config{Format: "avro", ID: "id", Avro: avro.Config{Registry: avro.RegistryConfig{URL: reg.URL}}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func FuzzAvroDecode(f *testing.F) {
 }
 
 func FuzzJSONDecode(f *testing.F) {
-	d := NewJSON(Config{Format: "json", ID: "id", Time: "occurred_at"})
+	d := newJSON(f, Config{Format: "json", ID: "id", Time: "occurred_at"})
 	for _, s := range []string{`{"id":"a","occurred_at":"2026-01-02T03:04:05Z"}`, `{"occurred_at":1700000000123}`, `[]`, `{"a":`, `"x"`, "\xff{}", `{"id":{"x":1}}`} {
 		f.Add([]byte(s))
 	}

@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // benchPayload is a ~1 KB CRM-like event, the shape of bench/'s
@@ -25,7 +26,7 @@ var benchPayload = []byte(`{"id":"evt-000012345","time":"2026-11-23T12:00:12.345
 // time; "gjson" is the former validation plus lookups, for comparison.
 func BenchmarkDecodeJSON(b *testing.B) {
 	b.Run("scan", func(b *testing.B) {
-		d := NewJSON(Config{Format: "json", ID: "id", Time: "time"})
+		d := newJSON(b, Config{Format: "json", ID: "id", Time: "time"})
 		ev := &pipeline.Event{ID: "evt-000012345"}
 		batch := []*pipeline.Event{ev}
 		b.SetBytes(int64(len(benchPayload)))

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 func TestDecodeMaxDepth(t *testing.T) {
@@ -29,7 +30,7 @@ func TestDecodeMaxDepth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := NewJSON(Config{Format: "json", MaxDepth: tt.maxDepth})
+			d := newJSON(t, Config{Format: "json", MaxDepth: tt.maxDepth})
 			_, err := d.Apply(context.Background(), events(tt.payload))
 			switch {
 			case tt.wantErr == "" && err != nil:

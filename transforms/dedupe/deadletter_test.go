@@ -151,7 +151,7 @@ func TestDeadLettersWrittenWhenTheStoreCannotAnswer(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(pipeline.BuildContext{Pipeline: "test"}, c)
+	d, err := New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

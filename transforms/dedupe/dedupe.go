@@ -122,13 +122,8 @@ func New(bc pipeline.BuildContext, c Config) (*Dedupe, error) {
 		inflight: make(map[*pipeline.Event]inflightKey),
 		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_dedupe_dropped_total", Help: "Events dropped as duplicates of an event seen within the window or in flight."}),
 	}
-	if d.log == nil {
-		d.log = slog.New(slog.DiscardHandler)
-	}
-	if bc.Metrics != nil {
-		if err := bc.Metrics.Register(d.dropped); err != nil {
-			return nil, err
-		}
+	if err := bc.Metrics.Register(d.dropped); err != nil {
+		return nil, err
 	}
 	switch c.Store {
 	case "redis":

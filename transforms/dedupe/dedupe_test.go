@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 func ev(id string, body string) *pipeline.Event {
@@ -53,7 +55,7 @@ func newMemory(t *testing.T, c Config) (*Dedupe, *clock) {
 	if err := full.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(pipeline.BuildContext{Pipeline: "test"}, full)
+	d, err := New(pipelinetest.BuildContext(), full)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +305,7 @@ func newRedis(t *testing.T, prefix string) *Dedupe {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(pipeline.BuildContext{Pipeline: "test"}, c)
+	d, err := New(pipelinetest.BuildContext(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +382,7 @@ func TestRedisDownIsRetryable(t *testing.T) {
 	c.Store = "redis"
 	c.Redis.Addr = "127.0.0.1:1"
 	c.Redis.Timeout = pipeline.Duration(200 * time.Millisecond)
-	d, err := New(pipeline.BuildContext{}, c)
+	d, err := New(pipeline.NewBuildContext("", "test", nil, nil), c)
 	if err != nil {
 		t.Fatal(err)
 	}

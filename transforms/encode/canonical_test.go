@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/generate"
 	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/sluicehq/sluice/transforms/decode"
@@ -21,15 +22,15 @@ import (
 // the encoder and the schema agree with the canonical JSON.
 func TestCanonicalEventsRoundTrip(t *testing.T) {
 	const schema = "../../docs/canonical-event.avsc"
-	enr, err := enrich.New("rt", enrich.Config{StripTags: true, Unknown: "fail"})
+	enr, err := enrich.New(pipeline.NewBuildContext("rt", "test", nil, nil), enrich.Config{StripTags: true, Unknown: "fail"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := New(Config{Format: "avro", Avro: avro.Config{SchemaFile: schema}})
+	enc, err := New(pipelinetest.BuildContext(), Config{Format: "avro", Avro: avro.Config{SchemaFile: schema}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := decode.NewAvro(decode.Config{Format: "avro", Avro: avro.Config{SchemaFile: schema}})
+	dec, err := decode.NewAvro(pipelinetest.BuildContext(), decode.Config{Format: "avro", Avro: avro.Config{SchemaFile: schema}})
 	if err != nil {
 		t.Fatal(err)
 	}

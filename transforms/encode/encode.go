@@ -53,7 +53,7 @@ func (c *Config) Validate() error {
 // Register adds the encode transform to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterTransform(r, "encode", "encode bodies for the sinks (json, or avro framed with a schema-registry id)", func(bc pipeline.BuildContext, c *Config) (pipeline.Transform, error) {
-		return New(*c)
+		return New(bc, *c)
 	})
 }
 
@@ -69,7 +69,7 @@ type Encode struct {
 }
 
 // New builds an encoder for c.
-func New(c Config) (*Encode, error) {
+func New(_ pipeline.BuildContext, c Config) (*Encode, error) {
 	e := &Encode{cfg: c}
 	if c.Format != "avro" {
 		return e, nil

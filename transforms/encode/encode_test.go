@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/sluicehq/sluice/transforms/avro/avrotest"
 	"github.com/sluicehq/sluice/transforms/decode"
@@ -45,7 +46,7 @@ func sameJSON(t *testing.T, got []byte, want string) {
 // the Confluent REST API, then decodes the framed records by schema ID.
 func TestAvroRoundTripThroughRegistry(t *testing.T) {
 	reg := avrotest.New(t)
-	enc, err := New(Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile, Subject: "crm-value", Registry: avro.RegistryConfig{URL: reg.URL}}})
+	enc, err := New(pipelinetest.BuildContext(), Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile, Subject: "crm-value", Registry: avro.RegistryConfig{URL: reg.URL}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestAvroRoundTripThroughRegistry(t *testing.T) {
 		}
 	}
 
-	dec, err := decode.NewAvro(decode.Config{Format: "avro", ID: "id", Avro: avro.Config{Registry: avro.RegistryConfig{URL: reg.URL}}})
+	dec, err := decode.NewAvro(pipelinetest.BuildContext(), decode.Config{Format: "avro", ID: "id", Avro: avro.Config{Registry: avro.RegistryConfig{URL: reg.URL}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestAvroRoundTripThroughRegistry(t *testing.T) {
 		t.Errorf("schema fetched %d times, want once (cached)", n)
 	}
 	// Registering again finds the same ID.
-	enc2, _ := New(Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile, Subject: "crm-value", Registry: avro.RegistryConfig{URL: reg.URL}}})
+	enc2, _ := New(pipelinetest.BuildContext(), Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile, Subject: "crm-value", Registry: avro.RegistryConfig{URL: reg.URL}}})
 	if err := enc2.Start(context.Background()); err != nil || enc2.id != ids[0] {
 		t.Fatalf("second registration: id %d, %v", enc2.id, err)
 	}
@@ -103,11 +104,11 @@ func TestAvroDecodeFailures(t *testing.T) {
 	reg := avrotest.New(t)
 	id := reg.Add("crm-value", mustRead(t, schemaFile))
 	reg.Add("other", `"string"`) // id 2: not a record
-	dec, err := decode.NewAvro(decode.Config{Format: "avro", Avro: avro.Config{Registry: avro.RegistryConfig{URL: reg.URL}}})
+	dec, err := decode.NewAvro(pipelinetest.BuildContext(), decode.Config{Format: "avro", Avro: avro.Config{Registry: avro.RegistryConfig{URL: reg.URL}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, _ := New(Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile, Subject: "crm-value", Registry: avro.RegistryConfig{URL: reg.URL}}})
+	enc, _ := New(pipelinetest.BuildContext(), Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile, Subject: "crm-value", Registry: avro.RegistryConfig{URL: reg.URL}}})
 	good := events(bodies[0])
 	if _, err := enc.Apply(context.Background(), good); err != nil {
 		t.Fatal(err)
@@ -146,7 +147,7 @@ func TestAvroDecodeFailures(t *testing.T) {
 	t.Run("registry down is retryable", func(t *testing.T) {
 		reg2 := avrotest.New(t)
 		reg2.Fail.Store(true)
-		d2, _ := decode.NewAvro(decode.Config{Format: "avro", Avro: avro.Config{Registry: avro.RegistryConfig{URL: reg2.URL}}})
+		d2, _ := decode.NewAvro(pipelinetest.BuildContext(), decode.Config{Format: "avro", Avro: avro.Config{Registry: avro.RegistryConfig{URL: reg2.URL}}})
 		_, err := d2.Apply(context.Background(), []*pipeline.Event{{ID: "x", Payload: framed}})
 		var be *pipeline.BatchError
 		if !errors.As(err, &be) || pipeline.IsPermanent(be.Failures[0].Err) {
@@ -162,7 +163,7 @@ func TestAvroDecodeFailures(t *testing.T) {
 }
 
 func TestAvroLocalSchemaFile(t *testing.T) {
-	enc, err := New(Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile}})
+	enc, err := New(pipelinetest.BuildContext(), Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestAvroLocalSchemaFile(t *testing.T) {
 	if len(out) != 2 || out[0].Body[0] != 4 {
 		t.Fatalf("local schema records must be bare binary, got % x", out[0].Body[:min(8, len(out[0].Body))])
 	}
-	dec, err := decode.NewAvro(decode.Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile}})
+	dec, err := decode.NewAvro(pipelinetest.BuildContext(), decode.Config{Format: "avro", Avro: avro.Config{SchemaFile: schemaFile}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestAvroLocalSchemaFile(t *testing.T) {
 }
 
 func TestJSONPassesBodies(t *testing.T) {
-	enc, err := New(Config{Format: "json"})
+	enc, err := New(pipelinetest.BuildContext(), Config{Format: "json"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestBuildFailsOnBadSchemaFile(t *testing.T) {
 	for _, path := range []string{"testdata/missing.avsc", "encode_test.go"} {
-		if _, err := New(Config{Format: "avro", Avro: avro.Config{SchemaFile: path}}); err == nil {
+		if _, err := New(pipelinetest.BuildContext(), Config{Format: "avro", Avro: avro.Config{SchemaFile: path}}); err == nil {
 			t.Errorf("New with schema_file %s succeeded", path)
 		}
 	}

@@ -34,7 +34,7 @@ func BenchmarkEnrich(b *testing.B) {
 	}
 	for _, s := range sets {
 		b.Run(s.name, func(b *testing.B) {
-			e, err := New("bench", Config{StripTags: true, Unknown: "fail"})
+			e, err := New(pipeline.NewBuildContext("bench", "test", nil, nil), Config{StripTags: true, Unknown: "fail"})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -66,7 +66,7 @@ func (c *Config) Validate() error {
 // Register adds the enrich transform to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterTransform(r, "enrich", "map CRM, ATS and email vendor payloads to canonical events; normalize emails, classify domains, look up accounts", func(bc pipeline.BuildContext, c *Config) (pipeline.Transform, error) {
-		return New(bc.Pipeline, *c)
+		return New(bc, *c)
 	})
 }
 
@@ -79,9 +79,10 @@ type Enrich struct {
 	now      func() time.Time
 }
 
-// New builds an enrich step, loading the accounts table.
-func New(pipelineName string, c Config) (*Enrich, error) {
-	e := &Enrich{cfg: c, pipeline: pipelineName, now: time.Now, freeMail: map[string]struct{}{}}
+// New builds an enrich step, loading the accounts table; bc.Pipeline is
+// the pipeline name it stamps.
+func New(bc pipeline.BuildContext, c Config) (*Enrich, error) {
+	e := &Enrich{cfg: c, pipeline: bc.Pipeline, now: time.Now, freeMail: map[string]struct{}{}}
 	for _, d := range freeMailDomains {
 		e.freeMail[d] = struct{}{}
 	}

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/sources/generate"
-	"github.com/tidwall/gjson"
 )
 
 var fixed = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -24,7 +25,7 @@ func newEnrich(t *testing.T, c Config) *Enrich {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	e, err := New("crm-sync", c)
+	e, err := New(pipeline.NewBuildContext("crm-sync", "test", nil, nil), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	// Files are read when the step is built.
 	for _, path := range []string{"/nonexistent.csv", bad} {
-		if _, err := New("p", Config{Unknown: "fail", Accounts: path}); err == nil || !strings.Contains(err.Error(), "accounts:") {
+		if _, err := New(pipeline.NewBuildContext("p", "test", nil, nil), Config{Unknown: "fail", Accounts: path}); err == nil || !strings.Contains(err.Error(), "accounts:") {
 			t.Errorf("New with accounts %s = %v, want an accounts error", path, err)
 		}
 	}

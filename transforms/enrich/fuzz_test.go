@@ -25,7 +25,7 @@ func FuzzEnrich(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	e, err := New("fuzz", Config{Unknown: "fail"})
+	e, err := New(pipeline.NewBuildContext("fuzz", "test", nil, nil), Config{Unknown: "fail"})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -19,7 +19,7 @@ type dropAll struct {
 }
 
 func (d *dropAll) observe(log *slog.Logger, seen, dropped int) {
-	if log == nil || d.done.Load() {
+	if d.done.Load() {
 		return
 	}
 	s := d.seen.Add(int64(seen))

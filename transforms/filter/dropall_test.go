@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 func TestWarnsOnceWhenEverythingIsDropped(t *testing.T) {
@@ -33,7 +34,7 @@ func TestWarnsOnceWhenEverythingIsDropped(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			f, err := New(Config{Keep: `type == "keep" || (type != "x" && type + "" == "")`})
+			f, err := New(pipelinetest.BuildContext(), Config{Keep: `type == "keep" || (type != "x" && type + "" == "")`})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -33,29 +33,25 @@ func (c *Config) Validate() error {
 // Register adds the filter transform to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterTransform(r, "filter", "keep events for which an expression is true", func(bc pipeline.BuildContext, c *Config) (pipeline.Transform, error) {
-		f, err := New(*c)
-		if err == nil {
-			f.log = bc.Logger
-		}
-		return f, err
+		return New(bc, *c)
 	})
 }
 
 // Filter is the transform.
 type Filter struct {
 	keep *eval.Program
-	log  *slog.Logger // nil: no warning when everything is dropped
+	log  *slog.Logger // warned on when everything is dropped
 	all  dropAll
 }
 
 // New builds a filter for c, compiling it if Validate did not run.
-func New(c Config) (*Filter, error) {
+func New(bc pipeline.BuildContext, c Config) (*Filter, error) {
 	if c.keep == nil {
 		if err := c.Validate(); err != nil {
 			return nil, err
 		}
 	}
-	return &Filter{keep: c.keep}, nil
+	return &Filter{keep: c.keep, log: bc.Logger}, nil
 }
 
 // Apply passes the events the expression accepts. An event the expression

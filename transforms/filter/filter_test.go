@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 func body(id, b string) *pipeline.Event {
@@ -46,7 +47,7 @@ func TestFilter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := New(Config{Keep: tt.keep})
+			f, err := New(pipelinetest.BuildContext(), Config{Keep: tt.keep})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +78,7 @@ func TestFilter(t *testing.T) {
 }
 
 func TestFilterKeepsBatchWhenAllPass(t *testing.T) {
-	f, err := New(Config{Keep: `type != "heartbeat"`})
+	f, err := New(pipelinetest.BuildContext(), Config{Keep: `type != "heartbeat"`})
 	if err != nil {
 		t.Fatal(err)
 	}

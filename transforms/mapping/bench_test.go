@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // benchBody is a ~1 KB CRM-like event, the shape of bench/'s
@@ -22,7 +23,7 @@ const benchBody = `{"id":"evt-000012345","time":"2026-11-23T12:00:12.345Z","type
 // BenchmarkMapWorkload: the workload's map step (lowercase email, add
 // email_domain and processed_at) over batches of 500; one op is one event.
 func BenchmarkMapWorkload(b *testing.B) {
-	m, err := New(onePassConfigs[0])
+	m, err := New(pipelinetest.BuildContext(), onePassConfigs[0])
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func (c *Config) Validate() error {
 // Register adds the map transform to r.
 func Register(r *pipeline.Registry) {
 	pipeline.RegisterTransform(r, "map", "set fields from expressions, rename and delete fields", func(bc pipeline.BuildContext, c *Config) (pipeline.Transform, error) {
-		return New(*c)
+		return New(bc, *c)
 	})
 }
 
@@ -144,7 +144,7 @@ func (w *work) field(path string) (gjson.Result, bool) {
 }
 
 // New builds a map step for c, compiling it if Validate did not run.
-func New(c Config) (*Map, error) {
+func New(_ pipeline.BuildContext, c Config) (*Map, error) {
 	if len(c.sets) != len(c.Set) {
 		if err := c.Validate(); err != nil {
 			return nil, err

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 func TestMap(t *testing.T) {
@@ -49,7 +51,7 @@ func TestMap(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := New(tt.cfg)
+			m, err := New(pipelinetest.BuildContext(), tt.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +81,7 @@ func TestMap(t *testing.T) {
 }
 
 func TestMapFailingExpressionDeadLetters(t *testing.T) {
-	m, err := New(Config{Set: map[string]string{"n": `data.score + 1`}})
+	m, err := New(pipelinetest.BuildContext(), Config{Set: map[string]string{"n": `data.score + 1`}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // onePassConfigs are steps the one-pass editor takes (every path a plain
@@ -75,7 +77,7 @@ func FuzzOnePass(f *testing.F) {
 	}
 	var maps []*Map
 	for _, c := range onePassConfigs {
-		m, err := New(c)
+		m, err := New(pipelinetest.BuildContext(), c)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -110,7 +112,7 @@ func FuzzOnePass(f *testing.F) {
 }
 
 func TestMapOnePassWorkload(t *testing.T) {
-	m, err := New(onePassConfigs[0])
+	m, err := New(pipelinetest.BuildContext(), onePassConfigs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
