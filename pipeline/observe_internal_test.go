@@ -1,13 +1,14 @@
 package pipeline
 
 import (
-	"github.com/sluicehq/sluice/internal/testwait"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // The metrics server bounds its connections: with the cap held by idle

@@ -2,10 +2,11 @@ package pipeline
 
 import (
 	"fmt"
-	"github.com/sluicehq/sluice/internal/testwait"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 func TestTapHubCostsNothingWhenIdle(t *testing.T) {

@@ -12,9 +12,10 @@ package envelope
 
 import (
 	"encoding/json"
-	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // Field names of the envelope, in the order Append writes them.
@@ -61,47 +62,24 @@ func (e *Envelope) Append(buf []byte) []byte {
 // starts, so a source can point its event key into the payload.
 func (e *Envelope) AppendHead(buf []byte) (out []byte, keyAt int) {
 	buf = append(buf, `{"`+ID+`":`...)
-	buf = AppendString(buf, e.ID)
+	buf = pipeline.AppendJSONString(buf, e.ID)
 	buf = append(buf, `,"`+Source+`":`...)
-	buf = AppendString(buf, e.Source)
+	buf = pipeline.AppendJSONString(buf, e.Source)
 	buf = append(buf, `,"`+Type+`":`...)
-	buf = AppendString(buf, e.Type)
+	buf = pipeline.AppendJSONString(buf, e.Type)
 	buf = append(buf, `,"`+AccountID+`":`...)
-	buf = AppendString(buf, e.AccountID)
+	buf = pipeline.AppendJSONString(buf, e.AccountID)
 	buf = append(buf, `,"`+OccurredAt+`":`...)
-	buf = AppendString(buf, e.OccurredAt)
+	buf = pipeline.AppendJSONString(buf, e.OccurredAt)
 	if e.SystemModifiedAt != "" {
 		buf = append(buf, `,"`+SystemModifiedAt+`":`...)
-		buf = AppendString(buf, e.SystemModifiedAt)
+		buf = pipeline.AppendJSONString(buf, e.SystemModifiedAt)
 	}
 	buf = append(buf, `,"`+Key+`":`...)
 	keyAt = len(buf) + 1
-	buf = AppendString(buf, e.Key)
+	buf = pipeline.AppendJSONString(buf, e.Key)
 	buf = append(buf, `,"`+Data+`":`...)
 	return buf, keyAt
-}
-
-// AppendString appends s as a JSON string exactly as encoding/json writes
-// it: <, > and & escaped, invalid UTF-8 replaced by U+FFFD. The common
-// case (printable ASCII needing no escape) appends without allocating.
-func AppendString(buf []byte, s string) []byte {
-	if plain(s) {
-		buf = append(buf, '"')
-		buf = append(buf, s...)
-		return append(buf, '"')
-	}
-	b, _ := json.Marshal(s) // a string always marshals
-	return append(buf, b...)
-}
-
-func plain(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
 }
 
 // Fields is an envelope as Read finds it, one accessor per field: each

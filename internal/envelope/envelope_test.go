@@ -123,19 +123,6 @@ func TestAppendRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzAppendString: AppendString writes what encoding/json writes.
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", "<&>", "\xff", "\u2028", "\"\\\x01", "é"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, _ := json.Marshal(s)
-		if got := AppendString(nil, s); !bytes.Equal(got, want) {
-			t.Fatalf("AppendString(%q) = %s, encoding/json %s", s, got, want)
-		}
-	})
-}
-
 // BenchmarkRead compares Read with the old by-position reader on a
 // poller's envelope (the transform's hot path reads one per event).
 func BenchmarkRead(b *testing.B) {

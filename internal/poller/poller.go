@@ -465,7 +465,7 @@ func (s *Source) event(object string, r *Record) *pipeline.Event {
 	// encoding/json did when it wrote the whole envelope.
 	data, err := json.Marshal(json.RawMessage(r.Data))
 	if err != nil { // Data is not JSON: keep it as a string rather than lose it
-		data, _ = json.Marshal(string(r.Data))
+		data = pipeline.AppendJSONStringBytes(nil, r.Data)
 	}
 	env.Data = data
 	payload := env.Append(nil)

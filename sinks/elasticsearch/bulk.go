@@ -156,7 +156,7 @@ func (s *Sink) appendDoc(buf []byte, ev *pipeline.Event) ([]byte, error) {
 	if buf, err = s.cfg.Index.Render(buf, ev); err != nil {
 		return buf, fmt.Errorf("index name: %w", err)
 	}
-	buf = escapeTail(buf, start)
+	buf = pipeline.EscapeJSONStringTail(buf, start)
 	buf = append(buf, `","_id":"`...)
 	start = len(buf)
 	if s.id != nil {
@@ -172,14 +172,14 @@ func (s *Sink) appendDoc(buf []byte, ev *pipeline.Event) ([]byte, error) {
 	if len(buf)-start > 512 {
 		return buf, fmt.Errorf("document id of event %s is %d bytes, over Elasticsearch's 512", ev.ID, len(buf)-start)
 	}
-	buf = escapeTail(buf, start)
+	buf = pipeline.EscapeJSONStringTail(buf, start)
 	if s.cfg.Routing != nil {
 		buf = append(buf, `","routing":"`...)
 		start = len(buf)
 		if buf, err = s.cfg.Routing.Render(buf, ev); err != nil {
 			return buf, fmt.Errorf("routing: %w", err)
 		}
-		buf = escapeTail(buf, start)
+		buf = pipeline.EscapeJSONStringTail(buf, start)
 	}
 	buf = append(buf, "\"}}\n"...)
 	if s.action == ActionUpdate {
@@ -199,17 +199,4 @@ func (s *Sink) appendDoc(buf []byte, ev *pipeline.Event) ([]byte, error) {
 		buf = append(buf, `,"doc_as_upsert":true}`...)
 	}
 	return append(buf, '\n'), nil
-}
-
-// escapeTail JSON-escapes buf[start:] in place (the common case, nothing
-// to escape, costs one scan).
-func escapeTail(buf []byte, start int) []byte {
-	for _, c := range buf[start:] {
-		if c < 0x20 || c == '"' || c == '\\' {
-			raw := string(buf[start:])
-			q, _ := json.Marshal(raw)
-			return append(buf[:start], q[1:len(q)-1]...)
-		}
-	}
-	return buf
 }

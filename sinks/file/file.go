@@ -15,8 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluicehq/sluice/pipeline"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // Format is what one line holds.
@@ -228,8 +229,7 @@ func (s *Sink) appendLine(buf []byte, ev *pipeline.Event) ([]byte, error) {
 		} else {
 			// Not JSON: a raw payload with line breaks. Keep it on one
 			// line as a JSON string rather than split it.
-			q, _ := json.Marshal(string(line))
-			buf = append(buf, q...)
+			buf = pipeline.AppendJSONStringBytes(buf, line)
 		}
 	}
 	return append(buf, '\n'), nil

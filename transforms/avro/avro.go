@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/linkedin/goavro/v2"
-	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
 	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // Config is the `avro:` block of decode and encode.

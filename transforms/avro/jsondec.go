@@ -76,7 +76,7 @@ func checkDecodable(n *node, seen map[*node]bool) error {
 	if n.kind == kEnum {
 		n.symJSON = make([][]byte, len(n.syms))
 		for i, sym := range n.syms {
-			n.symJSON[i] = appendString(nil, []byte(sym))
+			n.symJSON[i] = pipeline.AppendJSONString(nil, sym)
 		}
 	}
 	switch {
@@ -89,7 +89,7 @@ func checkDecodable(n *node, seen map[*node]bool) error {
 	}
 	for i := range n.fields {
 		f := &n.fields[i]
-		f.key = append(appendString(nil, []byte(f.name)), ':')
+		f.key = append(pipeline.AppendJSONString(nil, f.name), ':')
 		if err := checkDecodable(f.typ, seen); err != nil {
 			return err
 		}
@@ -264,7 +264,7 @@ func (s *decState) value(dst []byte, n *node, depth int) ([]byte, error) {
 		if err != nil {
 			return dst, fmt.Errorf("string: %w", err)
 		}
-		return appendString(dst, b), nil
+		return pipeline.AppendJSONStringBytes(dst, b), nil
 	case kBytes:
 		b, err := s.bytes()
 		if err != nil {
@@ -395,7 +395,7 @@ func (s *decState) mapValue(dst []byte, n *node, depth int) ([]byte, error) {
 				dst = append(dst, ',')
 			}
 			first = false
-			dst = appendString(dst, k)
+			dst = pipeline.AppendJSONStringBytes(dst, k)
 			dst = append(dst, ':')
 			if dst, err = s.value(dst, n.items, depth+1); err != nil {
 				if err == errTooDeep {

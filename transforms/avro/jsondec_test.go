@@ -2,6 +2,7 @@ package avro
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -438,41 +439,27 @@ func FuzzJSONDecoder(f *testing.F) {
 
 func wrapMicros(v int64) string { return fmt.Sprint(v * 1000 / 1000) }
 
-func TestPlain8(t *testing.T) {
-	special := func(b byte) bool { return b < 0x20 || b == '"' || b == '\\' || b >= 0x80 }
-	for pos := range 8 {
-		for b := range 256 {
-			w := []byte("abcdefgh")
-			w[pos] = byte(b)
-			got := plain8(binaryLE64Bytes(w))
-			if got == special(byte(b)) {
-				t.Fatalf("byte %#x at %d: plain8 %v", b, pos, got)
-			}
+// TestJSONDecoderStringBytes: strings are written by
+// pipeline.AppendJSONString, the bytes json.Marshal writes: each invalid
+// UTF-8 byte as \ufffd (as before); U+2028, U+2029, <, > and & now escaped
+// (goavro and this decoder wrote them raw: the same JSON value).
+func TestJSONDecoderStringBytes(t *testing.T) {
+	d, err := NewJSONDecoder(`"string"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ in, want string }{
+		{"a\xffb\xe2\x82", `"a\ufffdb\ufffd\ufffd"`},
+		{"<a\u2028&\u2029>", `"\u003ca\u2028\u0026\u2029\u003e"`},
+		{"q\"\b\x01", `"q\"\b\u0001"`},
+	}
+	for _, tt := range tests {
+		in := append(binary.AppendVarint(nil, int64(len(tt.in))), tt.in...)
+		got, _, err := d.Append(nil, in)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("%q: got %s (%v), want %s", tt.in, got, err, tt.want)
 		}
 	}
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 100000 {
-		w := make([]byte, 8)
-		want := true
-		for i := range w {
-			w[i] = byte(r.UintN(256))
-			if r.IntN(2) == 0 {
-				w[i] = byte(0x20 + r.UintN(0x60))
-			}
-			want = want && !special(w[i])
-		}
-		if plain8(binaryLE64Bytes(w)) != want {
-			t.Fatalf("%q: want %v", w, want)
-		}
-	}
-}
-
-func binaryLE64Bytes(b []byte) uint64 {
-	var v uint64
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(b[i])
-	}
-	return v
 }
 
 // TestJSONDecoderBoundsOutput: a few hundred bytes of block counts of

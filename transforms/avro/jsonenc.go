@@ -10,8 +10,9 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // JSONEncoder writes a JSON body as Avro binary of a schema, walking the

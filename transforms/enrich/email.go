@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // mail is the email part of a provider's mapping: the vendor fields kept
@@ -120,12 +122,12 @@ func appendMail(buf []byte, mm *mail, typ string, f *[maxSlots]gjson.Result, bas
 	}
 	if facts.complaintKind != "" {
 		buf = append(buf, `,"complaint":{"kind":`...)
-		buf = appendString(buf, facts.complaintKind)
+		buf = pipeline.AppendJSONString(buf, facts.complaintKind)
 		buf = append(buf, '}')
 	}
 	if facts.clickURL != "" {
 		buf = append(buf, `,"click":{"url":`...)
-		buf = appendString(buf, facts.clickURL)
+		buf = pipeline.AppendJSONString(buf, facts.clickURL)
 		buf = append(buf, '}')
 	}
 	n := 0
@@ -142,10 +144,10 @@ func appendMail(buf []byte, mm *mail, typ string, f *[maxSlots]gjson.Result, bas
 			buf = append(buf, ',')
 		}
 		n++
-		buf = appendString(buf, a.name)
+		buf = pipeline.AppendJSONString(buf, a.name)
 		buf = append(buf, ':')
 		if v.Type == gjson.String {
-			buf = appendString(buf, v.Str) // re-escaped: the raw may hold escapes JSON allows but we normalize
+			buf = pipeline.AppendJSONString(buf, v.Str) // re-escaped: the raw may hold escapes JSON allows but we normalize
 		} else {
 			buf = append(buf, v.Raw...)
 		}
@@ -160,7 +162,7 @@ func appendOptString(buf []byte, s string) []byte {
 	if s == "" {
 		return append(buf, "null"...)
 	}
-	return appendString(buf, s)
+	return pipeline.AppendJSONString(buf, s)
 }
 
 func sendgridFacts(typ string, v vendorFields) mailFacts {

@@ -141,18 +141,18 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	buf := make([]byte, 0, 512)
 	buf = append(buf, `{"id":`...)
 	if env.ID().Str != "" {
-		buf = appendString(buf, env.ID().Str)
+		buf = pipeline.AppendJSONString(buf, env.ID().Str)
 	} else {
-		buf = appendString(buf, ev.ID)
+		buf = pipeline.AppendJSONString(buf, ev.ID)
 	}
 	buf = append(buf, `,"source":`...)
-	buf = appendString(buf, source)
+	buf = pipeline.AppendJSONString(buf, source)
 	buf = append(buf, `,"type":`...)
-	buf = appendString(buf, env.Type().Str)
+	buf = pipeline.AppendJSONString(buf, env.Type().Str)
 	buf = append(buf, `,"entity":{"kind":"`...)
 	buf = append(buf, m.kind...)
 	buf = append(buf, `","id":`...)
-	buf = appendString(buf, f[slotEntity].String())
+	buf = pipeline.AppendJSONString(buf, f[slotEntity].String())
 	buf = append(buf, '}')
 
 	email := f[slotEmail].Str
@@ -205,9 +205,9 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	buf = append(buf, `,"account_id":`...)
 	switch {
 	case env.AccountID().Str != "":
-		buf = appendString(buf, env.AccountID().Str)
+		buf = pipeline.AppendJSONString(buf, env.AccountID().Str)
 	case account != nil && gjson.GetBytes(account, "account_id").Str != "":
-		buf = appendString(buf, gjson.GetBytes(account, "account_id").Str)
+		buf = pipeline.AppendJSONString(buf, gjson.GetBytes(account, "account_id").Str)
 	default:
 		buf = append(buf, "null"...)
 	}
@@ -252,7 +252,7 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	buf = append(buf, `,"ingested_at":"`...)
 	buf = now.AppendFormat(buf, time.RFC3339Nano)
 	buf = append(buf, `","pipeline":`...)
-	buf = appendString(buf, e.pipeline)
+	buf = pipeline.AppendJSONString(buf, e.pipeline)
 	buf = append(buf, '}')
 	if e.cfg.Into != "" {
 		return ev.SetRaw(e.cfg.Into, buf)
@@ -437,31 +437,3 @@ func lastAt(b []byte) int {
 
 const hex = "0123456789abcdef"
 
-// appendString appends s as a JSON string.
-func appendString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		buf = append(buf, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			buf = append(buf, '\\', c)
-		case '\n':
-			buf = append(buf, '\\', 'n')
-		case '\t':
-			buf = append(buf, '\\', 't')
-		case '\r':
-			buf = append(buf, '\\', 'r')
-		default:
-			buf = append(buf, `\u00`...)
-			buf = append(buf, hex[c>>4], hex[c&15])
-		}
-		start = i + 1
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
-}
