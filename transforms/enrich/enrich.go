@@ -436,4 +436,3 @@ func lastAt(b []byte) int {
 }
 
 const hex = "0123456789abcdef"
-
