@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/avro"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/sources/generate"
-	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/sluicehq/sluice/transforms/decode"
 	"github.com/sluicehq/sluice/transforms/dedupe"
 	"github.com/sluicehq/sluice/transforms/encode"

@@ -4,6 +4,11 @@ package main
 
 // schemaDocs are the doc comments of the config structs, for `sluice schema`.
 var schemaDocs = map[string]string{
+	"github.com/sluicehq/sluice/internal/avro.Config":                            "Config is the `avro:` block of decode and encode.",
+	"github.com/sluicehq/sluice/internal/avro.Config.Registry":                   "Registry is a Confluent-compatible schema registry.",
+	"github.com/sluicehq/sluice/internal/avro.Config.SchemaFile":                 "SchemaFile is a local .avsc file. Decode: payloads are bare Avro binary of this schema (no registry framing) unless a registry is also set, in which case framed payloads use the registry. Encode: the schema records are encoded with (and registered under Subject when a registry is set).",
+	"github.com/sluicehq/sluice/internal/avro.Config.Subject":                    "Subject is the registry subject encode registers the schema under, e.g. \"crm-events-value\".",
+	"github.com/sluicehq/sluice/internal/avro.RegistryConfig":                    "RegistryConfig locates a schema registry.",
 	"github.com/sluicehq/sluice/internal/awskinesis.Credentials":                 "Credentials are static keys; without them the standard AWS chain is used (environment, shared config, web identity, instance role).",
 	"github.com/sluicehq/sluice/internal/kafkaconn.SASL":                         "SASL is the `sasl:` block.",
 	"github.com/sluicehq/sluice/internal/kafkaconn.SASL.Mechanism":               "Mechanism is plain, scram-sha-256 or scram-sha-512.",
@@ -197,11 +202,6 @@ var schemaDocs = map[string]string{
 	"github.com/sluicehq/sluice/sources/webhooks.SendGridConfig":                 "SendGridConfig enables the SendGrid Event Webhook route.",
 	"github.com/sluicehq/sluice/sources/webhooks.SendGridConfig.AccountKeys":     "AccountKeys, when set, binds each account's route to its own key: a request on {path_prefix}/sendgrid/{account} is verified only with that account's key, and an account not listed is answered 404.",
 	"github.com/sluicehq/sluice/sources/webhooks.SendGridConfig.PublicKey":       "PublicKey is the signed-webhook verification key as SendGrid shows it (base64 DER), or a PEM \"PUBLIC KEY\" block. It verifies requests on routes without an account, and on every account's route unless account_keys is set.",
-	"github.com/sluicehq/sluice/transforms/avro.Config":                          "Config is the `avro:` block of decode and encode.",
-	"github.com/sluicehq/sluice/transforms/avro.Config.Registry":                 "Registry is a Confluent-compatible schema registry.",
-	"github.com/sluicehq/sluice/transforms/avro.Config.SchemaFile":               "SchemaFile is a local .avsc file. Decode: payloads are bare Avro binary of this schema (no registry framing) unless a registry is also set, in which case framed payloads use the registry. Encode: the schema records are encoded with (and registered under Subject when a registry is set).",
-	"github.com/sluicehq/sluice/transforms/avro.Config.Subject":                  "Subject is the registry subject encode registers the schema under, e.g. \"crm-events-value\".",
-	"github.com/sluicehq/sluice/transforms/avro.RegistryConfig":                  "RegistryConfig locates a schema registry.",
 	"github.com/sluicehq/sluice/transforms/decode.Config":                        "Config is the `decode` transform's YAML.",
 	"github.com/sluicehq/sluice/transforms/decode.Config.Avro":                   "Avro configures format: avro.",
 	"github.com/sluicehq/sluice/transforms/decode.Config.Format":                 "Format of the payload: json, or avro (Confluent schema-registry framing with schemas fetched by ID, or bare binary of a local .avsc).",

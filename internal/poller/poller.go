@@ -90,6 +90,15 @@ func (e *RetryAfterError) Error() string {
 
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
+// Meta keys every poller source (salesforce, hubspot, greenhouse, lever)
+// sets on its events, namespaced as the other sources' are.
+const (
+	MetaSource   = "poller.source"    // the vendor, e.g. "salesforce"
+	MetaObject   = "poller.object"    // the vendor object, e.g. "Contact"
+	MetaRecordID = "poller.record_id" // the record's id at the vendor
+	MetaModstamp = "poller.modstamp"  // the record's modification stamp, RFC 3339
+)
+
 // Options configure a Source.
 type Options struct {
 	// Vendor names the source in event IDs, keys and the envelope.
@@ -471,6 +480,6 @@ func (s *Source) event(object string, r *Record) *pipeline.Event {
 	payload := env.Append(nil)
 	return &pipeline.Event{
 		ID: id, Key: []byte(key), Time: at, Payload: payload,
-		Meta: pipeline.Meta{{Key: "source", Value: s.o.Vendor}, {Key: "object", Value: object}, {Key: "record_id", Value: r.ID}, {Key: "modstamp", Value: stamp}},
+		Meta: pipeline.Meta{{Key: MetaSource, Value: s.o.Vendor}, {Key: MetaObject, Value: object}, {Key: MetaRecordID, Value: r.ID}, {Key: MetaModstamp, Value: stamp}},
 	}
 }

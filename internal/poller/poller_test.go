@@ -108,7 +108,11 @@ func readN(t *testing.T, s *poller.Source, n int) []read {
 		}
 		r := read{ack: ack}
 		for _, e := range evs {
-			r.ids = append(r.ids, e.Meta[2].Value)
+			id, ok := e.Meta.Get(poller.MetaRecordID)
+			if !ok {
+				t.Fatalf("event %s has no %s meta: %v", e.ID, poller.MetaRecordID, e.Meta)
+			}
+			r.ids = append(r.ids, id)
 		}
 		out = append(out, r)
 	}

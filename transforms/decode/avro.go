@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/linkedin/goavro/v2"
+	"github.com/sluicehq/sluice/internal/avro"
 	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/transforms/avro"
 )
 
 // Avro decodes Avro records into JSON bodies: Confluent-framed payloads

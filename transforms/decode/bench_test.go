@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/avro"
+	"github.com/sluicehq/sluice/internal/avro/avrotest"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/generate"
-	"github.com/sluicehq/sluice/transforms/avro"
-	"github.com/sluicehq/sluice/transforms/avro/avrotest"
 	"github.com/sluicehq/sluice/transforms/encode"
 	"github.com/sluicehq/sluice/transforms/enrich"
 )

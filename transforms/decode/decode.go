@@ -10,9 +10,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/sluicehq/sluice/internal/avro"
 	"github.com/sluicehq/sluice/internal/eventtime"
 	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/transforms/avro"
 	"github.com/tidwall/gjson"
 )
 

@@ -7,10 +7,10 @@ import (
 	"os"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/avro"
+	"github.com/sluicehq/sluice/internal/avro/avrotest"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
-	"github.com/sluicehq/sluice/transforms/avro"
-	"github.com/sluicehq/sluice/transforms/avro/avrotest"
 )
 
 const fuzzSchema = `{"type":"record","name":"R","fields":[

@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/sluicehq/sluice/internal/avro"
 	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/transforms/avro"
 )
 
 // Config is the `encode` transform's YAML.

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/internal/avro"
+	"github.com/sluicehq/sluice/internal/avro/avrotest"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
-	"github.com/sluicehq/sluice/transforms/avro"
-	"github.com/sluicehq/sluice/transforms/avro/avrotest"
 	"github.com/sluicehq/sluice/transforms/decode"
 )
 
