@@ -439,7 +439,7 @@ func FuzzJSONDecoder(f *testing.F) {
 
 func wrapMicros(v int64) string { return fmt.Sprint(v * 1000 / 1000) }
 
-// TestJSONDecoderStringBytes: strings are written by
+// TestJSONDecoderStringBytes: strings (and the ASCII bytes of bytes) are written by
 // pipeline.AppendJSONString, the bytes json.Marshal writes: each invalid
 // UTF-8 byte as \ufffd (as before); U+2028, U+2029, <, > and & now escaped
 // (goavro and this decoder wrote them raw: the same JSON value).
@@ -459,6 +459,16 @@ func TestJSONDecoderStringBytes(t *testing.T) {
 		if err != nil || string(got) != tt.want {
 			t.Errorf("%q: got %s (%v), want %s", tt.in, got, err, tt.want)
 		}
+	}
+	// bytes: one code point per byte; the ASCII ones by the same rule.
+	bd, err := NewJSONDecoder(`"bytes"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte{0, '<', 'a', '"', 0xe9}
+	got, _, err := bd.Append(nil, append(binary.AppendVarint(nil, int64(len(raw))), raw...))
+	if want := `"\u0000\u003ca\"é"`; err != nil || string(got) != want {
+		t.Errorf("bytes %q: got %s (%v), want %s", raw, got, err, want)
 	}
 }
 

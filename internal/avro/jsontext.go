@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // appendFloat renders a float as goavro does: NaN as null, infinities as
@@ -20,46 +22,21 @@ func appendFloat(dst []byte, f float64, bits int) []byte {
 	return strconv.AppendFloat(dst, f, 'g', -1, bits)
 }
 
-const hexDigits = "0123456789abcdef"
-
-// safe[b] is true for ASCII bytes that go into a JSON string as they are.
-var safe = func() (t [utf8.RuneSelf]bool) {
-	for b := 0x20; b < utf8.RuneSelf; b++ {
-		t[b] = b != '"' && b != '\\'
-	}
-	return t
-}()
-
-func appendEscape(dst []byte, b byte) []byte {
-	switch b {
-	case '"', '\\':
-		return append(dst, '\\', b)
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
-	}
-	return append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
-}
-
 // appendByteString appends bytes or fixed as goavro renders them: a JSON
-// string of one code point per byte (U+0000–U+00FF).
+// string of one code point per byte (U+0000–U+00FF). An ASCII byte is
+// written by pipeline's string rule.
 func appendByteString(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i, b := range s {
-		if b < utf8.RuneSelf && safe[b] {
+		if b >= 0x20 && b < utf8.RuneSelf && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
 			continue
 		}
 		dst = append(dst, s[start:i]...)
 		if b < utf8.RuneSelf {
-			dst = appendEscape(dst, b)
+			at := len(dst)
+			// One byte: its escape, and no allocation.
+			dst = pipeline.EscapeJSONStringTail(append(dst, b), at)
 		} else {
 			dst = append(dst, 0xc0|b>>6, 0x80|b&0x3f)
 		}

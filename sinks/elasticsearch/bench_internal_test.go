@@ -22,7 +22,7 @@ func benchEvents(n int) []*pipeline.Event {
 	return out
 }
 
-func benchSink(b *testing.B) *Sink {
+func benchSink(b testing.TB) *Sink {
 	var c Config
 	c.SetDefaults()
 	c.URLs = []string{"http://127.0.0.1:1"}

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // TestActionLineStrings: the action line's _id is escaped by
@@ -17,14 +17,7 @@ import (
 // as json.Marshal writes it: invalid bytes as \ufffd, U+2028 and HTML
 // escaped.
 func TestActionLineStrings(t *testing.T) {
-	var c Config
-	c.SetDefaults()
-	c.URLs = []string{"http://127.0.0.1:1"}
-	c.Index = *pipeline.MustParseTemplate("idx")
-	s, err := New(pipelinetest.BuildContext(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := benchSink(t) // nothing is sent
 	tests := []struct{ id, want string }{
 		{"plain-1", `"_id":"plain-1"`},
 		{"bad\xffutf8", `"_id":"bad\ufffdutf8"`},
@@ -33,7 +26,7 @@ func TestActionLineStrings(t *testing.T) {
 		{"ctl\x01<", `"_id":"ctl\u0001\u003c"`},
 	}
 	for _, tt := range tests {
-		buf, err := s.appendDoc(nil, &pipeline.Event{ID: tt.id, Body: []byte(`{"a":1}`)})
+		buf, err := s.appendDoc(nil, &pipeline.Event{ID: tt.id, Time: time.Unix(0, 0), Body: []byte(`{"a":1}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
