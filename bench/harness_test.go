@@ -10,7 +10,6 @@ import (
 
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	filesink "github.com/sluicehq/sluice/sinks/file"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 	"github.com/sluicehq/sluice/sources/generate"
@@ -48,7 +47,7 @@ func registry(wrap func(pipeline.Sink) pipeline.Sink) func() *pipeline.Registry 
 		kafkasource.Register(r)
 		kafkasink.Register(r)
 		pipeline.RegisterSink(r, "file", "file, possibly misbehaving", func(bc pipeline.BuildContext, c *filesink.Config) (pipeline.Sink, error) {
-			s, err := filesink.New(pipelinetest.BuildContext(), *c)
+			s, err := filesink.New(bc, *c)
 			if err != nil || wrap == nil || !strings.HasSuffix(c.Path, "events.jsonl") {
 				return s, err
 			}
