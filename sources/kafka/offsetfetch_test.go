@@ -97,4 +97,3 @@ func TestCommitsReadWhileTheCoordinatorLoadsAreNotLost(t *testing.T) {
 		})
 	}
 }
-
