@@ -366,10 +366,12 @@ func (r *run) work(in <-chan *batch) {
 		} else {
 			r.p.stats.abandoned.Add(int64(len(b.events)))
 		}
-		b.settle(err)
+		// The observer sees the events before the settle acks their
+		// source batches: after an ack a source may reuse them.
 		if r.p.observer != nil {
 			r.p.observer(b.events, err)
 		}
+		b.settle(err)
 		r.p.metrics.inFlight.Dec()
 		r.p.waiting.Add(-1)
 		<-r.sem
