@@ -263,6 +263,15 @@ func (m *Map) walk(ev *pipeline.Event, w *work) (ok bool, objStart, objEnd int) 
 		w.state[i] = slotState{appended: -1}
 	}
 	w.appended = w.appended[:0]
+	if l := ev.Layout(); l != nil {
+		// The decode step found the members already.
+		if err := w.fromLayout(ev.Body, l, m.slots); err == nil {
+			return true, int(l.Open), int(l.Close)
+		}
+		for i := range w.state {
+			w.state[i] = slotState{appended: -1}
+		}
+	}
 	objStart, objEnd, err := w.members(ev.Body, m.slots)
 	return err == nil, objStart, objEnd
 }
