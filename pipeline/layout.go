@@ -84,3 +84,34 @@ func (l *Layout) fits(body []byte) bool {
 	}
 	return true
 }
+
+// LayoutReader is implemented by a transform that uses the layouts an
+// earlier step recorded (Event.Layout); ReadsLayouts reports whether this
+// one does, as configured.
+type LayoutReader interface{ ReadsLayouts() bool }
+
+// LayoutWriter is implemented by a transform that can record layouts as a
+// by-product of parsing bodies. Build calls WriteLayouts once, before the
+// pipeline runs: true when a later transform is a LayoutReader that reads
+// them, false otherwise, so no step pays for layouts nobody reads. A
+// writer that is never told (used outside Build) records them.
+type LayoutWriter interface{ WriteLayouts(on bool) }
+
+// wireLayouts tells each LayoutWriter among ts whether a later transform
+// reads layouts.
+func wireLayouts(ts []stage[Transform]) {
+	for i, st := range ts {
+		w, ok := st.c.(LayoutWriter)
+		if !ok {
+			continue
+		}
+		want := false
+		for _, later := range ts[i+1:] {
+			if r, ok := later.c.(LayoutReader); ok && r.ReadsLayouts() {
+				want = true
+				break
+			}
+		}
+		w.WriteLayouts(want)
+	}
+}

@@ -132,6 +132,7 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 		}
 		built.transforms = append(built.transforms, st)
 	}
+	wireLayouts(built.transforms)
 	for i := range cfg.Sinks {
 		c, label, err := build(&cfg.Sinks[i].Spec, KindSink)
 		if err != nil {

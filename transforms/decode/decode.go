@@ -82,7 +82,14 @@ type JSON struct {
 	// memsHint is how many layout members the last batch had: the next
 	// batch's array is made that big (Apply runs on several lanes at once).
 	memsHint atomic.Int64
+	// noLayouts is set (by WriteLayouts, before Apply runs) when no later
+	// step reads layouts: the scan then records none.
+	noLayouts bool
 }
+
+// WriteLayouts implements pipeline.LayoutWriter: layouts are recorded only
+// when a later step reads them.
+func (d *JSON) WriteLayouts(on bool) { d.noLayouts = !on }
 
 // NewJSON returns a JSON decoder for c.
 func NewJSON(c Config) *JSON {
@@ -115,9 +122,15 @@ var ErrNotObject = errors.New("payload is JSON but not an object")
 //
 // Each body gets its layout (pipeline.Layout: where its top-level members
 // are, found by the same scan), so a map step after this one does not walk
-// the body again. A batch's layouts live in arrays made for that batch,
-// never reused: the garbage collector frees them with the last event.
+// the body again — unless no later step reads layouts (WriteLayouts). A
+// batch's layouts live in arrays made for that batch, never reused: the
+// garbage collector frees them with the last event.
 func (d *JSON) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
+	if d.noLayouts {
+		return pipeline.EachEvent(in, func(ev *pipeline.Event) error {
+			return pipeline.Permanent(d.decode(ev, nil, nil))
+		})
+	}
 	layouts := make([]pipeline.Layout, len(in))
 	lay := &layoutOut{mems: make([]pipeline.Member, 0, d.memsHint.Load())}
 	i := 0
@@ -136,9 +149,13 @@ func (d *JSON) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event
 func (d *JSON) decode(ev *pipeline.Event, lay *layoutOut, l *pipeline.Layout) error {
 	p := ev.Payload
 	var spans [2]span
-	lay.start()
+	if lay != nil {
+		lay.start()
+	}
 	if err := scan(p, d.cfg.MaxDepth, d.keys, spans[:len(d.keys)], lay); err != nil {
-		lay.mems = lay.mems[:lay.base]
+		if lay != nil {
+			lay.mems = lay.mems[:lay.base]
+		}
 		if errors.Is(err, errTooDeep) {
 			return fmt.Errorf("decode json: payload of %d bytes nests objects and arrays deeper than max_depth (%d)", len(p), d.cfg.MaxDepth)
 		}
@@ -148,7 +165,9 @@ func (d *JSON) decode(ev *pipeline.Event, lay *layoutOut, l *pipeline.Layout) er
 		return fmt.Errorf("decode json: payload of %d bytes: %w", len(p), ErrNotObject)
 	}
 	ev.Body = p
-	if !lay.over && lay.open >= 0 && lay.close > lay.open {
+	if lay == nil {
+		ev.ClearLayout()
+	} else if !lay.over && lay.open >= 0 && lay.close > lay.open {
 		l.Open, l.Close = uint32(lay.open), uint32(lay.close)
 		l.Members = lay.mems[lay.base:len(lay.mems):len(lay.mems)]
 		ev.SetLayout(l)

@@ -77,3 +77,27 @@ func FuzzDecodeLayout(f *testing.F) {
 	d := NewJSON(Config{Format: "json", ID: "id"})
 	f.Fuzz(func(t *testing.T, p []byte) { checkLayout(t, d, p) })
 }
+
+// A decoder told that no later step reads layouts records none (and drops
+// one the event carried), and still finds id and time.
+func TestDecodeWithoutLayouts(t *testing.T) {
+	d := NewJSON(Config{Format: "json", ID: "id", Time: "time"})
+	d.WriteLayouts(false)
+	ev := &pipeline.Event{Payload: []byte(`{"id":"a1","time":"2026-12-03T10:00:00Z","x":1}`)}
+	if _, err := d.Apply(context.Background(), []*pipeline.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if l := ev.Layout(); l != nil {
+		t.Fatalf("layout %+v recorded although no step reads it", l)
+	}
+	if ev.ID != "a1" || ev.Time.IsZero() {
+		t.Fatalf("id %q time %v, want a1 and the time", ev.ID, ev.Time)
+	}
+	d.WriteLayouts(true)
+	if _, err := d.Apply(context.Background(), []*pipeline.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if l := ev.Layout(); l == nil || len(l.Members) != 3 {
+		t.Fatalf("layout %+v after WriteLayouts(true), want 3 members", l)
+	}
+}

@@ -103,6 +103,11 @@ type Map struct {
 	pool     sync.Pool
 }
 
+// ReadsLayouts implements pipeline.LayoutReader: a step whose paths are all
+// plain top-level keys edits the body from the layout an earlier decode
+// recorded, when there is one.
+func (m *Map) ReadsLayouts() bool { return m.onePass }
+
 // arenaChunk is the size of the chunks new bodies are written into.
 const arenaChunk = 256 << 10
 
