@@ -53,6 +53,19 @@ type auditor struct {
 	dead   pipeline.StoreAudit
 }
 
+// openAuditor opens the read-back of every sink and the dead letter of
+// cfg and empties them for the run.
+func openAuditor(ctx context.Context, cfg *pipeline.Config) (*auditor, error) {
+	a, err := newAuditor(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.reset(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 func newAuditor(ctx context.Context, cfg *pipeline.Config) (*auditor, error) {
 	a := &auditor{}
 	for _, s := range cfg.Sinks {

@@ -127,11 +127,8 @@ func RunChaos(ctx context.Context, o ChaosOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	audit, err := newAuditor(ctx, cfg)
+	audit, err := openAuditor(ctx, cfg)
 	if err != nil {
-		return nil, err
-	}
-	if err := audit.reset(ctx); err != nil {
 		return nil, err
 	}
 	if err := createTopic(ctx, o.Brokers, topic, 12); err != nil {
