@@ -24,6 +24,8 @@ type Audit struct {
 	DeadLettered int64        `json:"dead_lettered"`
 	Lost         int64        `json:"lost"`
 	Duplicated   int64        `json:"duplicated"`
+	// Order is the Kinesis chaos run's order and checkpoint audit.
+	Order *OrderAudit `json:"kinesis,omitempty"`
 }
 
 // StoreCount is one sink's side of the audit.
@@ -45,7 +47,9 @@ func (a Audit) Line() string {
 }
 
 // OK reports whether nothing was lost or duplicated.
-func (a Audit) OK() bool { return a.Lost == 0 && a.Duplicated == 0 }
+// On Kinesis, it also needs every key in order across shard splits and no
+// checkpoint moved back.
+func (a Audit) OK() bool { return a.Lost == 0 && a.Duplicated == 0 && a.Order.OK() }
 
 // auditor reads back the stores of the consumer's sinks and dead letter.
 type auditor struct {

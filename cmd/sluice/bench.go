@@ -68,7 +68,7 @@ the audit; it exits 1 on any lost or duplicated event or when it did not drain.`
 			}
 			if o.profile == "chaos" {
 				return runChaos(ctx, cmd, o.chaos, bench.Options{
-					Registry: registry, Stream: o.stream, Brokers: os.Getenv("SLUICE_KAFKA_BROKERS"),
+					Registry: registry, Stream: o.stream, Brokers: os.Getenv("SLUICE_KAFKA_BROKERS"), KinesisEndpoint: os.Getenv("SLUICE_KINESIS_ENDPOINT"),
 					OutDir: o.out, Duplicates: o.duplicates, Poison: o.poison, Seed: o.seed, Drain: o.drain,
 					Progress: stderr, Logger: log,
 				}, o.config, o.duration)
