@@ -68,12 +68,12 @@ func (s server) pid() (int, error) {
 // plan is what the run can inject: the classes kept, in the order given,
 // the servers per server class, and why each dropped class was skipped.
 type plan struct {
-	classes []string
-	stall   []server // store-stall targets
-	kill    []server // store-kill targets (each has a restart hook)
-	brokers []server // broker-stall targets (Kafka brokers, or kinesalite)
+	classes  []string
+	stall    []server // store-stall targets
+	kill     []server // store-kill targets (each has a restart hook)
+	brokers  []server // broker-stall targets (Kafka brokers, or kinesalite)
 	killable []server // broker-kill targets: Kafka brokers, each restarted after the kill
-	skipped []string // "store-kill: cannot inject here: …; skipped"
+	skipped  []string // "store-kill: cannot inject here: …; skipped"
 }
 
 // planFaults decides, before the run, which requested classes can be
