@@ -104,11 +104,19 @@ func (t *kinesisTail) listShards(ctx context.Context) ([]kinesistypes.Shard, err
 	}
 }
 
-// poll picks up new shards and reads every open one up to its tip.
-func (t *kinesisTail) poll(ctx context.Context) error {
+// tailBudget bounds the reading of one poll, so the sampler keeps its
+// one-second pace while the tail catches up (after a stall, or on a slow
+// kinesalite): a shard not read to its tip is read further next time.
+const tailBudget = 2 * time.Second
+
+// poll picks up new shards and reads every open one towards its tip, for
+// at most tailBudget. Only a failure to list the shards is an error; a
+// shard whose read failed or ran out of time is not caught up (a failure
+// is returned in behind) and is read on from there next time.
+func (t *kinesisTail) poll(ctx context.Context) (behind []string, err error) {
 	shards, err := t.listShards(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, sh := range shards {
 		id := aws.ToString(sh.ShardId)
@@ -124,19 +132,22 @@ func (t *kinesisTail) poll(ctx context.Context) error {
 		t.shards[id] = ts
 		t.order = append(t.order, id)
 	}
+	// The budget is checked between calls, never by cutting one short:
+	// on a slow server, a call cut short would be lost work every time.
+	until := time.Now().Add(tailBudget)
 	for _, id := range t.order {
-		if err := t.readShard(ctx, t.shards[id]); err != nil {
-			return err
+		if err := t.readShard(ctx, t.shards[id], until); err != nil {
+			behind = append(behind, err.Error())
 		}
 	}
-	return nil
+	return behind, nil
 }
 
 // readShard reads a shard from where the tail left it to its tip, or to
-// its end when it is closed.
-func (t *kinesisTail) readShard(ctx context.Context, s *tailShard) error {
+// its end when it is closed; it makes no new call after until.
+func (t *kinesisTail) readShard(ctx context.Context, s *tailShard, until time.Time) error {
 	s.caught = s.ended
-	for pages := 0; !s.ended && pages < 50; pages++ {
+	for !s.ended && time.Now().Before(until) {
 		if s.iter == nil {
 			in := &kinesis.GetShardIteratorInput{StreamName: aws.String(t.stream), ShardId: aws.String(s.id), ShardIteratorType: kinesistypes.ShardIteratorTypeTrimHorizon}
 			if n := len(s.recs); n > 0 {
@@ -148,7 +159,7 @@ func (t *kinesisTail) readShard(ctx context.Context, s *tailShard) error {
 			}
 			s.iter = it.ShardIterator
 		}
-		out, err := t.client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: s.iter, Limit: aws.Int32(10000)})
+		out, err := t.client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: s.iter, Limit: aws.Int32(2000)})
 		if err != nil {
 			s.iter = nil // expired or refused: the next read starts after the last record kept
 			return fmt.Errorf("records of %s: %w", s.id, err)
@@ -173,7 +184,8 @@ func (t *kinesisTail) readShard(ctx context.Context, s *tailShard) error {
 // not yet, whether every shard is checkpointed at its end, and where each
 // shard stands.
 func (t *kinesisTail) progress(ctx context.Context) (streamProgress, error) {
-	if err := t.poll(ctx); err != nil {
+	behind, err := t.poll(ctx)
+	if err != nil {
 		return streamProgress{}, err
 	}
 	list, err := t.leases.List(ctx)
@@ -201,7 +213,10 @@ func (t *kinesisTail) progress(ctx context.Context) (streamProgress, error) {
 		case s.ended && cp != kinesissource.ShardEnd:
 			at += " closed, not at SHARD_END"
 			pr.Drained = false
-		case !s.caught || done < len(s.recs):
+		case !s.caught:
+			at += " (tail still reading)"
+			pr.Drained = false
+		case done < len(s.recs):
 			pr.Drained = false
 		case cp == kinesissource.ShardEnd:
 			at = "SHARD_END"
@@ -209,6 +224,9 @@ func (t *kinesisTail) progress(ctx context.Context) (streamProgress, error) {
 		parts = append(parts, id+" "+at)
 	}
 	pr.Where = "shards: " + strings.Join(parts, ", ")
+	if len(behind) > 0 {
+		pr.Where += "; reading the stream: " + strings.Join(behind, "; ")
+	}
 	return pr, nil
 }
 

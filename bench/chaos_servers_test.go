@@ -175,3 +175,50 @@ func TestKillServerRunsTheRestartHook(t *testing.T) {
 		t.Errorf("a failing hook: %v", err)
 	}
 }
+
+// TestProcImageRestartsAServerAsItWas: a server without a restart hook is
+// started again with the command line, environment and working directory
+// it had, and its pid file names the new process.
+func TestProcImageRestartsAServerAsItWas(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "server.log")
+	logFile, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command("sh", "-c", `echo "up in $PWD with $CHAOS_MARK"; exec sleep 600`)
+	cmd.Dir, cmd.Env, cmd.Stdout = dir, append(os.Environ(), "CHAOS_MARK=m21"), logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// Once it has exec'd sleep, its command line is sleep's.
+	testwait.For(t, "the stand-in to exec sleep", func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid))
+		return strings.HasPrefix(string(b), "sleep\x00")
+	}, func() string { return "not yet" })
+	img, err := readProc(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(img.argv, []string{"sleep", "600"}) || img.dir != dir || img.log != log || !slices.Contains(img.env, "CHAOS_MARK=m21") {
+		t.Fatalf("image %+v", img)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	pidFile := filepath.Join(dir, "server.pid")
+	pid, err := img.start(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	s := server{name: "server", pidFile: pidFile}
+	if got, err := s.pid(); err != nil || got != pid || got == cmd.Process.Pid {
+		t.Fatalf("pid file names %d (%v), want the new process %d", got, err, pid)
+	}
+	again, err := readProc(pid)
+	if err != nil || !slices.Equal(again.argv, img.argv) || again.dir != dir {
+		t.Fatalf("restarted as %+v (%v)", again, err)
+	}
+}
