@@ -21,7 +21,9 @@ func TestBenchChaosRefusesBadSchedules(t *testing.T) {
 		{[]string{"--fault-every", "soon"}, "fault-every"},
 		{[]string{"--duration", "3s", "--fault-every", "5s"}, "no fault would be injected"},
 		{[]string{"--consumers", "0"}, "at least one consumer"},
-		{[]string{"--stream", "kinesis"}, "Kafka only"},
+		{[]string{"--stream", "pulsar"}, "drives kafka or kinesis"},
+		{[]string{"--stream", "kinesis", "--faults", "kill9,broker-kill"}, "broker-kill does not apply to --stream kinesis"},
+		{[]string{"--faults", "kill9,split"}, "split does not apply to --stream kafka"},
 		{[]string{"--restart-cmd", "mongo"}, "want NAME=COMMAND"},
 		{[]string{"--faults", "store-stall", "--stall", "0s"}, "positive duration"},
 	} {
