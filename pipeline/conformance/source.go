@@ -26,9 +26,18 @@ type SourceUnderTest struct {
 	// others block in Read until the context ends.
 	Finite bool
 	// Checkpoints: a source reopened after Close resumes after the
-	// batches acked with nil, and redelivers the rest. Without it the
-	// resume cases are skipped.
+	// batches acked with nil, and redelivers the rest. Without it (and
+	// without Answer) the resume cases are skipped.
 	Checkpoints bool
+	// Answer is for push sources (webhooks), whose "checkpoint" is the
+	// answer to the sender: a sender told the event was taken forgets it,
+	// one told otherwise sends it again. Answer waits (bounded only
+	// against a hang) until the sender of the event id was answered and
+	// reports whether it was told the event was taken. With Answer set the
+	// resume cases check the answers instead of reopening the source:
+	// every event of a batch acked with nil answered taken, every event of
+	// a batch acked with an error answered "send again".
+	Answer func(t *testing.T, id string) (taken bool)
 }
 
 // SourceFactory makes a SourceUnderTest with an input of its own.
@@ -165,6 +174,9 @@ func sourceOneAckPerBatch(t *testing.T, s *SourceUnderTest) {
 		go func() { batches[i].ack(nil); done <- struct{}{} }()
 		<-done
 	}
+	if s.Answer != nil {
+		checkAnswers(t, s, allIDs(batches), true, "its batch was acked with nil")
+	}
 	if err := closeSrc(); err != nil {
 		t.Fatalf("Close after every batch was acked: %v", err)
 	}
@@ -184,25 +196,50 @@ func sourceOneAckPerBatch(t *testing.T, s *SourceUnderTest) {
 }
 
 func sourceNoCheckpointPastError(t *testing.T, s *SourceUnderTest) {
-	if !s.Checkpoints {
-		t.Skip("skipped: the source keeps no checkpoint, so there is nothing to resume from")
+	if !s.Checkpoints && s.Answer == nil {
+		t.Skip("skipped: the source keeps no checkpoint and answers no sender, so there is nothing to resume from")
 	}
 	want := feed(t, s, 12)
 	src, closeSrc := open(t, s)
 	batches, _ := readUntil(t, s, src, want)
 	if len(batches) < 2 {
-		t.Skipf("skipped: the source served all %d events in one batch; the case needs a failed batch followed by a stored one", len(want))
+		t.Fatalf("the source served all %d events in one batch; the case needs a failed batch followed by a stored one: give it smaller batches", len(want))
 	}
 	// The first batch fails, every later one succeeds: the checkpoint must
 	// stay before the first.
 	batches[0].ack(errors.New("conformance: a sink failed"))
 	ackAll(batches[1:], nil)
+	if s.Answer != nil {
+		checkAnswers(t, s, batches[0].ids, false, "its batch was acked with an error")
+		checkAnswers(t, s, allIDs(batches[1:]), true, "its batch was acked with nil")
+	}
+	if !s.Checkpoints {
+		if err := closeSrc(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		return
+	}
 	if err := closeSrc(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	src2, _ := open(t, s)
 	again, _ := readUntil(t, s, src2, batches[0].ids)
 	ackAll(again, nil)
+}
+
+// checkAnswers fails the test for every id whose sender was not answered
+// taken (or, with taken false, was told it was).
+func checkAnswers(t *testing.T, s *SourceUnderTest, ids []string, taken bool, why string) {
+	t.Helper()
+	for _, id := range ids {
+		if got := s.Answer(t, id); got != taken {
+			if taken {
+				t.Errorf("the sender of %s was told to send it again, though %s", id, why)
+			} else {
+				t.Errorf("the sender of %s was told it was taken, though %s", id, why)
+			}
+		}
+	}
 }
 
 func sourceFiniteEOF(t *testing.T, s *SourceUnderTest) {
