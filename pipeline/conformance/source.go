@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +51,7 @@ type sourceCase struct {
 
 var sourceCases = []sourceCase{
 	{"OneAckPerBatch", sourceOneAckPerBatch},
+	{"AcksWhileReading", sourceAcksWhileReading},
 	{"NoCheckpointPastErrorAck", sourceNoCheckpointPastError},
 	{"FiniteEndsWithEOF", sourceFiniteEOF},
 	{"ReadReturnsWhenContextEnds", sourceContextEnds},
@@ -193,6 +195,68 @@ func sourceOneAckPerBatch(t *testing.T, s *SourceUnderTest) {
 		}
 	}
 	ackAll(again, nil)
+}
+
+// sourceAcksWhileReading settles every batch at once, each ack on a
+// goroutine of its own, while another Read is running, as the runner's
+// lanes ack while its reader reads (run it with -race).
+func sourceAcksWhileReading(t *testing.T, s *SourceUnderTest) {
+	want := feed(t, s, 12)
+	src, closeSrc := open(t, s)
+	batches, eof := readUntil(t, s, src, want)
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	reading := make(chan error, 1)
+	go func() {
+		if eof {
+			reading <- nil
+			return
+		}
+		for {
+			// Whatever comes now is settled at once.
+			b, ack, err := src.Read(ctx)
+			if len(b) > 0 && ack != nil {
+				ack(nil)
+			}
+			if err != nil {
+				reading <- err
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for _, b := range batches {
+		wg.Add(1)
+		go func() { defer wg.Done(); b.ack(nil) }()
+	}
+	wg.Wait()
+	cancel()
+	select {
+	case err := <-reading:
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Read while batches were acked: %v", err)
+		}
+	case <-time.After(hangBound()):
+		t.Fatal("Read did not return after its context ended")
+	}
+	if s.Answer != nil {
+		checkAnswers(t, s, allIDs(batches), true, "its batch was acked with nil")
+	}
+	if err := closeSrc(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if !s.Checkpoints {
+		return
+	}
+	more := feed(t, s, 3)
+	src2, _ := open(t, s)
+	again, _ := readUntil(t, s, src2, more)
+	ackAll(again, nil)
+	for _, id := range allIDs(again) {
+		if slices.Contains(allIDs(batches), id) {
+			t.Errorf("event %s was acked with nil, yet redelivered after reopening", id)
+		}
+	}
 }
 
 func sourceNoCheckpointPastError(t *testing.T, s *SourceUnderTest) {
