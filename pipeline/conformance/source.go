@@ -59,9 +59,12 @@ var sourceCases = []sourceCase{
 }
 
 // TestSource runs the source table: every batch has one ack and acks in
-// any order settle it, no checkpoint passes a batch acked with an error,
-// io.EOF ends a finite source, Read returns when its context ends, and
-// Close after the last ack returns nil.
+// any order, from any goroutine and while Read runs, settle it; no
+// checkpoint (or, for a push source, no answer "taken") passes a batch
+// acked with an error; io.EOF ends a finite source; Read returns when its
+// context ends; and Close after the last ack returns nil. The flags
+// Finite, Checkpoints and Answer say which cases apply; the others are
+// skipped with t.Skip and the reason.
 func TestSource(t *testing.T, factory SourceFactory) {
 	for _, c := range sourceCases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, factory(t)) })
