@@ -56,13 +56,15 @@ var sourceCases = []sourceCase{
 	{"FiniteEndsWithEOF", sourceFiniteEOF},
 	{"ReadReturnsWhenContextEnds", sourceContextEnds},
 	{"CloseAfterLastAck", sourceCloseAfterLastAck},
+	{"CloseBeforeReading", sourceCloseBeforeReading},
 }
 
 // TestSource runs the source table: every batch has one ack and acks in
 // any order, from any goroutine and while Read runs, settle it; no
 // checkpoint (or, for a push source, no answer "taken") passes a batch
 // acked with an error; io.EOF ends a finite source; Read returns when its
-// context ends; and Close after the last ack returns nil. The flags
+// context ends; and Close after the last ack, or before any Read, returns
+// nil without checkpointing what was not acked. The flags
 // Finite, Checkpoints and Answer say which cases apply; the others are
 // skipped with t.Skip and the reason.
 func TestSource(t *testing.T, factory SourceFactory) {
@@ -381,4 +383,25 @@ func sourceCloseAfterLastAck(t *testing.T, s *SourceUnderTest) {
 	if err := closeSrc(); err != nil {
 		t.Fatalf("Close after the last ack: %v", err)
 	}
+}
+
+// sourceCloseBeforeReading closes a source that was never read (the runner
+// does when another component fails to start): Close returns nil, and
+// whatever the source fetched ahead is not checkpointed: reopened, it
+// serves every event again (push: every sender is told to send again).
+func sourceCloseBeforeReading(t *testing.T, s *SourceUnderTest) {
+	want := feed(t, s, 5)
+	_, closeSrc := open(t, s)
+	if err := closeSrc(); err != nil {
+		t.Fatalf("Close before any Read: %v", err)
+	}
+	if s.Answer != nil {
+		checkAnswers(t, s, want, false, "no Read took it before Close")
+	}
+	if !s.Checkpoints {
+		return
+	}
+	src2, _ := open(t, s)
+	again, _ := readUntil(t, s, src2, want)
+	ackAll(again, nil)
 }

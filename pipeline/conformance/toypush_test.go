@@ -48,7 +48,18 @@ func (p *toyPush) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc
 	}
 }
 
-func (p *toyPush) Close(context.Context) error { return nil }
+// Close answers the requests still queued "send again", as the webhooks
+// source answers them 503.
+func (p *toyPush) Close(context.Context) error {
+	for {
+		select {
+		case r := <-p.queue:
+			r.answer <- false
+		default:
+			return nil
+		}
+	}
+}
 
 // feed plays senders: n events in requests of up to three.
 func (p *toyPush) feed(t *testing.T, n int) []string {
