@@ -30,6 +30,14 @@ func (s *Sink) bulk(ctx context.Context, coll *mongo.Collection, ops []op, errs 
 			return
 		}
 	}
+	if s.insertCmd {
+		start := time.Now()
+		n, err := s.insert(ctx, coll, ops)
+		s.m.latency.Observe(time.Since(start).Seconds())
+		s.m.count(&mongo.BulkWriteResult{InsertedCount: n})
+		s.settle(ops, coll.Name(), err, errs)
+		return
+	}
 	models := make([]mongo.WriteModel, len(ops))
 	for i, o := range ops {
 		models[i] = o.model

@@ -43,6 +43,11 @@ type Sink struct {
 
 	colls sync.Map           // name -> *mongo.Collection
 	ready pipeline.Readiness // nil when healthy
+
+	insertCmd  bool      // insert mode writes with insert commands (insert.go)
+	maxCmdDocs int       // maxCommandDocs; tests lower it
+	arenas     sync.Pool // *[]byte: one Write's encoded documents
+	cmdBufs    sync.Pool // *[]byte: one insert command
 }
 
 var _ interface {
@@ -60,7 +65,9 @@ func New(c Config, log *slog.Logger, reg prometheus.Registerer) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mongodb sink: write_concern: %w", err)
 	}
-	s := &Sink{cfg: c, log: log, coll: &c.Collection, seed: maphash.MakeSeed()}
+	s := &Sink{cfg: c, log: log, coll: &c.Collection, seed: maphash.MakeSeed(), insertCmd: insertCommand(c), maxCmdDocs: maxCommandDocs}
+	s.arenas.New = func() any { return new([]byte) }
+	s.cmdBufs.New = func() any { return new([]byte) }
 	s.ready.Set(errors.New("mongodb sink: not started"))
 	if c.ID != "" {
 		if s.id, err = pipeline.ParseFieldTemplate(c.ID); err != nil {

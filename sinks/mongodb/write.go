@@ -23,7 +23,8 @@ type op struct {
 	index int    // in the batch
 	id    string // _id
 	event *pipeline.Event
-	model mongo.WriteModel
+	model mongo.WriteModel // replace and upsert modes
+	doc   bson.Raw         // insert mode, sent by insert: may point into the Write's arena
 }
 
 // Write turns each event into one write model and sends them as unordered
@@ -37,6 +38,11 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout.D())
 	defer cancel()
 	errs := make([]error, len(batch)) // per event; nil = stored
+	// The documents of insert and replace are encoded into one buffer
+	// kept across batches; they are done with when Write returns.
+	arena := s.arenas.Get().(*[]byte)
+	defer s.putArena(arena)
+	*arena = (*arena)[:0]
 	byColl := map[string][]op{}
 	var order []string
 	// The same event twice in one batch (a duplicate the source sent
@@ -47,7 +53,7 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	seen := make(map[dupKey]int, len(batch))
 	dupOf := map[int]int{}
 	for i, ev := range batch {
-		name, o, err := s.build(ev)
+		name, o, err := s.build(ev, arena)
 		if err != nil {
 			errs[i] = pipeline.Permanent(err)
 			s.m.failed(true)
@@ -134,8 +140,19 @@ func (s *Sink) collection(name string) *mongo.Collection {
 	return c.(*mongo.Collection)
 }
 
-// build makes ev's collection name and write model.
-func (s *Sink) build(ev *pipeline.Event) (string, op, error) {
+// putArena keeps a Write's document buffer for the next one, unless one
+// outsized batch grew it.
+func (s *Sink) putArena(arena *[]byte) {
+	if cap(*arena) <= 64<<20 {
+		s.arenas.Put(arena)
+	}
+}
+
+// build makes ev's collection name and write model (insert mode: its
+// document). A document encoded straight from JSON is appended to *arena
+// and points into it: when a later append moves the buffer, the document
+// keeps the old array, which nothing writes again.
+func (s *Sink) build(ev *pipeline.Event, arena *[]byte) (string, op, error) {
 	if len(ev.Body) == 0 {
 		return "", op{}, errNoBody
 	}
@@ -162,10 +179,14 @@ func (s *Sink) build(ev *pipeline.Event) (string, op, error) {
 	o := op{id: id, event: ev}
 	var raw bson.Raw
 	if obj, ok := s.directBody(ev); ok {
-		if raw, err = appendFullDoc(make([]byte, 0, len(ev.Body)+len(id)+16), id, obj); err != nil {
+		start := len(*arena)
+		buf, err := appendFullDoc(*arena, id, obj)
+		if err != nil {
 			return "", op{}, fmt.Errorf("event %s cannot be encoded as BSON: %w", ev.ID, err)
 		}
+		raw, *arena = buf[start:len(buf):len(buf)], buf
 		if err := s.checkSize(ev, raw); err != nil {
+			*arena = buf[:start]
 			return "", op{}, err
 		}
 	}
@@ -182,9 +203,12 @@ func (s *Sink) build(ev *pipeline.Event) (string, op, error) {
 				return "", op{}, err
 			}
 		}
-		if s.cfg.Mode == ModeInsert {
+		switch {
+		case s.insertCmd:
+			o.doc = raw
+		case s.cfg.Mode == ModeInsert:
 			o.model = mongo.NewInsertOneModel().SetDocument(raw)
-		} else {
+		default:
 			o.model = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetReplacement(raw).SetUpsert(true)
 		}
 	case ModeUpsert:
