@@ -4,6 +4,7 @@ package mongodb
 // models, grouped by collection and cut into chunks of max_batch.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tidwall/gjson"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
@@ -178,15 +178,8 @@ func (s *Sink) build(ev *pipeline.Event, arena *[]byte) (string, op, error) {
 	}
 	o := op{id: id, event: ev}
 	var raw bson.Raw
-	if obj, ok := s.directBody(ev); ok {
-		start := len(*arena)
-		buf, err := appendFullDoc(*arena, id, obj)
-		if err != nil {
-			return "", op{}, fmt.Errorf("event %s cannot be encoded as BSON: %w", ev.ID, err)
-		}
-		raw, *arena = buf[start:len(buf):len(buf)], buf
-		if err := s.checkSize(ev, raw); err != nil {
-			*arena = buf[:start]
+	if s.cfg.Mode != ModeUpsert {
+		if raw, err = s.appendDirect(ev, id, arena); err != nil {
 			return "", op{}, err
 		}
 	}
@@ -235,13 +228,33 @@ func (s *Sink) marshal(ev *pipeline.Event, d bson.D) (bson.Raw, error) {
 	return raw, s.checkSize(ev, raw)
 }
 
-// directBody is ev's body as a plain JSON object when the write can be
-// encoded straight from it (insert, replace); upserts build a bson.D.
-func (s *Sink) directBody(ev *pipeline.Event) (gjson.Result, bool) {
-	if s.cfg.Mode == ModeUpsert {
-		return gjson.Result{}, false
+// appendDirect appends insert's and replace's document for a plain JSON
+// body (an object without Extended JSON keys) to *arena, straight from the
+// JSON: in one pass (appendFullDocJSON) when it can, else through gjson.
+// It returns nil for a body that is not plain, which goes through a bson.D.
+func (s *Sink) appendDirect(ev *pipeline.Event, id string, arena *[]byte) (bson.Raw, error) {
+	if bytes.Contains(ev.Body, []byte(`"$`)) {
+		return nil, nil
 	}
-	return viewPlainObject(ev.Body)
+	start := len(*arena)
+	buf, ok := appendFullDocJSON(*arena, id, ev.Body)
+	if !ok {
+		// A failed pass wrote past len(*arena) only: *arena is intact.
+		obj, plain := viewPlainObject(ev.Body)
+		if !plain {
+			return nil, nil
+		}
+		var err error
+		if buf, err = appendFullDoc(*arena, id, obj); err != nil {
+			return nil, fmt.Errorf("event %s cannot be encoded as BSON: %w", ev.ID, err)
+		}
+	}
+	raw := bson.Raw(buf[start:len(buf):len(buf)])
+	if err := s.checkSize(ev, raw); err != nil {
+		return nil, err
+	}
+	*arena = buf
+	return raw, nil
 }
 
 func (s *Sink) checkSize(ev *pipeline.Event, raw []byte) error {
