@@ -13,8 +13,8 @@ import (
 // layoutStep is a pass-through transform that may write and/or read
 // layouts; told records what Build told a writer (nil: never told).
 type layoutStep struct {
-	writes, reads bool
-	told          *bool
+	reads bool
+	told  *bool
 }
 
 func (s *layoutStep) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {

@@ -379,10 +379,5 @@ func (r *run) work(in <-chan *batch) {
 }
 
 func (p *Pipeline) observeLatency(b *batch) {
-	now := time.Now()
-	for _, ev := range b.events {
-		if !ev.Time.IsZero() {
-			p.metrics.endToEnd.Observe(now.Sub(ev.Time).Seconds())
-		}
-	}
+	p.metrics.endToEnd.observeBatch(time.Now(), b.events)
 }
