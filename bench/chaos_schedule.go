@@ -123,3 +123,11 @@ func (c ChaosOptions) validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Validate refuses what RunChaos would refuse up front (unknown fault
+// classes, impossible schedules, faults that do not apply to the stream),
+// without contacting a server or starting a process.
+func (c ChaosOptions) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}

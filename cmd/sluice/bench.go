@@ -96,7 +96,7 @@ duplicated or out-of-order event or when it did not drain.`,
 			if err != nil {
 				return err
 			}
-			self, err := os.Executable()
+			self, err := sluiceBinary()
 			if err != nil {
 				return err
 			}

@@ -62,19 +62,26 @@ func runChaos(ctx context.Context, cmd *cobra.Command, c chaosFlags, base bench.
 			pidDir = filepath.Join(d, "pids")
 		}
 	}
-	if base.Binary, err = os.Executable(); err != nil {
-		return err
-	}
+
 	if config != "" {
 		if base.ConsumerConfig, err = os.ReadFile(config); err != nil {
 			return err
 		}
 		base.ConsumerFile = config
 	}
-	res, runErr := bench.RunChaos(ctx, bench.ChaosOptions{
+	co := bench.ChaosOptions{
 		Options: base, Consumers: c.consumers, Rate: c.rate, Duration: duration,
 		Faults: faults, EveryMin: lo, EveryMax: hi, MinFaults: c.minFaults, Stall: c.stall,
 		PIDDir: pidDir, RestartCmd: restart,
-	})
+	}
+	v := co
+	v.Binary = "sluice" // checked below; a refusal of the schedule comes first
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	if co.Binary, err = sluiceBinary(); err != nil {
+		return err
+	}
+	res, runErr := bench.RunChaos(ctx, co)
 	return reportRun(cmd.OutOrStdout(), base.OutDir, res, runErr, bench.WriteChaos)
 }

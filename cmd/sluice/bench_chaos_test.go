@@ -34,3 +34,22 @@ func TestBenchChaosRefusesBadSchedules(t *testing.T) {
 		}
 	}
 }
+
+// A bench that would start child processes from a Go test binary refuses
+// instead: the children would run the tests again, and start children.
+func TestBenchNeverStartsATestBinaryAsItsChildren(t *testing.T) {
+	t.Setenv("SLUICE_BIN", "")
+	t.Setenv("SLUICE_KAFKA_BROKERS", "127.0.0.1:1")
+	var stdout, stderr bytes.Buffer
+	code := execute([]string{"bench", "--profile", "chaos", "--out", t.TempDir(), "--duration", "30s", "--fault-every", "5s"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "Go test binary") {
+		t.Fatalf("exit %d, stderr %q; want exit 1 and a refusal to start a Go test binary", code, stderr.String())
+	}
+	if b, err := sluiceBinary(); err == nil {
+		t.Fatalf("sluiceBinary() = %q in a test binary, want an error", b)
+	}
+	t.Setenv("SLUICE_BIN", "/opt/sluice/bin/sluice")
+	if b, err := sluiceBinary(); err != nil || b != "/opt/sluice/bin/sluice" {
+		t.Fatalf("sluiceBinary() = %q, %v; want $SLUICE_BIN", b, err)
+	}
+}
