@@ -22,11 +22,13 @@ type latencyHistogram struct {
 	sumBits atomic.Uint64   // float64 bits of the sum of observations
 }
 
-func newLatencyHistogram(name, help string, labels prometheus.Labels, bounds []float64) *latencyHistogram {
+// newLatencyHistogram takes the opts a prometheus.Histogram would (Name,
+// Help, ConstLabels, Buckets), so the metric is declared like every other.
+func newLatencyHistogram(o prometheus.HistogramOpts) *latencyHistogram {
 	return &latencyHistogram{
-		desc:   prometheus.NewDesc(name, help, nil, labels),
-		bounds: bounds,
-		counts: make([]atomic.Uint64, len(bounds)+1),
+		desc:   prometheus.NewDesc(o.Name, o.Help, nil, o.ConstLabels),
+		bounds: o.Buckets,
+		counts: make([]atomic.Uint64, len(o.Buckets)+1),
 	}
 }
 

@@ -34,7 +34,7 @@ func TestLatencyHistogramMatchesPrometheus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			labels := prometheus.Labels{"pipeline": "p"}
-			got := newLatencyHistogram("lat", "h", labels, bounds)
+			got := newLatencyHistogram(prometheus.HistogramOpts{Name: "lat", Help: "h", ConstLabels: labels, Buckets: bounds})
 			want := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lat", Help: "h", ConstLabels: labels, Buckets: bounds})
 			for _, b := range tt.batches {
 				got.observeBatch(now, b)
