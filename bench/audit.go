@@ -24,6 +24,8 @@ type Audit struct {
 	DeadLettered int64        `json:"dead_lettered"`
 	Lost         int64        `json:"lost"`
 	Duplicated   int64        `json:"duplicated"`
+	// Order is the Kinesis chaos run's order and checkpoint audit.
+	Order *OrderAudit `json:"kinesis,omitempty"`
 }
 
 // StoreCount is one sink's side of the audit.
@@ -45,12 +47,27 @@ func (a Audit) Line() string {
 }
 
 // OK reports whether nothing was lost or duplicated.
-func (a Audit) OK() bool { return a.Lost == 0 && a.Duplicated == 0 }
+// On Kinesis, it also needs every key in order across shard splits and no
+// checkpoint moved back.
+func (a Audit) OK() bool { return a.Lost == 0 && a.Duplicated == 0 && a.Order.OK() }
 
 // auditor reads back the stores of the consumer's sinks and dead letter.
 type auditor struct {
 	stores []pipeline.StoreAudit
 	dead   pipeline.StoreAudit
+}
+
+// openAuditor opens the read-back of every sink and the dead letter of
+// cfg and empties them for the run.
+func openAuditor(ctx context.Context, cfg *pipeline.Config) (*auditor, error) {
+	a, err := newAuditor(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.reset(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 func newAuditor(ctx context.Context, cfg *pipeline.Config) (*auditor, error) {

@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/kafkagroup"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -67,6 +66,8 @@ type FaultRecord struct {
 type chaosRun struct {
 	o        ChaosOptions
 	plan     plan
+	cfg      *pipeline.Config
+	stream   *chaosStream
 	fleet    *fleet
 	start    time.Time
 	rng      *rand.Rand
@@ -78,19 +79,85 @@ type chaosRun struct {
 	faults []*FaultRecord
 }
 
-// RunChaos runs a Kafka consumer group of `sluice run` processes under a
-// steady load and a seeded fault schedule until the group's committed
-// offsets reach the topic's end, then audits the stores. The result's
-// Faults are the timeline; a run that did not drain returns an error.
+// RunChaos runs a consumer group of `sluice run` processes — a Kafka
+// group, or consumers sharing a Kinesis stream's leases — under a steady
+// load and a seeded fault schedule until the group's positions reach the
+// stream's end, then audits the stores (and, on Kinesis, the per-key
+// order across shard splits). The result's Faults are the timeline; a run
+// that did not drain returns an error.
 func RunChaos(ctx context.Context, o ChaosOptions) (*Result, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	vars := chaosVars(o, strconv.FormatInt(time.Now().UnixNano(), 36))
+	vars["BENCH_OUT"] = filepath.Join(o.OutDir, "consumers", "*")
+	cfg, childFile, err := chaosConfig(o, vars)
+	if err != nil {
+		return nil, err
+	}
+	brokers := 0
+	if o.Stream == "kafka" {
+		if brokers, err = clusterBrokers(ctx, sourceBrokers(o.Options, cfg)); err != nil {
+			return nil, err
+		}
+	}
+	p, err := planFaults(o, cfg, brokers)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range p.skipped {
+		fmt.Fprintln(o.Progress, "chaos: "+s)
+	}
+	audit, err := openAuditor(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	stream, err := openChaosStream(ctx, o, cfg, brokers)
+	if err != nil {
+		return nil, err
+	}
+	defer stream.close()
+	var env []string
+	for k, v := range vars {
+		if k != "BENCH_OUT" && k != "BENCH_METRICS" && v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	r := &chaosRun{o: o, plan: p, cfg: cfg, stream: stream, start: time.Now(), rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)), fatal: make(chan error, 1),
+		fleet: newFleet(o.Binary, childFile, filepath.Join(o.OutDir, "consumers"), cfg.Source.Spec.Label(), env)}
+	res, runErr := r.run(ctx, vars)
+	if res == nil {
+		return nil, runErr
+	}
+	res.DrainedBy = stream.drainedBy
+	res.Skipped = p.skipped
+	if runErr != nil {
+		// An unfinished run's stores miss what was not consumed yet: an
+		// audit would count it as lost. The error says what happened.
+		return res, runErr
+	}
+	a, err := audit.run(ctx, o.Options, o.Profile.Events())
+	if err != nil {
+		return res, errors.Join(runErr, fmt.Errorf("audit: %w", err))
+	}
+	if stream.tail != nil {
+		a.Order = stream.tail.checkOrder(ctx, cfg)
+	}
+	res.Audit = a
+	return res, runErr
+}
+
+// withDefaults checks the options and fills the unset ones.
+func (o ChaosOptions) withDefaults() (ChaosOptions, error) {
 	if o.Stream == "" {
 		o.Stream = "kafka"
 	}
 	if err := o.validate(); err != nil {
-		return nil, err
+		return o, err
 	}
-	if o.Brokers == "" {
-		return nil, errors.New("bench needs Kafka: set SLUICE_KAFKA_BROKERS (make testenv; source .testenv/env)")
+	if o.Stream == "kafka" && o.Brokers == "" {
+		return o, errors.New("bench needs Kafka: set SLUICE_KAFKA_BROKERS (make testenv; source .testenv/env)")
 	}
 	if o.Drain == 0 {
 		o.Drain = 5 * time.Minute
@@ -105,63 +172,7 @@ func RunChaos(ctx context.Context, o ChaosOptions) (*Result, error) {
 	o.Progress = &lockedWriter{w: o.Progress}
 	phase := Phase{Name: "chaos", Rate: o.Rate, Duration: o.Duration}
 	o.Profile = Profile{Name: "chaos", Phases: []Phase{phase}}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return nil, err
-	}
-	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
-	topic, group := "bench.chaos."+stamp, "bench-chaos-"+stamp
-	vars := map[string]string{"SLUICE_KAFKA_BROKERS": o.Brokers, "BENCH_TOPIC": topic, "BENCH_GROUP": group,
-		"BENCH_OUT": filepath.Join(o.OutDir, "consumers", "*"), "BENCH_METRICS": "127.0.0.1:0"}
-	cfg, childFile, err := chaosConfig(o, vars)
-	if err != nil {
-		return nil, err
-	}
-	p, err := planFaults(o, cfg)
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range p.skipped {
-		fmt.Fprintln(o.Progress, "chaos: "+s)
-	}
-	progress, err := groupReader(o.Options, cfg)
-	if err != nil {
-		return nil, err
-	}
-	audit, err := newAuditor(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := audit.reset(ctx); err != nil {
-		return nil, err
-	}
-	if err := createTopic(ctx, o.Brokers, topic, 12); err != nil {
-		return nil, err
-	}
-	var env []string
-	for k, v := range vars {
-		if k != "BENCH_OUT" && k != "BENCH_METRICS" {
-			env = append(env, k+"="+v)
-		}
-	}
-	r := &chaosRun{o: o, plan: p, start: time.Now(), rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)), fatal: make(chan error, 1),
-		fleet: newFleet(o.Binary, childFile, filepath.Join(o.OutDir, "consumers"), cfg.Source.Spec.Label(), env)}
-	res, runErr := r.run(ctx, vars, progress)
-	if res == nil {
-		return nil, runErr
-	}
-	res.DrainedBy = "kafka committed offsets"
-	res.Skipped = p.skipped
-	if runErr != nil {
-		// An unfinished run's stores miss what was not consumed yet: an
-		// audit would count it as lost. The error says what happened.
-		return res, runErr
-	}
-	a, err := audit.run(ctx, o.Options, o.Profile.Events())
-	if err != nil {
-		return res, errors.Join(runErr, fmt.Errorf("audit: %w", err))
-	}
-	res.Audit = a
-	return res, runErr
+	return o, os.MkdirAll(o.OutDir, 0o755)
 }
 
 // chaosConfig loads the consumer config (for the audit and the fault plan)
@@ -171,19 +182,17 @@ func chaosConfig(o ChaosOptions, vars map[string]string) (*pipeline.Config, stri
 	yaml, name := o.ConsumerConfig, o.ConsumerFile
 	if yaml == nil {
 		yaml, name = defaultConsumer, "bench/consumer.yaml (embedded)"
-	}
-	getenv := func(k string) (string, bool) {
-		if v, ok := vars[k]; ok {
-			return v, true
+		if o.Stream == "kinesis" {
+			yaml, name = defaultKinesisConsumer, "bench/consumer-kinesis.yaml (embedded)"
 		}
-		return os.LookupEnv(k)
 	}
+	getenv := varsGetenv(vars)
 	cfg, err := pipeline.Load(name, yaml, o.Registry(), getenv)
 	if err != nil {
 		return nil, "", err
 	}
-	if cfg.Source.Spec.Name != "kafka" || configField(cfg.Source.Spec.Config, "group") == "" {
-		return nil, "", fmt.Errorf("%s: the chaos profile needs a kafka source with a group (topic ${BENCH_TOPIC}, group ${BENCH_GROUP})", name)
+	if err := checkChaosSource(o, name, cfg); err != nil {
+		return nil, "", err
 	}
 	child := string(yaml)
 	switch {
@@ -202,30 +211,9 @@ func chaosConfig(o ChaosOptions, vars map[string]string) (*pipeline.Config, stri
 	return cfg, file, nil
 }
 
-// groupReader reads the consumer group's committed and end offsets.
-func groupReader(o Options, cfg *pipeline.Config) (func(context.Context) (kafkagroup.Progress, error), error) {
-	var addrs []string
-	for _, b := range configStrings(cfg.Source.Spec.Config, "brokers") {
-		addrs = append(addrs, strings.Split(b, ",")...)
-	}
-	if len(addrs) == 0 {
-		addrs = strings.Split(o.Brokers, ",")
-	}
-	group, topic := configField(cfg.Source.Spec.Config, "group"), configField(cfg.Source.Spec.Config, "topic")
-	if topic == "" {
-		return nil, errors.New("the consumer's kafka source names no topic")
-	}
-	client := kafkagroup.NewClient(addrs, nil)
-	return func(ctx context.Context) (kafkagroup.Progress, error) {
-		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		return kafkagroup.Read(ctx, client, group, topic)
-	}, nil
-}
-
 // run starts the group, the producer and the faults, samples every second
 // until the group drained (or the drain bound passed), and stops them all.
-func (r *chaosRun) run(ctx context.Context, vars map[string]string, progress func(context.Context) (kafkagroup.Progress, error)) (*Result, error) {
+func (r *chaosRun) run(ctx context.Context, vars map[string]string) (*Result, error) {
 	o := r.o
 	defer r.fleet.stopAll(time.Minute) //nolint:errcheck // a second stop after the normal one finds none left
 	for i := 1; i <= o.Consumers; i++ {
@@ -236,7 +224,11 @@ func (r *chaosRun) run(ctx context.Context, vars map[string]string, progress fun
 	pctx, stopProducer := context.WithCancel(ctx)
 	defer stopProducer()
 	count := int64(o.Rate * o.Duration.Seconds())
-	producedNow, wait, err := startProducer(pctx, o.Options, producerYAML, vars, o.Profile.Phases[0], count, o.Seed)
+	producer := producerYAML
+	if o.Stream == "kinesis" {
+		producer = producerKinesisYAML
+	}
+	producedNow, wait, err := startProducer(pctx, o.Options, producer, vars, o.Profile.Phases[0], count, o.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +240,7 @@ func (r *chaosRun) run(ctx context.Context, vars map[string]string, progress fun
 	go func() { defer close(faultsDone); r.injectFaults(fctx) }()
 
 	res := &Result{Profile: "chaos", Machine: machine(), Started: r.start, ProducerInProc: false}
-	runErr := r.sample(ctx, res, producerDone, faultsDone, producedNow, progress)
+	runErr := r.sample(ctx, res, producerDone, faultsDone, producedNow, r.stream.progress)
 	stopFaults()
 	<-faultsDone
 	fmt.Fprintln(o.Progress)
@@ -375,6 +367,17 @@ func (r *chaosRun) inject(ctx context.Context, class string) (string, error) {
 		return killServer(ctx, r.plan.kill[r.rng.IntN(len(r.plan.kill))])
 	case FaultBrokerStall:
 		return stallServers(ctx, r.plan.brokers, r.o.Stall)
+	case FaultBrokerKill:
+		return r.killBroker(ctx)
+	case FaultSIGSTOP:
+		return r.stopConsumer(ctx)
+	case FaultSplit:
+		if r.stream.tail == nil {
+			return "", errors.New("split needs --stream kinesis")
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		return r.stream.tail.split(sctx, r.rng)
 	}
 	return "", fmt.Errorf("unknown fault class %q", class)
 }

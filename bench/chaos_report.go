@@ -38,6 +38,9 @@ func WriteChaos(w io.Writer, r *Result) {
 		return
 	}
 	fmt.Fprintln(w, r.Audit.Line())
+	if r.Audit.Order != nil {
+		fmt.Fprintln(w, orderSummary(r.Audit.Order))
+	}
 }
 
 func recovery(f FaultRecord) string {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -17,14 +18,13 @@ import (
 // recovery, and returns once the producer and the faults are done and the
 // group drained, or with an error when the drain bound passes first.
 func (r *chaosRun) sample(ctx context.Context, res *Result, producerDone <-chan error, faultsDone <-chan struct{},
-	producedNow func() int64, progress func(context.Context) (kafkagroup.Progress, error)) error {
+	producedNow func() int64, progress func(context.Context) (streamProgress, error)) error {
 	o := r.o
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastCommitted, lag int64
 	var drainDeadline time.Time
 	faultsOver := false
-	ends := map[int]int64{} // the highest end offset seen per partition
 	where := "no progress read yet"
 	for {
 		select {
@@ -51,13 +51,14 @@ func (r *chaosRun) sample(ctx context.Context, res *Result, producerDone <-chan 
 		}
 		pr, err := progress(ctx)
 		committed := lastCommitted
-		if err == nil {
-			if lost := topicLost(ends, pr); lost != "" {
-				return fmt.Errorf("the topic lost records mid-run (%s): the broker restarted without its data, or the topic was recreated; the run is void", lost)
-			}
-			committed, lag, where = pr.Committed(), pr.Lag(), pr.String()
-		} else {
-			where = "reading the group's offsets: " + err.Error()
+		var void *voidRun
+		switch {
+		case errors.As(err, &void):
+			return err
+		case err == nil:
+			committed, lag, where = pr.Committed, pr.Lag, pr.Where
+		default:
+			where = "reading the group's positions: " + err.Error()
 		}
 		s := Second{T: time.Since(r.start).Seconds(), Produced: producedNow(), Consumed: committed,
 			Rate: float64(max(0, committed-lastCommitted)), Lag: lag, P99Millis: bucketQuantile(delta, 0.99)}
@@ -68,7 +69,7 @@ func (r *chaosRun) sample(ctx context.Context, res *Result, producerDone <-chan 
 		if drainDeadline.IsZero() {
 			continue
 		}
-		if err == nil && pr.Drained() {
+		if err == nil && pr.Drained {
 			return nil
 		}
 		if time.Now().After(drainDeadline) {

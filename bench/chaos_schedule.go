@@ -15,11 +15,22 @@ const (
 	FaultRebalance   = "rebalance"    // add a group member, or remove the one added
 	FaultStoreStall  = "store-stall"  // SIGSTOP a store server, SIGCONT it after --stall
 	FaultStoreKill   = "store-kill"   // SIGKILL a store server, then run its restart hook
-	FaultBrokerStall = "broker-stall" // SIGSTOP the broker(s), SIGCONT after --stall
+	FaultBrokerStall = "broker-stall" // SIGSTOP the broker(s) or kinesalite, SIGCONT after --stall
+	FaultSIGSTOP     = "sigstop"      // SIGSTOP a consumer past its lease or session, then SIGCONT it
+	FaultSplit       = "split"        // split a Kinesis shard (SplitShard) mid-run
+	FaultBrokerKill  = "broker-kill"  // SIGKILL one of ≥ 3 Kafka brokers, restart it after --stall
 )
 
 // FaultClasses lists every class, consumer faults first.
-var FaultClasses = []string{FaultKill9, FaultSIGTERM, FaultRebalance, FaultStoreStall, FaultStoreKill, FaultBrokerStall}
+var FaultClasses = []string{FaultKill9, FaultSIGTERM, FaultRebalance, FaultSIGSTOP, FaultStoreStall, FaultStoreKill, FaultBrokerStall, FaultBrokerKill, FaultSplit}
+
+// streamOnly are the classes one stream has and the other has not, with
+// why.
+var streamOnly = map[string]struct{ stream, why string }{
+	FaultSplit: {"kinesis", "a Kafka topic has no shard split (partitions are only added, and the bench's keys would move)"},
+	FaultBrokerKill: {"kafka", "kinesalite keeps its streams in RAM: a killed one comes back empty, which no consumer can survive " +
+		"(broker-stall stops it instead)"},
+}
 
 // ParseFaults reads a comma-separated list of fault classes; an unknown or
 // repeated class, or an empty list, is an error.
@@ -67,8 +78,17 @@ func ParseEvery(s string) (lo, hi time.Duration, err error) {
 // anything is started.
 func (c ChaosOptions) validate() error {
 	var errs []error
-	if c.Stream != "" && c.Stream != "kafka" {
-		errs = append(errs, fmt.Errorf("the chaos profile drives Kafka only; --stream %s is not supported yet", c.Stream))
+	if c.Stream != "" && c.Stream != "kafka" && c.Stream != "kinesis" {
+		errs = append(errs, fmt.Errorf("--stream %s: the chaos profile drives kafka or kinesis", c.Stream))
+	}
+	stream := c.Stream
+	if stream == "" {
+		stream = "kafka"
+	}
+	for _, f := range c.Faults {
+		if only, ok := streamOnly[f]; ok && only.stream != stream {
+			errs = append(errs, fmt.Errorf("fault class %s does not apply to --stream %s: %s", f, stream, only.why))
+		}
 	}
 	if c.Binary == "" {
 		errs = append(errs, errors.New("the chaos profile runs its consumers as `sluice run` processes: Binary is required"))
@@ -92,7 +112,7 @@ func (c ChaosOptions) validate() error {
 	} else if c.MinFaults == 0 && c.EveryMin >= c.Duration {
 		errs = append(errs, fmt.Errorf("no fault would be injected: the first comes at least %s in, but the producer runs for %s (shorten --fault-every or lengthen --duration)", c.EveryMin, c.Duration))
 	}
-	needsStall := slices.Contains(c.Faults, FaultStoreStall) || slices.Contains(c.Faults, FaultBrokerStall)
+	needsStall := slices.Contains(c.Faults, FaultStoreStall) || slices.Contains(c.Faults, FaultBrokerStall) || slices.Contains(c.Faults, FaultBrokerKill)
 	if needsStall && c.Stall <= 0 {
 		errs = append(errs, fmt.Errorf("--stall %s: a stall needs a positive duration", c.Stall))
 	}
@@ -102,4 +122,12 @@ func (c ChaosOptions) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Validate refuses what RunChaos would refuse up front (unknown fault
+// classes, impossible schedules, faults that do not apply to the stream),
+// without contacting a server or starting a process.
+func (c ChaosOptions) Validate() error {
+	_, err := c.withDefaults()
+	return err
 }

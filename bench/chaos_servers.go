@@ -68,17 +68,19 @@ func (s server) pid() (int, error) {
 // plan is what the run can inject: the classes kept, in the order given,
 // the servers per server class, and why each dropped class was skipped.
 type plan struct {
-	classes []string
-	stall   []server // store-stall targets
-	kill    []server // store-kill targets (each has a restart hook)
-	brokers []server // broker-stall targets
-	skipped []string // "store-kill: cannot inject here: …; skipped"
+	classes  []string
+	stall    []server // store-stall targets
+	kill     []server // store-kill targets (each has a restart hook)
+	brokers  []server // broker-stall targets (Kafka brokers, or kinesalite)
+	killable []server // broker-kill targets: Kafka brokers, each restarted after the kill
+	skipped  []string // "store-kill: cannot inject here: …; skipped"
 }
 
 // planFaults decides, before the run, which requested classes can be
 // injected against this environment. Consumer faults always can; server
-// faults need live pids in PIDDir (and store-kill a restart hook).
-func planFaults(o ChaosOptions, cfg *pipeline.Config) (plan, error) {
+// faults need live pids in PIDDir (and store-kill a restart hook);
+// broker-kill needs a cluster of at least three brokers.
+func planFaults(o ChaosOptions, cfg *pipeline.Config, clusterBrokers int) (plan, error) {
 	var p plan
 	var storeNames []string
 	for _, s := range cfg.Sinks {
@@ -119,20 +121,26 @@ func planFaults(o ChaosOptions, cfg *pipeline.Config) (plan, error) {
 				p.stall = got
 			}
 		case FaultBrokerStall:
-			names := []string{"kafka"}
-			if o.PIDDir != "" {
-				if m, _ := filepath.Glob(filepath.Join(o.PIDDir, "kafka*.pid")); len(m) > 0 {
-					names = names[:0]
-					for _, f := range m {
-						names = append(names, strings.TrimSuffix(filepath.Base(f), ".pid"))
-					}
-				}
-			}
-			got, why = live(names, false)
+			got, why = live(brokerNames(o), false)
 			if len(why) > 0 {
 				got = nil // stall every broker or none: a partial stall is another fault
 			}
 			p.brokers = got
+		case FaultBrokerKill:
+			if clusterBrokers < 3 {
+				why = []string{fmt.Sprintf("the Kafka cluster has %d broker(s); killing one needs at least 3 (replication 3, min.insync.replicas 2) so that no acknowledged record is lost", clusterBrokers)}
+				break
+			}
+			got, why = live(brokerNames(o), false)
+			if len(why) > 0 {
+				got = nil // a broker without a pid file cannot be told apart from the one killed
+			}
+			for i := range got {
+				if got[i].restart == "" {
+					got[i].restart = o.RestartCmd["kafka"]
+				}
+			}
+			p.killable = got
 		default:
 			p.classes = append(p.classes, class)
 			continue
@@ -147,6 +155,29 @@ func planFaults(o ChaosOptions, cfg *pipeline.Config) (plan, error) {
 		return p, fmt.Errorf("none of the requested faults can be injected here:\n  %s", strings.Join(p.skipped, "\n  "))
 	}
 	return p, nil
+}
+
+// brokerNames are the pid file names of the stream's servers: kafka*.pid
+// (kafka when none), or kinesalite's (kinesis).
+func brokerNames(o ChaosOptions) []string {
+	if o.Stream == "kinesis" {
+		if o.PIDDir != "" {
+			if _, err := os.Stat(filepath.Join(o.PIDDir, "kinesalite.pid")); err == nil {
+				return []string{"kinesalite"}
+			}
+		}
+		return []string{"kinesis"}
+	}
+	names := []string{"kafka"}
+	if o.PIDDir != "" {
+		if m, _ := filepath.Glob(filepath.Join(o.PIDDir, "kafka*.pid")); len(m) > 0 {
+			names = names[:0]
+			for _, f := range m {
+				names = append(names, strings.TrimSuffix(filepath.Base(f), ".pid"))
+			}
+		}
+	}
+	return names
 }
 
 // stallServers stops every server with SIGSTOP, waits d (or until ctx
@@ -180,6 +211,17 @@ func stallServers(ctx context.Context, servers []server, d time.Duration) (strin
 // killServer sends SIGKILL, waits for the process to go, then runs the
 // restart hook and waits for a live pid in the pid file again.
 func killServer(ctx context.Context, s server) (string, error) {
+	target, err := killAndReap(ctx, s)
+	if err != nil {
+		return target, err
+	}
+	return target, s.runRestartHook(ctx)
+}
+
+// killAndReap sends SIGKILL and waits until the process is reaped, not
+// only dead: a restart hook that checks its pid (the local stack's up.sh
+// does, with kill -0) takes an unreaped zombie for a running server.
+func killAndReap(ctx context.Context, s server) (string, error) {
 	pid, err := s.pid()
 	if err != nil {
 		return s.name, err
@@ -188,9 +230,6 @@ func killServer(ctx context.Context, s server) (string, error) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return target, fmt.Errorf("SIGKILL %s: %w", target, err)
 	}
-	// Wait until it is reaped, not only dead: a restart hook that checks
-	// its pid (the local stack's up.sh does, with kill -0) takes an
-	// unreaped zombie for a running server.
 	gone := time.Now().Add(time.Minute)
 	for syscall.Kill(pid, 0) == nil {
 		if time.Now().After(gone) {
@@ -203,17 +242,23 @@ func killServer(ctx context.Context, s server) (string, error) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	return target, nil
+}
+
+// runRestartHook runs the server's restart command and checks its pid file
+// names a live process again.
+func (s server) runRestartHook(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(rctx, "sh", "-c", s.restart)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return target, &restartError{fmt.Errorf("restart hook of %s: %w; its last output:\n%s", s.name, err, lastLines(string(out), 12))}
+		return &restartError{fmt.Errorf("restart hook of %s: %w; its last output:\n%s", s.name, err, lastLines(string(out), 12))}
 	}
 	if _, err := s.pid(); err != nil {
-		return target, &restartError{fmt.Errorf("after the restart hook: %w", err)}
+		return &restartError{fmt.Errorf("after the restart hook: %w", err)}
 	}
-	return target, nil
+	return nil
 }
 
 // zombie reports whether /proc/<pid>/stat says the process is a zombie.

@@ -177,6 +177,11 @@ func TestChaosRefusesImpossibleSchedules(t *testing.T) {
 	if err := good.validate(); err != nil {
 		t.Fatalf("a sound schedule refused: %v", err)
 	}
+	kin := good
+	kin.Stream, kin.Faults = "kinesis", []string{FaultKill9, FaultSIGSTOP, FaultSplit, FaultBrokerStall, FaultRebalance}
+	if err := kin.validate(); err != nil {
+		t.Fatalf("a sound kinesis schedule refused: %v", err)
+	}
 	for _, tc := range []struct {
 		name string
 		edit func(*ChaosOptions)
@@ -187,7 +192,9 @@ func TestChaosRefusesImpossibleSchedules(t *testing.T) {
 		{"inverted range", func(o *ChaosOptions) { o.EveryMin, o.EveryMax = 10*time.Second, time.Second }, "MIN <= MAX"},
 		{"unknown class", func(o *ChaosOptions) { o.Faults = []string{"meteor"} }, `unknown fault class "meteor"`},
 		{"stall without a length", func(o *ChaosOptions) { o.Faults, o.Stall = []string{FaultStoreStall}, 0 }, "positive duration"},
-		{"kinesis", func(o *ChaosOptions) { o.Stream = "kinesis" }, "Kafka only"},
+		{"unknown stream", func(o *ChaosOptions) { o.Stream = "pulsar" }, "drives kafka or kinesis"},
+		{"split on kafka", func(o *ChaosOptions) { o.Faults = []string{FaultSplit} }, "fault class split does not apply to --stream kafka"},
+		{"broker-kill on kinesis", func(o *ChaosOptions) { o.Stream, o.Faults = "kinesis", []string{FaultBrokerKill} }, "does not apply to --stream kinesis: kinesalite keeps its streams in RAM"},
 		{"no rate", func(o *ChaosOptions) { o.Rate = 0 }, "positive --rate"},
 		{"empty restart hook", func(o *ChaosOptions) { o.RestartCmd = map[string]string{"mongo": " "} }, "has no command"},
 	} {
@@ -255,16 +262,21 @@ func TestChaosSampleEndsOnDrain(t *testing.T) {
 	}{
 		{"drained", true, ""},
 		{"stuck", false, "did not drain"},
+		{"void", false, "the topic lost records"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &chaosRun{o: ChaosOptions{Rate: 10, Duration: time.Second, Options: Options{Drain: time.Millisecond, Progress: &lockedWriter{w: &strings.Builder{}}}},
 				start: time.Now(), fleet: newFleet("", "", t.TempDir(), "source.kafka", nil), fatal: make(chan error, 1)}
-			progress := func(context.Context) (kafkagroup.Progress, error) {
+			reads := 0
+			progress := func(context.Context) (streamProgress, error) {
+				if reads++; tc.name == "void" && reads > 1 {
+					return streamProgress{}, &voidRun{"the topic lost records mid-run"}
+				}
 				committed := int64(5)
 				if tc.drained && r.produced.Load() {
 					committed = 10
 				}
-				return kafkagroup.Progress{Partitions: []kafkagroup.Partition{{ID: 0, Committed: committed, End: 10}}}, nil
+				return streamProgress{Committed: committed, Lag: 10 - committed, Drained: committed == 10}, nil
 			}
 			producerDone, faultsDone := make(chan error, 1), make(chan struct{})
 			res := &Result{}
@@ -340,8 +352,8 @@ func TestChaosCrashLoopEnds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	progress := func(context.Context) (kafkagroup.Progress, error) {
-		return kafkagroup.Progress{Partitions: []kafkagroup.Partition{{ID: 0, Committed: 0, End: 10}}}, nil
+	progress := func(context.Context) (streamProgress, error) {
+		return streamProgress{Committed: 0, Lag: 10}, nil
 	}
 	err = r.sample(context.Background(), &Result{}, make(chan error), make(chan struct{}), func() int64 { return 0 }, progress)
 	if err == nil || !strings.Contains(err.Error(), "3 consumer processes exited on their own, more than the 2 consumers") {

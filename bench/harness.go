@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -107,17 +105,68 @@ type Result struct {
 }
 
 // Run drives one profile end to end: a fresh topic, the consumer in this
-// process, the producer, the measurements, and the audit.
+// process, the producer, the measurements, and the audit. Each step is
+// one of the functions below, in this order.
 func Run(ctx context.Context, o Options) (*Result, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	producer, vars, err := prepareStream(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := loadConsumer(o, vars)
+	if err != nil {
+		return nil, err
+	}
+	audit, err := openAuditor(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c, err := buildConsumer(ctx, o, cfg)
+	if err != nil {
+		return nil, err
+	}
+	total := o.Profile.Events()
+	drained := newDrainCheck(o, cfg, c.p, audit.expectedSettled(total))
+	res := &Result{Profile: o.Profile.Name, Machine: machine(), Started: time.Now(), ProducerInProc: o.Binary == "", DrainedBy: drained.By}
+	cpu0, _ := rusage()
+	consumerCtx, stopConsumer := context.WithCancel(ctx)
+	defer stopConsumer()
+	consumerDone := make(chan error, 1)
+	go func() { consumerDone <- c.p.Run(consumerCtx) }()
+	produced, producerDone := runPhases(ctx, o, producer, vars)
+
+	start := time.Now()
+	runErr := c.measure(ctx, o, res, drained, produced, producerDone, consumerDone, total)
+	fmt.Fprintln(o.Progress)
+	elapsed := time.Since(start)
+	cpu1, rss := rusage()
+	stopConsumer()
+	if err := <-consumerDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	c.summarize(res, o, elapsed, produced(), cpu1-cpu0, rss)
+	a, err := audit.run(ctx, o, total)
+	if err != nil {
+		return res, errors.Join(runErr, fmt.Errorf("audit: %w", err))
+	}
+	res.Audit = a
+	return res, runErr
+}
+
+// withDefaults checks the stream and fills the unset options.
+func (o Options) withDefaults() (Options, error) {
 	switch o.Stream {
 	case "", "kafka":
 		o.Stream = "kafka"
 		if o.Brokers == "" {
-			return nil, errors.New("bench needs Kafka: set SLUICE_KAFKA_BROKERS (make testenv; source .testenv/env)")
+			return o, errors.New("bench needs Kafka: set SLUICE_KAFKA_BROKERS (make testenv; source .testenv/env)")
 		}
 	case "kinesis":
 	default:
-		return nil, fmt.Errorf("stream must be kafka or kinesis, not %q", o.Stream)
+		return o, fmt.Errorf("stream must be kafka or kinesis, not %q", o.Stream)
 	}
 	if o.Drain == 0 {
 		o.Drain = 5 * time.Minute
@@ -128,27 +177,39 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
-		return nil, err
-	}
+	return o, os.MkdirAll(o.OutDir, 0o755)
+}
+
+// prepareStream creates the run's topic (or Kinesis stream) and returns
+// the producer config and the ${BENCH_*} variables of both pipelines.
+func prepareStream(ctx context.Context, o Options) ([]byte, map[string]string, error) {
 	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
 	topic, group := "bench."+o.Profile.Name+"."+stamp, "bench-"+stamp
 	producer := producerYAML
 	if o.Stream == "kinesis" {
 		topic, producer = "bench-"+o.Profile.Name+"-"+stamp, producerKinesisYAML
 		if err := createStream(ctx, o.KinesisEndpoint, topic, 4); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else if err := createTopic(ctx, o.Brokers, topic, 12); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	vars := map[string]string{"SLUICE_KAFKA_BROKERS": o.Brokers, "SLUICE_KINESIS_ENDPOINT": o.KinesisEndpoint, "BENCH_TOPIC": topic, "BENCH_GROUP": group, "BENCH_OUT": o.OutDir}
-	getenv := func(k string) (string, bool) {
+	return producer, map[string]string{"SLUICE_KAFKA_BROKERS": o.Brokers, "SLUICE_KINESIS_ENDPOINT": o.KinesisEndpoint, "BENCH_TOPIC": topic, "BENCH_GROUP": group, "BENCH_OUT": o.OutDir}, nil
+}
+
+// varsGetenv resolves ${VAR} from vars first, then the environment.
+func varsGetenv(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
 		if v, ok := vars[k]; ok {
 			return v, true
 		}
 		return os.LookupEnv(k)
 	}
+}
+
+// loadConsumer loads the consumer config (the embedded default for the
+// stream unless one was given).
+func loadConsumer(o Options, vars map[string]string) (*pipeline.Config, error) {
 	consumerYAML, consumerName := o.ConsumerConfig, o.ConsumerFile
 	if consumerYAML == nil {
 		consumerYAML, consumerName = defaultConsumer, "bench/consumer.yaml (embedded)"
@@ -156,150 +217,105 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			consumerYAML, consumerName = defaultKinesisConsumer, "bench/consumer-kinesis.yaml (embedded)"
 		}
 	}
-	cfg, err := pipeline.Load(consumerName, consumerYAML, o.Registry(), getenv)
-	if err != nil {
-		return nil, err
-	}
-	audit, err := newAuditor(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := audit.reset(ctx); err != nil {
-		return nil, err
-	}
+	return pipeline.Load(consumerName, consumerYAML, o.Registry(), varsGetenv(vars))
+}
 
-	lat := hdrhistogram.New(1, 10*60*1000*1000, 3) // µs, up to 10 minutes
-	var latMu sync.Mutex
-	second := hdrhistogram.New(1, 10*60*1000*1000, 3)
-	promReg := prometheus.NewRegistry()
-	p, err := pipeline.Build(ctx, cfg, o.Registry(), pipeline.WithLogger(o.Logger), pipeline.WithMetricsRegisterer(promReg),
-		pipeline.WithSettleObserver(func(events []*pipeline.Event, err error) {
-			if err != nil {
-				return
-			}
-			now := time.Now()
-			latMu.Lock()
-			for _, ev := range events {
-				if !ev.Time.IsZero() {
-					us := now.Sub(ev.Time).Microseconds()
-					_ = lat.RecordValue(max(1, us))
-					_ = second.RecordValue(max(1, us))
-				}
-			}
-			latMu.Unlock()
-		}))
+// inProcConsumer is the consumer pipeline built in this process with the
+// latency histograms its settle observer fills.
+type inProcConsumer struct {
+	p       *pipeline.Pipeline
+	promReg *prometheus.Registry
+	latMu   sync.Mutex
+	lat     *hdrhistogram.Histogram // the whole run, µs
+	second  *hdrhistogram.Histogram // the current second, µs
+}
+
+func buildConsumer(ctx context.Context, o Options, cfg *pipeline.Config) (*inProcConsumer, error) {
+	c := &inProcConsumer{
+		promReg: prometheus.NewRegistry(),
+		lat:     hdrhistogram.New(1, 10*60*1000*1000, 3), // µs, up to 10 minutes
+		second:  hdrhistogram.New(1, 10*60*1000*1000, 3),
+	}
+	p, err := pipeline.Build(ctx, cfg, o.Registry(), pipeline.WithLogger(o.Logger), pipeline.WithMetricsRegisterer(c.promReg),
+		pipeline.WithSettleObserver(c.observe))
 	if err != nil {
 		return nil, err
 	}
-	total := o.Profile.Events()
-	drained := newDrainCheck(o, cfg, p, audit.expectedSettled(total))
-	res := &Result{Profile: o.Profile.Name, Machine: machine(), Started: time.Now(), ProducerInProc: o.Binary == "", DrainedBy: drained.By}
-	cpu0, _ := rusage()
-	consumerCtx, stopConsumer := context.WithCancel(ctx)
-	defer stopConsumer()
-	consumerDone := make(chan error, 1)
-	go func() { consumerDone <- p.Run(consumerCtx) }()
+	c.p = p
+	return c, nil
+}
 
-	// The producer: one run per phase, each with its own seed so ids differ.
-	var producedMu sync.Mutex
-	var producedBefore int64
-	var current func() int64
-	producerDone := make(chan error, 1)
-	go func() {
-		for i, ph := range o.Profile.Phases {
-			count := ph.Count
-			if ph.Rate > 0 {
-				count = int64(ph.Rate * ph.Duration.Seconds())
-			}
-			seed := o.Seed + uint64(i)
-			stats, wait, err := startProducer(ctx, o, producer, vars, ph, count, seed)
-			if err != nil {
-				producerDone <- err
-				return
-			}
-			producedMu.Lock()
-			current = stats
-			producedMu.Unlock()
-			if err := wait(); err != nil {
-				producerDone <- fmt.Errorf("producer phase %s: %w", ph.Name, err)
-				return
-			}
-			producedMu.Lock()
-			producedBefore += count
-			current = nil
-			producedMu.Unlock()
+// observe records the end-to-end latency of settled events.
+func (c *inProcConsumer) observe(events []*pipeline.Event, err error) {
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	c.latMu.Lock()
+	defer c.latMu.Unlock()
+	for _, ev := range events {
+		if !ev.Time.IsZero() {
+			us := now.Sub(ev.Time).Microseconds()
+			_ = c.lat.RecordValue(max(1, us))
+			_ = c.second.RecordValue(max(1, us))
 		}
-		producerDone <- nil
-	}()
-	produced := func() int64 {
-		producedMu.Lock()
-		defer producedMu.Unlock()
-		n := producedBefore
-		if current != nil {
-			n += current()
-		}
-		return n
 	}
+}
 
+// measure records one Second a second until the producer finished and the
+// consumer drained (or the drain bound, the consumer's end or ctx came
+// first, which it returns as the error).
+func (c *inProcConsumer) measure(ctx context.Context, o Options, res *Result, drained drainCheck, produced func() int64,
+	producerDone, consumerDone <-chan error, total int64) error {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastConsumed int64
-	producerFinished := false
 	var drainDeadline time.Time
-	var runErr error
-loop:
 	for {
 		select {
 		case err := <-producerDone:
 			if err != nil {
-				runErr = err
-				break loop
+				return err
 			}
-			producerFinished = true
 			drainDeadline = time.Now().Add(o.Drain)
 		case err := <-consumerDone:
-			runErr = fmt.Errorf("consumer stopped: %w", err)
-			break loop
+			return fmt.Errorf("consumer stopped: %w", err)
 		case <-ctx.Done():
-			runErr = ctx.Err()
-			break loop
+			return ctx.Err()
 		case <-tick.C:
-			st := p.Stats()
-			latMu.Lock()
-			p99 := float64(second.ValueAtQuantile(99)) / 1000
-			second.Reset()
-			latMu.Unlock()
+			st := c.p.Stats()
+			c.latMu.Lock()
+			p99 := float64(c.second.ValueAtQuantile(99)) / 1000
+			c.second.Reset()
+			c.latMu.Unlock()
 			prod := produced()
 			s := Second{T: time.Since(start).Seconds(), Produced: prod, Consumed: st.Read, Rate: float64(st.Read - lastConsumed), Lag: max(0, prod-st.Read), P99Millis: p99}
 			lastConsumed = st.Read
 			res.Series = append(res.Series, s)
 			progress(o.Progress, s, total)
-			if !producerFinished {
+			if drainDeadline.IsZero() {
 				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, time.Minute)
 			done, where, err := drained.check(cctx)
 			cancel()
 			if done {
-				break loop
+				return nil
 			}
 			if time.Now().After(drainDeadline) {
-				runErr = fmt.Errorf("the consumer did not settle all %d events within the %s drain (%s: %s, err %v)", total, o.Drain, drained.By, where, err)
-				break loop
+				return fmt.Errorf("the consumer did not settle all %d events within the %s drain (%s: %s, err %v)", total, o.Drain, drained.By, where, err)
 			}
 		}
 	}
-	fmt.Fprintln(o.Progress)
-	elapsed := time.Since(start)
-	cpu1, rss := rusage()
-	stopConsumer()
-	if err := <-consumerDone; err != nil && runErr == nil {
-		runErr = err
-	}
-	st := p.Stats()
+}
+
+// summarize fills the run's figures from the series, the consumer's
+// stats, histograms and stage timings.
+func (c *inProcConsumer) summarize(res *Result, o Options, elapsed time.Duration, sent int64, cpu time.Duration, rss float64) {
+	st := c.p.Stats()
 	res.Seconds = elapsed.Seconds()
-	res.Sent = produced()
+	res.Sent = sent
 	res.Settled = st.Read
 	res.MeanRate = float64(st.Read) / elapsed.Seconds()
 	for _, s := range res.Series {
@@ -307,79 +323,18 @@ loop:
 		res.MaxLag = max(res.MaxLag, s.Lag)
 	}
 	res.LagRecovered = lagRecovery(res.Series, o.Profile)
+	c.latMu.Lock()
 	res.LatencyMillis = map[string]float64{
-		"p50": float64(lat.ValueAtQuantile(50)) / 1000, "p90": float64(lat.ValueAtQuantile(90)) / 1000,
-		"p99": float64(lat.ValueAtQuantile(99)) / 1000, "max": float64(lat.Max()) / 1000,
+		"p50": float64(c.lat.ValueAtQuantile(50)) / 1000, "p90": float64(c.lat.ValueAtQuantile(90)) / 1000,
+		"p99": float64(c.lat.ValueAtQuantile(99)) / 1000, "max": float64(c.lat.Max()) / 1000,
 	}
-	res.CPUSeconds = (cpu1 - cpu0).Seconds()
+	c.latMu.Unlock()
+	res.CPUSeconds = cpu.Seconds()
 	if st.Read > 0 {
 		res.CPUPerMillion = res.CPUSeconds / float64(st.Read) * 1e6
 	}
 	res.PeakRSSMiB = rss
-	res.StageSeconds, res.Bottleneck = stages(promReg)
-	a, err := audit.run(ctx, o, total)
-	if err != nil {
-		return res, errors.Join(runErr, fmt.Errorf("audit: %w", err))
-	}
-	res.Audit = a
-	return res, runErr
-}
-
-// startProducer runs one phase's producer and returns a live count of what
-// it has written and a wait function.
-func startProducer(ctx context.Context, o Options, producerYAML []byte, vars map[string]string, ph Phase, count int64, seed uint64) (func() int64, func() error, error) {
-	rate := "1000000000/s" // "as fast as it goes": the generator never waits
-	if ph.Rate > 0 {
-		rate = strconv.FormatFloat(ph.Rate, 'f', 3, 64) + "/s"
-	}
-	pv := map[string]string{
-		"BENCH_RATE": rate, "BENCH_COUNT": strconv.FormatInt(count, 10), "BENCH_SEED": strconv.FormatUint(seed, 10),
-		"BENCH_DUPLICATES": strconv.FormatFloat(o.Duplicates, 'f', -1, 64), "BENCH_POISON": strconv.FormatFloat(o.Poison, 'f', -1, 64),
-	}
-	for k, v := range vars {
-		pv[k] = v
-	}
-	if o.Binary == "" {
-		cfg, err := pipeline.Load("bench/producer.yaml", producerYAML, o.Registry(), func(k string) (string, bool) { v, ok := pv[k]; return v, ok })
-		if err != nil {
-			return nil, nil, err
-		}
-		p, err := pipeline.Build(ctx, cfg, o.Registry(), pipeline.WithLogger(o.Logger))
-		if err != nil {
-			return nil, nil, err
-		}
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		return func() int64 { return p.Stats().Read }, func() error { return <-done }, nil
-	}
-	file := filepath.Join(o.OutDir, "producer-"+ph.Name+".yaml")
-	if err := os.WriteFile(file, producerYAML, 0o644); err != nil {
-		return nil, nil, err
-	}
-	cmd := exec.CommandContext(ctx, o.Binary, "run", "-c", file, "--log-level", "warn")
-	cmd.Env = os.Environ()
-	for k, v := range pv {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, nil, err
-	}
-	began := time.Now()
-	// The child reports only at its end; estimate progress from its rate.
-	estimate := func() int64 {
-		if ph.Rate > 0 {
-			return min(count, int64(time.Since(began).Seconds()*ph.Rate))
-		}
-		return 0
-	}
-	return estimate, func() error {
-		if err := cmd.Wait(); err != nil {
-			return fmt.Errorf("%w: %s", err, lastLines(stderr.String(), 5))
-		}
-		return nil
-	}, nil
+	res.StageSeconds, res.Bottleneck = stages(c.promReg)
 }
 
 func lastLines(s string, n int) string {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,4 +75,91 @@ func fillTopic(b *testing.B, brokers []string, topic string, n int) {
 			msgs = msgs[:0]
 		}
 	}
+}
+
+// BenchmarkKafkaConsumeDiscard is BenchmarkKafkaConsume without the decode
+// step: the kafka source → a discarding sink, through the runner. It is
+// the sluice side of the comparison with BenchmarkKafkaRaw.
+func BenchmarkKafkaConsumeDiscard(b *testing.B) {
+	brokers := testenv.KafkaBrokers(b)
+	topic := kafkaBenchTopic(b, brokers)
+	sink := &discard{}
+	reg := pipeline.NewRegistry()
+	kafkasource.Register(reg)
+	pipeline.RegisterSink(reg, "discard", "drops events", func(pipeline.BuildContext, *struct{}) (pipeline.Sink, error) { return sink, nil })
+	doc := fmt.Sprintf(`name: kafka-bench
+source: {kafka: {brokers: [%q], topic: %s, group: %s}}
+sinks: [{discard: {}}]
+`, strings.Join(brokers, ","), topic, topic)
+	cfg, err := pipeline.Load("bench.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	p, err := pipeline.Build(runCtx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	driveToSink(b, runCtx, stop, p, sink)
+}
+
+// BenchmarkKafkaRaw reads the same kind of topic as BenchmarkKafkaConsume
+// with bare kafka-go: one kafkago.Reader per partition (the 12 the source
+// reads), with the kafka source's default fetch settings (min_bytes 1,
+// max_bytes 4 MiB, max_wait 1s, a queue of batch_size 500), every message
+// fetched and dropped. No group, no commits, no events: the floor the
+// kafka source is measured against (its CPU-s per million as a share of
+// this one's is its efficiency).
+func BenchmarkKafkaRaw(b *testing.B) {
+	brokers := testenv.KafkaBrokers(b)
+	topic := kafkaBenchTopic(b, brokers)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpuBefore := processCPU()
+	for part := range kafkaBenchPartitions {
+		r := kafkago.NewReader(kafkago.ReaderConfig{
+			Brokers: brokers, Topic: topic, Partition: part,
+			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: time.Second, QueueCapacity: 500,
+		})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Close()
+			for {
+				if _, err := r.FetchMessage(ctx); err != nil {
+					return
+				}
+				got.Add(1)
+			}
+		}()
+	}
+	for got.Load() < int64(b.N) {
+		time.Sleep(time.Millisecond) // the same polling as driveToSink
+	}
+	cpu := processCPU() - cpuBefore
+	b.StopTimer()
+	stop()
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
+}
+
+const kafkaBenchPartitions = 12
+
+// kafkaBenchTopic creates a fresh topic of kafkaBenchPartitions
+// partitions holding b.N generated events.
+func kafkaBenchTopic(b *testing.B, brokers []string) string {
+	b.Helper()
+	topic := fmt.Sprintf("bench.kafka.%d", time.Now().UnixNano())
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
+	if _, err := c.CreateTopics(context.Background(), &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: kafkaBenchPartitions, ReplicationFactor: 1}}}); err != nil {
+		b.Fatal(err)
+	}
+	fillTopic(b, brokers, topic, b.N)
+	return topic
 }

@@ -26,6 +26,7 @@ func (e *Event) Set(path string, value any) error {
 	if e.Body == nil {
 		return fmt.Errorf("set %q: event %s has no decoded body (add a decode step first)", path, e.ID)
 	}
+	e.layout = nil // the edit may write in place
 	b, err := sjson.SetBytesOptions(e.ownBody(), path, value, &sjson.Options{ReplaceInPlace: true})
 	if err != nil {
 		return fmt.Errorf("set %q on event %s: %w", path, e.ID, err)
@@ -39,6 +40,7 @@ func (e *Event) SetRaw(path string, raw []byte) error {
 	if e.Body == nil {
 		return fmt.Errorf("set %q: event %s has no decoded body (add a decode step first)", path, e.ID)
 	}
+	e.layout = nil // the edit may write in place
 	b, err := sjson.SetRawBytesOptions(e.ownBody(), path, raw, &sjson.Options{ReplaceInPlace: true})
 	if err != nil {
 		return fmt.Errorf("set %q on event %s: %w", path, e.ID, err)
@@ -52,6 +54,7 @@ func (e *Event) Delete(path string) error {
 	if e.Body == nil {
 		return nil
 	}
+	e.layout = nil // the edit may write in place
 	b, err := sjson.DeleteBytes(e.ownBody(), path)
 	if err != nil {
 		return fmt.Errorf("delete %q on event %s: %w", path, e.ID, err)

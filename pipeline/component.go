@@ -10,7 +10,9 @@ import "context"
 // source must not advance its checkpoint for a batch acked with an error.
 //
 // Acks of different batches may arrive in any order and from any goroutine:
-// sources that checkpoint offsets track the contiguous acked prefix.
+// sources that checkpoint offsets track the contiguous acked prefix. Once
+// a batch is acked nothing references its events any more: a source may
+// reuse their memory (the file source does).
 type AckFunc func(err error)
 
 // Source produces batches of events.

@@ -32,6 +32,10 @@ type Event struct {
 	// edited in place keeps the hot path at a handful of allocations per
 	// event instead of one per field (docs/ARCHITECTURE.md has the figures).
 	Body []byte
+
+	// layout is where Body's top-level members lie, when the step that
+	// parsed it said so; valid only for the Body it was set for (Layout).
+	layout *Layout
 }
 
 // Size is the number of bytes the event holds, used for max_bytes batching.

@@ -15,7 +15,7 @@ type metrics struct {
 	stageSeconds *prometheus.CounterVec
 	writeSeconds *prometheus.HistogramVec
 	batchEvents  prometheus.Observer
-	endToEnd     prometheus.Observer
+	endToEnd     *latencyHistogram
 	inFlight     prometheus.Gauge
 	acked        prometheus.Counter
 	ackFailed    prometheus.Counter
@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer, pipeline string) (*metrics, error) {
 	m.stageSeconds = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_stage_seconds_total", Help: "Wall time spent in each component's calls: the bottleneck has the largest rate.", ConstLabels: pl}, comp)
 	m.writeSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_write_duration_seconds", Help: "Duration of one sink write call.", ConstLabels: pl, Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, comp)
 	batch := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_batch_size_events", Help: "Events per batch handed to the lanes.", ConstLabels: pl, Buckets: prometheus.ExponentialBuckets(1, 2, 14)})
-	e2e := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sluice_end_to_end_latency_seconds", Help: "From event time to acked, per event.", ConstLabels: pl, Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)})
+	e2e := newLatencyHistogram(prometheus.HistogramOpts{Name: "sluice_end_to_end_latency_seconds", Help: "From event time to acked, per event.", ConstLabels: pl, Buckets: prometheus.ExponentialBuckets(0.005, 2, 16)})
 	inFlight := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_batches_in_flight", Help: "Batches queued or being processed.", ConstLabels: pl})
 	acks := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_source_acks_total", Help: "Source batches settled, by result.", ConstLabels: pl}, []string{"result"})
 	srcErr := prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_source_read_errors_total", Help: "Failed source reads (retried with backoff).", ConstLabels: pl})

@@ -51,9 +51,10 @@ type buildOptions struct {
 	override func(kind Kind, s *Spec) (any, bool)
 }
 
-// WithSettleObserver calls fn after each batch is settled with its events
+// WithSettleObserver calls fn when each batch is settled, with its events
 // (written, dropped or dead-lettered when err is nil; abandoned otherwise),
-// from the lane goroutine: fn must be quick. The bench harness measures
+// from the lane goroutine, just before their sources are acked (after an
+// ack a source may reuse an event): fn must be quick and keep no event. The bench harness measures
 // end-to-end latency with it.
 func WithSettleObserver(fn func(events []*Event, err error)) Option {
 	return func(o *buildOptions) { o.observer = fn }
@@ -130,6 +131,7 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 		}
 		built.transforms = append(built.transforms, st)
 	}
+	wireLayouts(built.transforms)
 	for i := range cfg.Sinks {
 		c, label, err := build(&cfg.Sinks[i].Spec, KindSink)
 		if err != nil {

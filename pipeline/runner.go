@@ -258,6 +258,9 @@ func (r *run) dispatch(reads <-chan readResult) {
 	flush := func(i int) {
 		b := acc[i]
 		acc[i] = nil
+		if i == r.nextLane {
+			r.nextLane = (r.nextLane + 1) % len(r.lanes) // keyless events fill the next lane's batch
+		}
 		r.send(i, b)
 	}
 	defer func() {
@@ -317,10 +320,12 @@ func (r *run) settled(err error) {
 }
 
 // lane picks the lane of an event: by key, so a key's events stay in
-// order; keyless events have no order to keep and go round robin.
+// order. Keyless events have no order to keep: they fill one lane's batch
+// until it is flushed, then the next lane's (round robin by batch, not by
+// event: a source batch is not spread thin over every lane, so batches
+// fill and leave at once and a batch's events are freed together).
 func (r *run) lane(ev *Event) int {
 	if len(ev.Key) == 0 {
-		r.nextLane = (r.nextLane + 1) % len(r.lanes)
 		return r.nextLane
 	}
 	return int(maphash.Bytes(r.seed, ev.Key) % uint64(len(r.lanes)))
@@ -361,10 +366,12 @@ func (r *run) work(in <-chan *batch) {
 		} else {
 			r.p.stats.abandoned.Add(int64(len(b.events)))
 		}
-		b.settle(err)
+		// The observer sees the events before the settle acks their
+		// source batches: after an ack a source may reuse them.
 		if r.p.observer != nil {
 			r.p.observer(b.events, err)
 		}
+		b.settle(err)
 		r.p.metrics.inFlight.Dec()
 		r.p.waiting.Add(-1)
 		<-r.sem
@@ -372,10 +379,5 @@ func (r *run) work(in <-chan *batch) {
 }
 
 func (p *Pipeline) observeLatency(b *batch) {
-	now := time.Now()
-	for _, ev := range b.events {
-		if !ev.Time.IsZero() {
-			p.metrics.endToEnd.Observe(now.Sub(ev.Time).Seconds())
-		}
-	}
+	p.metrics.endToEnd.observeBatch(time.Now(), b.events)
 }

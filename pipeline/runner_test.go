@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -724,5 +725,46 @@ func TestReadinessFlipsWhileASinkStalls(t *testing.T) {
 	h.cancel()
 	if err := h.wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKeylessEventsFillOneBatchAtATime: keyless events are not spread over
+// the lanes one by one; they fill one lane's batch until it is full, then
+// the next lane's, so source batches leave as whole runner batches.
+func TestKeylessEventsFillOneBatchAtATime(t *testing.T) {
+	noKey := func(int) string { return "" }
+	tests := []struct {
+		name      string
+		batches   [][]*pipeline.Event
+		maxEvents int
+		want      []int // the sizes of the batches the sink is written, sorted
+	}{
+		{"source batches of max_events", [][]*pipeline.Event{events("a", 8, noKey), events("b", 8, noKey), events("c", 8, noKey)}, 8, []int{8, 8, 8}},
+		{"a source batch of two runner batches", [][]*pipeline.Event{events("a", 16, noKey)}, 8, []int{8, 8}},
+		{"small source batches fill one runner batch", [][]*pipeline.Event{events("a", 4, noKey), events("b", 4, noKey)}, 8, []int{8}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := pipelinetest.NewSource(tt.batches...)
+			h := start(t, fmt.Sprintf("batch: {max_events: %d, max_wait: 1h}\ndelivery: {lanes: 4}\n", tt.maxEvents), src, 1, false, nil)
+			var mu sync.Mutex
+			var sizes []int
+			h.sinks[0].WriteFunc = func(_ context.Context, _ int, batch []*pipeline.Event) error {
+				mu.Lock()
+				sizes = append(sizes, len(batch))
+				mu.Unlock()
+				return nil
+			}
+			h.run()
+			if err := h.wait(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			slices.Sort(sizes)
+			if !slices.Equal(sizes, tt.want) {
+				t.Fatalf("sink wrote batches of %v, want %v", sizes, tt.want)
+			}
+		})
 	}
 }

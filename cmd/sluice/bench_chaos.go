@@ -30,9 +30,9 @@ func (c *chaosFlags) register(cmd *cobra.Command) {
 	f.StringVar(&c.faults, "faults", "kill9,sigterm,rebalance", "chaos: fault classes: "+strings.Join(bench.FaultClasses, ","))
 	f.StringVar(&c.every, "fault-every", "5s-15s", "chaos: pause before each fault, a duration or a range MIN-MAX (seeded by --seed)")
 	f.IntVar(&c.minFaults, "min-faults", 0, "chaos: keep injecting after the load ended until this many faults were injected")
-	f.DurationVar(&c.stall, "stall", 10*time.Second, "chaos: how long store-stall and broker-stall keep a server stopped")
+	f.DurationVar(&c.stall, "stall", 10*time.Second, "chaos: how long store-stall and broker-stall keep a server stopped, and broker-kill a broker down")
 	f.StringVar(&c.pidDir, "pid-dir", "", "chaos: directory of <server>.pid files for server faults (mongo, elasticsearch, redis, kafka*); default $SLUICE_TESTENV_DIR/pids or .testenv/pids")
-	f.StringArrayVar(&c.restart, "restart-cmd", nil, "chaos: NAME=COMMAND, a shell command that starts server NAME again after store-kill and rewrites its pid file (repeatable)")
+	f.StringArrayVar(&c.restart, "restart-cmd", nil, "chaos: NAME=COMMAND, a shell command that starts server NAME again after store-kill or broker-kill and rewrites its pid file (repeatable; kafka= applies to every broker; a broker without one is started again with its own command line)")
 }
 
 // runChaos runs the chaos profile and prints its report; the error is
@@ -62,19 +62,26 @@ func runChaos(ctx context.Context, cmd *cobra.Command, c chaosFlags, base bench.
 			pidDir = filepath.Join(d, "pids")
 		}
 	}
-	if base.Binary, err = os.Executable(); err != nil {
-		return err
-	}
+
 	if config != "" {
 		if base.ConsumerConfig, err = os.ReadFile(config); err != nil {
 			return err
 		}
 		base.ConsumerFile = config
 	}
-	res, runErr := bench.RunChaos(ctx, bench.ChaosOptions{
+	co := bench.ChaosOptions{
 		Options: base, Consumers: c.consumers, Rate: c.rate, Duration: duration,
 		Faults: faults, EveryMin: lo, EveryMax: hi, MinFaults: c.minFaults, Stall: c.stall,
 		PIDDir: pidDir, RestartCmd: restart,
-	})
+	}
+	v := co
+	v.Binary = "sluice" // checked below; a refusal of the schedule comes first
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	if co.Binary, err = sluiceBinary(); err != nil {
+		return err
+	}
+	res, runErr := bench.RunChaos(ctx, co)
 	return reportRun(cmd.OutOrStdout(), base.OutDir, res, runErr, bench.WriteChaos)
 }

@@ -13,18 +13,15 @@ package poller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicehq/sluice/internal/ackorder"
-	"github.com/sluicehq/sluice/internal/envelope"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -300,186 +297,5 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	case <-t.C:
 		return nil
-	}
-}
-
-// pick returns the object to query next: one in the middle of a query
-// first, then one due, round robin; or how long until one is due.
-func (s *Source) pick(now time.Time) (*object, time.Duration) {
-	n := len(s.objs)
-	for i := range n {
-		if o := s.objs[(s.next+i)%n]; o.sweeping {
-			return o, 0
-		}
-	}
-	wait := time.Duration(-1)
-	for i := range n {
-		o := s.objs[(s.next+i)%n]
-		if !o.due.After(now) {
-			s.next = (s.next + i + 1) % n
-			return o, 0
-		}
-		if d := o.due.Sub(now); wait < 0 || d < wait {
-			wait = d
-		}
-	}
-	return nil, wait
-}
-
-// Read returns the next page's new records as a batch.
-func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc, error) {
-	if err := s.Start(ctx); err != nil {
-		return nil, nil, err
-	}
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, err
-		}
-		now := s.o.Now()
-		if d := s.pauseUntil.Sub(now); d > 0 {
-			if err := s.o.Sleep(ctx, d); err != nil {
-				return nil, nil, err
-			}
-			s.pauseUntil = time.Time{}
-			continue
-		}
-		o, wait := s.pick(now)
-		if o == nil {
-			if err := s.o.Sleep(ctx, wait); err != nil {
-				return nil, nil, err
-			}
-			continue
-		}
-		if !o.sweeping {
-			o.sweeping, o.token, o.sweepStart = true, "", time.Time{}
-			o.since = o.pos.Time.Add(-s.o.Overlap)
-			if o.pos.Time.IsZero() {
-				o.since = time.Time{}
-			}
-			for id, t := range o.seen {
-				if t.Before(o.since) {
-					delete(o.seen, id)
-				}
-			}
-		}
-		page, err := s.o.Client.Fetch(ctx, Query{Object: o.name, Since: o.since, Token: o.token})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, ctx.Err()
-			}
-			result := "error"
-			if _, ok := errors.AsType[*RetryAfterError](err); ok {
-				result = "rate_limited"
-			}
-			s.m.requests.WithLabelValues(s.o.Vendor, o.name, result).Inc()
-			if pipeline.IsPermanent(err) {
-				s.setReady(err)
-				return nil, nil, fmt.Errorf("%s %s: %w", s.o.Vendor, o.name, err)
-			}
-			wait := s.backoff.Next()
-			if ra, ok := errors.AsType[*RetryAfterError](err); ok {
-				// Being told to wait is the API working as meant: not a
-				// readiness problem.
-				wait = max(ra.Wait, s.o.MinBackoff)
-			} else {
-				s.setReady(err)
-			}
-			s.log.Warn("poll failed, retrying", "object", o.name, "wait", wait, "err", err)
-			s.pauseUntil = s.o.Now().Add(wait)
-			continue
-		}
-		s.backoff.Reset()
-		s.setReady(nil)
-		s.m.requests.WithLabelValues(s.o.Vendor, o.name, "ok").Inc()
-		if page.Pause > 0 {
-			s.log.Info("rate limit nearly spent, pausing", "object", o.name, "pause", page.Pause)
-			s.pauseUntil = s.o.Now().Add(page.Pause)
-		}
-		if o.token == "" {
-			o.sweepStart = page.ServerTime
-			if o.sweepStart.IsZero() {
-				o.sweepStart = now
-			}
-		}
-		events := make([]*pipeline.Event, 0, len(page.Records))
-		for i := range page.Records {
-			r := &page.Records[i]
-			if s.o.Sorted {
-				if c := (Cursor{Time: r.Stamp, ID: r.ID}); c.After(o.pos) {
-					o.pos = c
-				}
-			}
-			if prev, ok := o.seen[r.ID]; ok && !r.Stamp.After(prev) {
-				continue
-			}
-			if !utf8.ValidString(r.ID) {
-				// An id is never repaired: U+FFFD in place of its bytes could
-				// make two records one. No vendor documents such ids.
-				s.log.Error("record id is not valid UTF-8: record refused", "object", o.name, "id_bytes", len(r.ID))
-				s.m.refused.WithLabelValues(s.o.Vendor, o.name).Inc()
-				continue
-			}
-			o.seen[r.ID] = r.Stamp
-			events = append(events, s.event(o.name, r))
-		}
-		o.token = page.Next
-		if o.token == "" {
-			o.sweeping = false
-			o.due = s.o.Now().Add(s.o.Interval)
-			if !s.o.Sorted {
-				// Every record modified before the query started was in its
-				// answer; later changes have later stamps.
-				if c := (Cursor{Time: o.sweepStart}); c.After(o.pos) {
-					o.pos = c
-				}
-			}
-		}
-		s.m.records.WithLabelValues(s.o.Vendor, o.name).Add(float64(len(events)))
-		span := o.tr.Add(o.pos, len(events))
-		if len(events) == 0 {
-			o.tr.Ack(span, nil)
-			continue
-		}
-		tr := o.tr
-		return events, func(err error) { tr.Ack(span, err) }, nil
-	}
-}
-
-// EventID is the stable identity of a record version, namespaced by the
-// vendor: "salesforce:Contact:003…:2026-11-19T11:18:52Z". The stamp is the
-// cursor's (system) modification time, so a record changed again gets a
-// new id and a re-read of the same version the same one.
-func EventID(vendor, object, id string, stamp time.Time) string {
-	return vendor + ":" + object + ":" + id + ":" + stamp.UTC().Format(time.RFC3339Nano)
-}
-
-func (s *Source) event(object string, r *Record) *pipeline.Event {
-	id := EventID(s.o.Vendor, object, r.ID, r.Stamp)
-	key := r.Key
-	if key == "" {
-		key = r.ID
-	}
-	key = s.o.Vendor + ":" + key
-	stamp := r.Stamp.UTC().Format(time.RFC3339Nano)
-	env := envelope.Envelope{ID: id, Source: s.o.Vendor, Type: r.Type, AccountID: r.Account, OccurredAt: stamp, Key: key}
-	if env.AccountID == "" {
-		env.AccountID = s.o.Account
-	}
-	at := r.Stamp
-	if !r.OccurredAt.IsZero() {
-		at = r.OccurredAt
-		env.OccurredAt, env.SystemModifiedAt = r.OccurredAt.UTC().Format(time.RFC3339Nano), stamp
-	}
-	// Marshalling the raw record compacts it (and escapes <, >, &), as
-	// encoding/json did when it wrote the whole envelope.
-	data, err := json.Marshal(json.RawMessage(r.Data))
-	if err != nil { // Data is not JSON: keep it as a string rather than lose it
-		data = pipeline.AppendJSONStringBytes(nil, r.Data)
-	}
-	env.Data = data
-	payload := env.Append(nil)
-	return &pipeline.Event{
-		ID: id, Key: []byte(key), Time: at, Payload: payload,
-		Meta: pipeline.Meta{{Key: MetaSource, Value: s.o.Vendor}, {Key: MetaObject, Value: object}, {Key: MetaRecordID, Value: r.ID}, {Key: MetaModstamp, Value: stamp}},
 	}
 }

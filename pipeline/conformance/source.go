@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,9 +27,18 @@ type SourceUnderTest struct {
 	// others block in Read until the context ends.
 	Finite bool
 	// Checkpoints: a source reopened after Close resumes after the
-	// batches acked with nil, and redelivers the rest. Without it the
-	// resume cases are skipped.
+	// batches acked with nil, and redelivers the rest. Without it (and
+	// without Answer) the resume cases are skipped.
 	Checkpoints bool
+	// Answer is for push sources (webhooks), whose "checkpoint" is the
+	// answer to the sender: a sender told the event was taken forgets it,
+	// one told otherwise sends it again. Answer waits (bounded only
+	// against a hang) until the sender of the event id was answered and
+	// reports whether it was told the event was taken. With Answer set the
+	// resume cases check the answers instead of reopening the source:
+	// every event of a batch acked with nil answered taken, every event of
+	// a batch acked with an error answered "send again".
+	Answer func(t *testing.T, id string) (taken bool)
 }
 
 // SourceFactory makes a SourceUnderTest with an input of its own.
@@ -41,16 +51,22 @@ type sourceCase struct {
 
 var sourceCases = []sourceCase{
 	{"OneAckPerBatch", sourceOneAckPerBatch},
+	{"AcksWhileReading", sourceAcksWhileReading},
 	{"NoCheckpointPastErrorAck", sourceNoCheckpointPastError},
 	{"FiniteEndsWithEOF", sourceFiniteEOF},
 	{"ReadReturnsWhenContextEnds", sourceContextEnds},
 	{"CloseAfterLastAck", sourceCloseAfterLastAck},
+	{"CloseBeforeReading", sourceCloseBeforeReading},
 }
 
 // TestSource runs the source table: every batch has one ack and acks in
-// any order settle it, no checkpoint passes a batch acked with an error,
-// io.EOF ends a finite source, Read returns when its context ends, and
-// Close after the last ack returns nil.
+// any order, from any goroutine and while Read runs, settle it; no
+// checkpoint (or, for a push source, no answer "taken") passes a batch
+// acked with an error; io.EOF ends a finite source; Read returns when its
+// context ends; and Close after the last ack, or before any Read, returns
+// nil without checkpointing what was not acked. The flags
+// Finite, Checkpoints and Answer say which cases apply; the others are
+// skipped with t.Skip and the reason.
 func TestSource(t *testing.T, factory SourceFactory) {
 	for _, c := range sourceCases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, factory(t)) })
@@ -165,6 +181,9 @@ func sourceOneAckPerBatch(t *testing.T, s *SourceUnderTest) {
 		go func() { batches[i].ack(nil); done <- struct{}{} }()
 		<-done
 	}
+	if s.Answer != nil {
+		checkAnswers(t, s, allIDs(batches), true, "its batch was acked with nil")
+	}
 	if err := closeSrc(); err != nil {
 		t.Fatalf("Close after every batch was acked: %v", err)
 	}
@@ -183,26 +202,113 @@ func sourceOneAckPerBatch(t *testing.T, s *SourceUnderTest) {
 	ackAll(again, nil)
 }
 
-func sourceNoCheckpointPastError(t *testing.T, s *SourceUnderTest) {
+// sourceAcksWhileReading settles every batch at once, each ack on a
+// goroutine of its own, while another Read is running, as the runner's
+// lanes ack while its reader reads (run it with -race).
+func sourceAcksWhileReading(t *testing.T, s *SourceUnderTest) {
+	want := feed(t, s, 12)
+	src, closeSrc := open(t, s)
+	batches, eof := readUntil(t, s, src, want)
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	reading := make(chan error, 1)
+	go func() {
+		if eof {
+			reading <- nil
+			return
+		}
+		for {
+			// Whatever comes now is settled at once.
+			b, ack, err := src.Read(ctx)
+			if len(b) > 0 && ack != nil {
+				ack(nil)
+			}
+			if err != nil {
+				reading <- err
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for _, b := range batches {
+		wg.Add(1)
+		go func() { defer wg.Done(); b.ack(nil) }()
+	}
+	wg.Wait()
+	cancel()
+	select {
+	case err := <-reading:
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Read while batches were acked: %v", err)
+		}
+	case <-time.After(hangBound()):
+		t.Fatal("Read did not return after its context ended")
+	}
+	if s.Answer != nil {
+		checkAnswers(t, s, allIDs(batches), true, "its batch was acked with nil")
+	}
+	if err := closeSrc(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
 	if !s.Checkpoints {
-		t.Skip("skipped: the source keeps no checkpoint, so there is nothing to resume from")
+		return
+	}
+	more := feed(t, s, 3)
+	src2, _ := open(t, s)
+	again, _ := readUntil(t, s, src2, more)
+	ackAll(again, nil)
+	for _, id := range allIDs(again) {
+		if slices.Contains(allIDs(batches), id) {
+			t.Errorf("event %s was acked with nil, yet redelivered after reopening", id)
+		}
+	}
+}
+
+func sourceNoCheckpointPastError(t *testing.T, s *SourceUnderTest) {
+	if !s.Checkpoints && s.Answer == nil {
+		t.Skip("skipped: the source keeps no checkpoint and answers no sender, so there is nothing to resume from")
 	}
 	want := feed(t, s, 12)
 	src, closeSrc := open(t, s)
 	batches, _ := readUntil(t, s, src, want)
 	if len(batches) < 2 {
-		t.Skipf("skipped: the source served all %d events in one batch; the case needs a failed batch followed by a stored one", len(want))
+		t.Fatalf("the source served all %d events in one batch; the case needs a failed batch followed by a stored one: give it smaller batches", len(want))
 	}
 	// The first batch fails, every later one succeeds: the checkpoint must
 	// stay before the first.
 	batches[0].ack(errors.New("conformance: a sink failed"))
 	ackAll(batches[1:], nil)
+	if s.Answer != nil {
+		checkAnswers(t, s, batches[0].ids, false, "its batch was acked with an error")
+		checkAnswers(t, s, allIDs(batches[1:]), true, "its batch was acked with nil")
+	}
+	if !s.Checkpoints {
+		if err := closeSrc(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		return
+	}
 	if err := closeSrc(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	src2, _ := open(t, s)
 	again, _ := readUntil(t, s, src2, batches[0].ids)
 	ackAll(again, nil)
+}
+
+// checkAnswers fails the test for every id whose sender was not answered
+// taken (or, with taken false, was told it was).
+func checkAnswers(t *testing.T, s *SourceUnderTest, ids []string, taken bool, why string) {
+	t.Helper()
+	for _, id := range ids {
+		if got := s.Answer(t, id); got != taken {
+			if taken {
+				t.Errorf("the sender of %s was told to send it again, though %s", id, why)
+			} else {
+				t.Errorf("the sender of %s was told it was taken, though %s", id, why)
+			}
+		}
+	}
 }
 
 func sourceFiniteEOF(t *testing.T, s *SourceUnderTest) {
@@ -277,4 +383,25 @@ func sourceCloseAfterLastAck(t *testing.T, s *SourceUnderTest) {
 	if err := closeSrc(); err != nil {
 		t.Fatalf("Close after the last ack: %v", err)
 	}
+}
+
+// sourceCloseBeforeReading closes a source that was never read (the runner
+// does when another component fails to start): Close returns nil, and
+// whatever the source fetched ahead is not checkpointed: reopened, it
+// serves every event again (push: every sender is told to send again).
+func sourceCloseBeforeReading(t *testing.T, s *SourceUnderTest) {
+	want := feed(t, s, 5)
+	_, closeSrc := open(t, s)
+	if err := closeSrc(); err != nil {
+		t.Fatalf("Close before any Read: %v", err)
+	}
+	if s.Answer != nil {
+		checkAnswers(t, s, want, false, "no Read took it before Close")
+	}
+	if !s.Checkpoints {
+		return
+	}
+	src2, _ := open(t, s)
+	again, _ := readUntil(t, s, src2, want)
+	ackAll(again, nil)
 }

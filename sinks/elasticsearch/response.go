@@ -15,7 +15,9 @@ import (
 	"github.com/sluicehq/sluice/pipeline"
 )
 
-// items maps a bulk response's items back to their events.
+// items maps a bulk response's items back to their events, in one loop:
+// each item is scanned once for its status, result and error, and only a
+// failed item's error is read further.
 func (s *Sink) items(w *work, items []item, resp []byte) {
 	// gjson.GetBytes copies what it returns; the response buffer outlives
 	// this call, so read it in place.
@@ -25,87 +27,73 @@ func (s *Sink) items(w *work, items []item, resp []byte) {
 		s.failAll(w, items, &requestError{status: 200, reason: "bulk response without items: " + truncate(string(resp), 200)}, "bad_response")
 		return
 	}
-	if !gjson.Get(doc, "errors").Bool() {
-		// The fast path: count results without looking at errors.
-		n := 0
-		var c counts
-		arr.ForEach(func(_, v gjson.Result) bool {
-			v.ForEach(func(_, r gjson.Result) bool {
-				// One scan of the item for both fields.
-				var result string
-				var status int
-				r.ForEach(func(k, val gjson.Result) bool {
-					switch k.Str {
-					case "result":
-						result = val.Str
-					case "status":
-						status = int(val.Int())
-					}
-					return true
-				})
-				c.add(result, status)
-				return false
-			})
-			n++
-			return true
-		})
-		if n != len(items) {
-			s.failAll(w, items, &requestError{status: 200, reason: fmt.Sprintf("bulk response has %d items for %d documents", n, len(items))}, "bad_response")
-			return
-		}
-		c.flush(s.m)
-		s.ready.Set(nil)
-		return
-	}
 	n := 0
 	var c counts
-	bad := false
 	arr.ForEach(func(_, v gjson.Result) bool {
 		if n >= len(items) {
-			bad = true
-			return false
+			n++ // more items than documents: counted for the error, not mapped
+			return true
 		}
 		it := items[n]
 		n++
 		v.ForEach(func(_, r gjson.Result) bool {
-			status := int(r.Get("status").Int())
-			if status >= 200 && status < 300 {
-				c.add(r.Get("result").String(), status)
-				return false
-			}
-			if status == http.StatusConflict && s.action == ActionCreate {
-				c.add("exists", status)
-				return false
-			}
-			e := r.Get("error")
-			// Clone: the strings point into the reused response buffer.
-			ie := &ItemError{Status: status, Type: strings.Clone(e.Get("type").String()), Reason: strings.Clone(e.Get("reason").String())}
-			if cb := e.Get("caused_by"); cb.Exists() {
-				ie.CausedBy = cb.Get("type").String() + ": " + cb.Get("reason").String()
-			}
-			if !e.IsObject() && e.Exists() {
-				ie.Reason = strings.Clone(e.String())
-			}
-			if ie.Retryable() {
-				w.errs[it.idx] = ie
-				c.add("retry", status)
-			} else {
-				w.errs[it.idx] = pipeline.Permanent(ie)
-				c.add("failed", status)
-			}
+			s.item(w, it, r, &c)
 			return false
 		})
 		return true
 	})
-	if bad || n != len(items) {
+	if n != len(items) {
 		for _, it := range items {
 			w.errs[it.idx] = nil
 		}
-		s.failAll(w, items, &requestError{status: 200, reason: fmt.Sprintf("bulk response item count does not match the %d documents sent", len(items))}, "bad_response")
+		s.failAll(w, items, &requestError{status: 200, reason: fmt.Sprintf("bulk response has %d items for %d documents", n, len(items))}, "bad_response")
 		return
 	}
 	c.flush(s.m)
 	s.ready.Set(nil)
+}
+
+// item maps one item's result r (the object under its action) to its
+// event: a success or an existing document (create) counts; a failure
+// sets the event's error, retryable or permanent.
+func (s *Sink) item(w *work, it item, r gjson.Result, c *counts) {
+	var result string
+	var status int
+	var e gjson.Result
+	r.ForEach(func(k, val gjson.Result) bool {
+		switch k.Str {
+		case "result":
+			result = val.Str
+		case "status":
+			status = int(val.Int())
+		case "error":
+			e = val
+		}
+		return true
+	})
+	if status >= 200 && status < 300 {
+		c.add(result, status)
+		return
+	}
+	if status == http.StatusConflict && s.action == ActionCreate {
+		c.add("exists", status)
+		return
+	}
+	// Clone: the strings point into the reused response buffer.
+	ie := &ItemError{Status: status, Type: strings.Clone(e.Get("type").String()), Reason: strings.Clone(e.Get("reason").String())}
+	if cb := e.Get("caused_by"); cb.Exists() {
+		ie.CausedBy = cb.Get("type").String() + ": " + cb.Get("reason").String()
+	}
+	if !e.IsObject() && e.Exists() {
+		ie.Reason = strings.Clone(e.String())
+	}
+	if ie.Retryable() {
+		w.errs[it.idx] = ie
+		c.add("retry", status)
+	} else {
+		w.errs[it.idx] = pipeline.Permanent(ie)
+		c.add("failed", status)
+	}
 }
 
 // counts aggregates item outcomes per response, so the metric is touched

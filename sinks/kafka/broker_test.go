@@ -7,7 +7,6 @@ package kafka_test
 import (
 	"context"
 	"errors"
-	"github.com/sluicehq/sluice/internal/testwait"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,11 +15,13 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/sluicehq/sluice/internal/testenv"
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
 // createTopic creates a fresh topic with the given partitions and configs
-// on the real broker and deletes it at the end.
+// on the real broker, waits until its leaders serve it, and deletes it at
+// the end.
 func createTopic(t *testing.T, brokers []string, prefix string, parts int, configs map[string]string) string {
 	t.Helper()
 	topic := prefix + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -43,6 +44,7 @@ func createTopic(t *testing.T, brokers []string, prefix string, parts int, confi
 	t.Cleanup(func() {
 		_, _ = c.DeleteTopics(context.Background(), &kafkago.DeleteTopicsRequest{Topics: []string{topic}})
 	})
+	waitLeaders(t, brokers, topic, parts)
 	return topic
 }
 

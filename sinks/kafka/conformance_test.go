@@ -25,7 +25,6 @@ func TestConformance(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	conformance.TestSink(t, func(t *testing.T) *conformance.SinkUnderTest {
 		topic := createTopic(t, brokers, "conformance", conformanceParts, map[string]string{"max.message.bytes": "4096"})
-		waitLeaders(t, brokers, topic)
 		s := newSink(t, brokers, topic, nil)
 		if err := s.Start(context.Background()); err != nil {
 			t.Fatal(err)
@@ -48,26 +47,47 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// waitLeaders waits until every partition of a new topic has a leader: a
-// write before that fails, retryably, with Not Leader For Partition.
-func waitLeaders(t *testing.T, brokers []string, topic string) {
+// waitLeaders waits until every partition of a new topic has a leader
+// that serves it. A write before that fails, retryably, with Not Leader For
+// Partition: on a fresh KRaft broker the metadata can name a leader before
+// the leader has the partition online (a fresh-clone CI run failed so), so
+// readiness is a ListOffsets the leader answers for every partition — the
+// same lookup a produce goes through.
+func waitLeaders(t *testing.T, brokers []string, topic string, parts int) {
 	t.Helper()
 	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
 	state := "no metadata yet"
-	testwait.For(t, "leaders for every partition of "+topic, func() bool {
+	testwait.For(t, "leaders serving every partition of "+topic, func() bool {
 		md, err := c.Metadata(context.Background(), &kafkago.MetadataRequest{Topics: []string{topic}})
 		if err != nil || len(md.Topics) != 1 {
 			state = fmt.Sprintf("metadata: %v", err)
 			return false
 		}
 		tp := md.Topics[0]
-		if tp.Error != nil || len(tp.Partitions) != conformanceParts {
+		if tp.Error != nil || len(tp.Partitions) != parts {
 			state = fmt.Sprintf("topic error %v, %d partitions", tp.Error, len(tp.Partitions))
 			return false
 		}
+		req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
 		for _, p := range tp.Partitions {
 			if p.Error != nil || p.Leader.ID < 0 {
 				state = fmt.Sprintf("partition %d: leader %d, error %v", p.ID, p.Leader.ID, p.Error)
+				return false
+			}
+			req.Topics[topic] = append(req.Topics[topic], kafkago.LastOffsetOf(p.ID))
+		}
+		lo, err := c.ListOffsets(context.Background(), req)
+		if err != nil {
+			state = fmt.Sprintf("list offsets: %v", err)
+			return false
+		}
+		if len(lo.Topics[topic]) != parts {
+			state = fmt.Sprintf("list offsets answered %d of %d partitions", len(lo.Topics[topic]), parts)
+			return false
+		}
+		for _, po := range lo.Topics[topic] {
+			if po.Error != nil {
+				state = fmt.Sprintf("list offsets of partition %d: %v", po.Partition, po.Error)
 				return false
 			}
 		}

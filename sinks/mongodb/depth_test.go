@@ -20,11 +20,11 @@ func TestDeepBodyFailsTheEventNotTheProcess(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _, err = s.build(&pipeline.Event{ID: "e1", Payload: []byte(deep), Body: []byte(deep)})
+			_, _, err = s.build(&pipeline.Event{ID: "e1", Payload: []byte(deep), Body: []byte(deep)}, new([]byte))
 			if err == nil || !strings.Contains(err.Error(), "nested deeper than 512") {
 				t.Fatalf("build(deep) = %v, want the depth error", err)
 			}
-			if _, _, err := s.build(&pipeline.Event{ID: "e2", Payload: []byte(ok), Body: []byte(ok)}); err != nil && mode == ModeInsert {
+			if _, _, err := s.build(&pipeline.Event{ID: "e2", Payload: []byte(ok), Body: []byte(ok)}, new([]byte)); err != nil && mode == ModeInsert {
 				t.Fatalf("build(100 levels) = %v", err)
 			}
 		})

@@ -111,3 +111,280 @@ func appendJSONElement(dst []byte, key string, v gjson.Result) ([]byte, error) {
 	}
 	return bsoncore.AppendDocumentEnd(dst, start)
 }
+
+// appendFullDocJSON is appendFullDoc in one pass over the JSON body:
+// validating, walking and encoding at once, where the gjson path scans a
+// body three to four times (validation, then each level's values once per
+// enclosing level). It handles what it can prove equal to the gjson path
+// and reports false for the rest (an escaped string it hands to gjson
+// instead; a NUL in a field name, malformed JSON, anything unusual), so the
+// caller falls back to plainObject + appendFullDoc, whose result and
+// errors are the reference: FuzzAppendFullDocJSON holds the two equal.
+// body must be depth-checked (pipeline.CheckJSONDepth) and free of `"$`.
+func appendFullDocJSON(dst []byte, id string, body []byte) ([]byte, bool) {
+	d := directJSON{b: body}
+	d.ws()
+	if d.i >= len(body) || body[d.i] != '{' {
+		return dst, false
+	}
+	start, dst := bsoncore.AppendDocumentStart(dst)
+	dst = bsoncore.AppendStringElement(dst, "_id", id)
+	dst, ok := d.object(dst, true)
+	if !ok {
+		return dst, false
+	}
+	if d.ws(); d.i != len(body) {
+		return dst, false
+	}
+	dst, err := bsoncore.AppendDocumentEnd(dst, start)
+	return dst, err == nil
+}
+
+// directJSON is appendFullDocJSON's position in the body.
+type directJSON struct {
+	b []byte
+	i int
+}
+
+func (d *directJSON) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// object appends the members of the object at d.i ('{') as elements;
+// top leaves out "_id" members (appendFullDoc writes the given one).
+func (d *directJSON) object(dst []byte, top bool) ([]byte, bool) {
+	d.i++ // '{'
+	if d.ws(); d.i < len(d.b) && d.b[d.i] == '}' {
+		d.i++
+		return dst, true
+	}
+	for {
+		if d.i >= len(d.b) || d.b[d.i] != '"' {
+			return dst, false
+		}
+		key, ok := d.str()
+		if !ok || strings.IndexByte(key, 0) >= 0 {
+			return dst, false
+		}
+		if d.ws(); d.i >= len(d.b) || d.b[d.i] != ':' {
+			return dst, false
+		}
+		d.i++
+		d.ws()
+		if top && key == "_id" {
+			mark := len(dst)
+			if dst, ok = d.value(dst, key); !ok {
+				return dst, false
+			}
+			dst = dst[:mark]
+		} else if dst, ok = d.value(dst, key); !ok {
+			return dst, false
+		}
+		if d.ws(); d.i >= len(d.b) {
+			return dst, false
+		}
+		switch d.b[d.i] {
+		case ',':
+			d.i++
+			d.ws()
+		case '}':
+			d.i++
+			return dst, true
+		default:
+			return dst, false
+		}
+	}
+}
+
+// array appends the elements of the array at d.i ('[') keyed "0", "1", …
+func (d *directJSON) array(dst []byte) ([]byte, bool) {
+	d.i++ // '['
+	if d.ws(); d.i < len(d.b) && d.b[d.i] == ']' {
+		d.i++
+		return dst, true
+	}
+	var idx [20]byte
+	for n := 0; ; n++ {
+		var ok bool
+		if dst, ok = d.value(dst, string(strconv.AppendInt(idx[:0], int64(n), 10))); !ok {
+			return dst, false
+		}
+		if d.ws(); d.i >= len(d.b) {
+			return dst, false
+		}
+		switch d.b[d.i] {
+		case ',':
+			d.i++
+			d.ws()
+		case ']':
+			d.i++
+			return dst, true
+		default:
+			return dst, false
+		}
+	}
+}
+
+// value appends the value at d.i as the element key, with appendJSONElement's
+// types.
+func (d *directJSON) value(dst []byte, key string) ([]byte, bool) {
+	if d.i >= len(d.b) {
+		return dst, false
+	}
+	var ok bool
+	switch c := d.b[d.i]; {
+	case c == '"':
+		var s string
+		if s, ok = d.str(); ok {
+			dst = bsoncore.AppendStringElement(dst, key, s)
+		}
+	case c == '{':
+		var start int32
+		start, dst = bsoncore.AppendDocumentElementStart(dst, key)
+		if dst, ok = d.object(dst, false); ok {
+			dst, ok = appendEnd(dst, start, bsoncore.AppendDocumentEnd)
+		}
+	case c == '[':
+		var start int32
+		start, dst = bsoncore.AppendArrayElementStart(dst, key)
+		if dst, ok = d.array(dst); ok {
+			dst, ok = appendEnd(dst, start, bsoncore.AppendArrayEnd)
+		}
+	case c == 't':
+		if ok = d.literal("true"); ok {
+			dst = bsoncore.AppendBooleanElement(dst, key, true)
+		}
+	case c == 'f':
+		if ok = d.literal("false"); ok {
+			dst = bsoncore.AppendBooleanElement(dst, key, false)
+		}
+	case c == 'n':
+		if ok = d.literal("null"); ok {
+			dst = bsoncore.AppendNullElement(dst, key)
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		var raw string
+		if raw, ok = d.number(); ok {
+			dst = appendNumber(dst, key, raw)
+		}
+	}
+	return dst, ok
+}
+
+func appendEnd(dst []byte, start int32, end func([]byte, int32) ([]byte, error)) ([]byte, bool) {
+	dst, err := end(dst, start)
+	return dst, err == nil
+}
+
+// appendNumber is appendJSONElement's number rule for the JSON number raw.
+func appendNumber(dst []byte, key, raw string) []byte {
+	if !strings.ContainsAny(raw, ".eE") {
+		if n, err := strconv.ParseInt(raw, 10, 64); err == nil {
+			if n == int64(int32(n)) {
+				return bsoncore.AppendInt32Element(dst, key, int32(n))
+			}
+			return bsoncore.AppendInt64Element(dst, key, n)
+		}
+	}
+	f, _ := strconv.ParseFloat(raw, 64) // as gjson's Num: ±Inf past float64
+	return bsoncore.AppendDoubleElement(dst, key, f)
+}
+
+func (d *directJSON) literal(lit string) bool {
+	if len(d.b)-d.i < len(lit) || string(d.b[d.i:d.i+len(lit)]) != lit {
+		return false
+	}
+	d.i += len(lit)
+	return true
+}
+
+// str reads the string at d.i ('"'). Without escapes it is a view of the
+// body (BSON copies it); with escapes gjson unescapes it, as the gjson
+// path does.
+func (d *directJSON) str() (string, bool) {
+	start := d.i
+	escaped := false
+	for j := d.i + 1; j < len(d.b); j++ {
+		switch c := d.b[j]; {
+		case c == '"':
+			d.i = j + 1
+			if escaped {
+				return gjson.Parse(string(d.b[start:d.i])).Str, true
+			}
+			return unsafe.String(unsafe.SliceData(d.b[start+1:j]), j-start-1), true
+		case c < ' ':
+			return "", false
+		case c == '\\':
+			escaped = true
+			j++
+			if j >= len(d.b) {
+				return "", false
+			}
+			switch d.b[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if j+4 >= len(d.b) || !isHex4(d.b[j+1:j+5]) {
+					return "", false
+				}
+				j += 4
+			default:
+				return "", false
+			}
+		}
+	}
+	return "", false
+}
+
+func isHex4(b []byte) bool {
+	for _, c := range b[:4] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// number reads the JSON number at d.i: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (d *directJSON) number() (string, bool) {
+	b, start, i := d.b, d.i, d.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() bool {
+		s := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > s
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case !digits():
+		return "", false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return "", false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return "", false
+		}
+	}
+	d.i = i
+	return unsafe.String(unsafe.SliceData(b[start:i]), i-start), true
+}

@@ -2,10 +2,13 @@ package file
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
+	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
@@ -35,8 +38,8 @@ func TestReadAllocatesPerBatchNotPerLine(t *testing.T) {
 	}
 }
 
-// TestEarlierBatchesStayIntact: nothing of a batch is reused by the next
-// ones, so events a sink still holds keep their bytes and strings.
+// TestEarlierBatchesStayIntact: nothing of a batch is reused before it is
+// acked, so events a sink still holds keep their bytes and strings.
 func TestEarlierBatchesStayIntact(t *testing.T) {
 	var b strings.Builder
 	for i := range 30 {
@@ -67,4 +70,62 @@ func TestEarlierBatchesStayIntact(t *testing.T) {
 	if all[30].ID != "in.jsonl:31" || len(all[31].Payload) != 300<<10 || all[31].ID != "in.jsonl:32" {
 		t.Errorf("fallback ids %q %q, long payload %d bytes", all[30].ID, all[31].ID, len(all[31].Payload))
 	}
+}
+
+// TestAckedBatchReused: once acked, a batch's arrays serve a later batch
+// (its events are overwritten with the new lines, nothing of the old
+// event is left); a batch not acked yet is never reused.
+func TestAckedBatchReused(t *testing.T) {
+	var b strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&b, `{"id":"e-%d","n":%d}`+"\n", i, i)
+	}
+	c := config(writeFile(t, "in.jsonl", b.String()))
+	c.BatchSize = 4
+	s, err := New(pipelinetest.BuildContext(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	first, ack1, err := s.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first[0].Body = first[0].Payload // a step decoded it
+	ev0 := first[0]
+	ack1(nil)
+	second, ack2, err := s.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, ack3, err := s.Read(context.Background())
+	if err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		batch []*pipeline.Event
+		first int
+	}{
+		{"after the ack", second, 4},
+		{"while the second is not acked", third, 8},
+	}
+	for _, tt := range tests {
+		for i, ev := range tt.batch {
+			n := tt.first + i
+			want := fmt.Sprintf(`{"id":"e-%d","n":%d}`, n, n)
+			line, _ := ev.Meta.Get("line")
+			if string(ev.Payload) != want || ev.ID != fmt.Sprintf("e-%d", n) || line != fmt.Sprint(n+1) || ev.Body != nil {
+				t.Errorf("%s: event %d = id %q payload %q line %q body %q", tt.name, i, ev.ID, ev.Payload, line, ev.Body)
+			}
+		}
+	}
+	if second[0] != ev0 {
+		t.Error("the acked batch's events were not reused")
+	}
+	if third[0] == second[0] {
+		t.Error("a batch not acked yet was reused")
+	}
+	ack2(nil)
+	ack3(nil)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -63,11 +64,13 @@ func Register(r *pipeline.Registry) {
 // repeat.
 //
 // Allocation: a batch costs a handful of allocations whatever its size,
-// none per line. Its events, their meta pairs, payloads and id strings
-// live in arrays made for that batch (payload bytes in 256 KiB chunks),
-// which the garbage collector frees once no event of the chunk or the
-// batch is referenced any more; nothing is reused across batches,
-// so an event a sink or the dead letter still holds is never overwritten.
+// none per line. Its events, their meta pairs and payloads live in arrays
+// owned by that batch (payload bytes in 256 KiB chunks). Once the runner
+// acks the batch, nothing may reference its events any more (the Event
+// contract), and the arrays are kept for a later batch instead of being
+// zeroed anew: up to maxFree batches wait for reuse, the rest are left to
+// the garbage collector. Id and line-number strings are made anew for
+// each batch (one string per batch), never reused.
 type Source struct {
 	cfg  Config
 	f    *os.File
@@ -77,7 +80,13 @@ type Source struct {
 	long []byte // reused to join a line longer than the read buffer
 	// strsHint is the length of the last batch's id text.
 	strsHint int
+
+	mu   sync.Mutex // guards free: acks come from the runner's goroutines
+	free []*batch   // acked batches, ready for reuse
 }
+
+// maxFree bounds the acked batches kept for reuse.
+const maxFree = 16
 
 // New opens the file of c.
 func New(_ pipeline.BuildContext, c Config) (*Source, error) {
@@ -93,9 +102,46 @@ type batch struct {
 	events []pipeline.Event
 	out    []*pipeline.Event
 	meta   []pipeline.MetaPair
-	data   []byte   // payload (and key) bytes; a full chunk is replaced, never grown
+	data   []byte   // the chunk payload (and key) bytes go to; a full one is never grown
+	chunks [][]byte // every chunk of the batch, data the last in use
+	used   int      // chunks[:used] hold this batch's bytes
 	strs   []byte   // id and line-number text, one string at the end
 	offs   []strRef // per event: where its id and line number are in strs
+}
+
+// newBatch returns an acked batch to reuse, emptied, or a new one.
+func (s *Source) newBatch(n int) *batch {
+	s.mu.Lock()
+	var b *batch
+	if k := len(s.free); k > 0 {
+		b, s.free[k-1] = s.free[k-1], nil
+		s.free = s.free[:k-1]
+	}
+	s.mu.Unlock()
+	if b == nil || len(b.events) != n {
+		return &batch{
+			events: make([]pipeline.Event, n),
+			out:    make([]*pipeline.Event, 0, n),
+			meta:   make([]pipeline.MetaPair, 2*n),
+			offs:   make([]strRef, 0, n),
+			strs:   make([]byte, 0, s.strsHint+s.strsHint/8+64),
+		}
+	}
+	b.out, b.offs, b.strs = b.out[:0], b.offs[:0], b.strs[:0]
+	b.data, b.used = nil, 0
+	return b
+}
+
+// ack returns the function that settles b: once acked, its arrays are
+// kept for reuse.
+func (s *Source) ack(b *batch) pipeline.AckFunc {
+	return func(error) {
+		s.mu.Lock()
+		if len(s.free) < maxFree {
+			s.free = append(s.free, b)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // strRef is where an event's id and line number are in batch.strs: the
@@ -113,13 +159,7 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 		return nil, nil, err
 	}
 	n := s.cfg.BatchSize
-	b := &batch{
-		events: make([]pipeline.Event, n),
-		out:    make([]*pipeline.Event, 0, n),
-		meta:   make([]pipeline.MetaPair, 2*n),
-		offs:   make([]strRef, 0, n),
-		strs:   make([]byte, 0, s.strsHint+s.strsHint/8+64),
-	}
+	b := s.newBatch(n)
 	for len(b.out) < n {
 		line, err := s.readLine()
 		if len(line) > 0 {
@@ -128,17 +168,17 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 		if err == io.EOF {
 			s.finish(b)
 			if len(b.out) > 0 {
-				return b.out, func(error) {}, io.EOF
+				return b.out, s.ack(b), io.EOF
 			}
 			return nil, nil, io.EOF
 		}
 		if err != nil {
 			s.finish(b)
-			return b.out, func(error) {}, pipeline.Permanent(err)
+			return b.out, s.ack(b), pipeline.Permanent(err)
 		}
 	}
 	s.finish(b)
-	return b.out, func(error) {}, nil
+	return b.out, s.ack(b), nil
 }
 
 // readLine returns the next line without its line break. The slice is
@@ -184,6 +224,7 @@ func (s *Source) readLine() ([]byte, error) {
 func (s *Source) add(b *batch, line []byte) {
 	i := len(b.out)
 	ev := &b.events[i]
+	*ev = pipeline.Event{} // a reused batch's event is the last batch's
 	ev.Payload = b.bytes(line)
 	b.meta[2*i] = pipeline.MetaPair{Key: "file", Value: s.cfg.Path}
 	b.meta[2*i+1] = pipeline.MetaPair{Key: "line"}
@@ -225,15 +266,34 @@ func (s *Source) add(b *batch, line []byte) {
 const chunkBytes = 256 << 10
 
 // bytes copies p into the batch's arena and returns the copy, capped so
-// that an append to it cannot run into its neighbour. A full chunk is
-// left to the slices into it and a new one begun.
+// that an append to it cannot run into its neighbour. When the chunk is
+// full the next one is begun: one the batch kept from an earlier use (its
+// bytes are overwritten, not zeroed), or a new one.
 func (b *batch) bytes(p []byte) []byte {
 	if cap(b.data)-len(b.data) < len(p) {
-		b.data = make([]byte, 0, max(len(p), chunkBytes))
+		b.nextChunk(len(p))
 	}
 	start := len(b.data)
 	b.data = append(b.data, p...)
 	return b.data[start:len(b.data):len(b.data)]
+}
+
+// nextChunk makes data a chunk with room for n bytes.
+func (b *batch) nextChunk(n int) {
+	for b.used < len(b.chunks) {
+		c := b.chunks[b.used][:0]
+		b.used++
+		if cap(c) >= n {
+			b.data = c
+			return
+		}
+	}
+	// A chunk bigger than chunkBytes (a long line) is not kept for reuse.
+	b.data = make([]byte, 0, max(n, chunkBytes))
+	if n <= chunkBytes {
+		b.chunks = append(b.chunks, b.data)
+		b.used = len(b.chunks)
+	}
 }
 
 // finish gives the batch's events their id and line-number strings, all

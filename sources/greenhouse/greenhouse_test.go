@@ -50,6 +50,9 @@ type harvest struct {
 	hits       []hit
 	refuse     map[int]bool // request numbers answered 429
 	onPage     func(n int, path string)
+	// date, when set, is the clock the Date header shows (else the
+	// server's).
+	date func() time.Time
 }
 
 func newHarvest(t *testing.T) *harvest {
@@ -104,6 +107,9 @@ func (h *harvest) list(w http.ResponseWriter, r *http.Request, coll map[int]*rec
 		return
 	}
 	h.hits = append(h.hits, ht)
+	if h.date != nil {
+		w.Header().Set("Date", h.date().UTC().Format(http.TimeFormat))
+	}
 	since, err := time.Parse(time.RFC3339, q.Get(param))
 	perPage, _ := strconv.Atoi(q.Get("per_page"))
 	page, _ := strconv.Atoi(q.Get("page"))

@@ -194,13 +194,47 @@ func (s *Source) syncShards() error {
 }
 
 // balance renews held leases, drops lost ones, and takes this consumer's
-// share of the shards that may be read.
+// share of the shards that may be read: free or expired leases first, then,
+// with lease.steal, one lease of the busiest consumer above its share.
 func (s *Source) balance() error {
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	now := time.Now()
 	until := now.Add(s.cfg.Lease.Duration.D())
+	s.renewHeld(ctx, until)
 
+	leases, err := s.store.List(ctx)
+	if err != nil {
+		return err
+	}
+	s.ready.Set(nil)
+	eligible := readableShards(leases)
+	s.metrics.eligible.Set(float64(len(eligible)))
+	owners := map[string]int{s.id: 0}
+	for _, l := range eligible {
+		if !l.Expired(now) {
+			owners[l.Owner]++
+		}
+	}
+	s.mu.Lock()
+	mine := len(s.readers)
+	s.mu.Unlock()
+	target := int(math.Ceil(float64(len(eligible)) / float64(len(owners))))
+	sort.Slice(eligible, func(i, j int) bool { return eligible[i].Shard < eligible[j].Shard })
+	mine = s.takeFree(ctx, eligible, mine, target, now, until)
+	if s.cfg.Lease.Steal && mine < target {
+		s.stealOne(ctx, eligible, owners, target, now, until)
+	}
+	s.mu.Lock()
+	s.metrics.owned.Set(float64(len(s.readers)))
+	s.mu.Unlock()
+	return nil
+}
+
+// renewHeld forgets readers that returned, renews the leases of the
+// others until until, and stops a reader whose lease went to another
+// consumer or could have expired while the store did not answer.
+func (s *Source) renewHeld(ctx context.Context, until time.Time) {
 	s.mu.Lock()
 	for shard, r := range s.readers {
 		if r.done.Load() {
@@ -230,18 +264,16 @@ func (s *Source) balance() error {
 		}
 		r.renewed.Store(time.Now())
 	}
+}
 
-	leases, err := s.store.List(ctx)
-	if err != nil {
-		return err
-	}
-	s.ready.Set(nil)
+// readableShards are the leases whose shard may be read: not read to its
+// end, and every parent read to its end (or gone from the stream and the
+// table).
+func readableShards(leases []Lease) []Lease {
 	byShard := make(map[string]Lease, len(leases))
 	for _, l := range leases {
 		byShard[l.Shard] = l
 	}
-	// A shard may be read once every parent is read to its end (or is
-	// gone from the stream and the table).
 	var eligible []Lease
 	for _, l := range leases {
 		if l.Checkpoint == ShardEnd {
@@ -257,18 +289,12 @@ func (s *Source) balance() error {
 			eligible = append(eligible, l)
 		}
 	}
-	s.metrics.eligible.Set(float64(len(eligible)))
-	owners := map[string]int{s.id: 0}
-	for _, l := range eligible {
-		if !l.Expired(now) {
-			owners[l.Owner]++
-		}
-	}
-	s.mu.Lock()
-	mine := len(s.readers)
-	s.mu.Unlock()
-	target := int(math.Ceil(float64(len(eligible)) / float64(len(owners))))
-	sort.Slice(eligible, func(i, j int) bool { return eligible[i].Shard < eligible[j].Shard })
+	return eligible
+}
+
+// takeFree acquires free or expired leases of eligible (sorted) until this
+// consumer holds target shards, and returns how many it holds.
+func (s *Source) takeFree(ctx context.Context, eligible []Lease, mine, target int, now, until time.Time) int {
 	for _, l := range eligible {
 		if mine >= target {
 			break
@@ -281,31 +307,30 @@ func (s *Source) balance() error {
 			mine++
 		}
 	}
-	if s.cfg.Lease.Steal && mine < target {
-		// Take one shard from the busiest consumer above its share; one
-		// per round, so consumers converge without thrashing.
-		busiest, most := "", target
-		for o, n := range owners {
-			if o != s.id && n > most {
-				busiest, most = o, n
-			}
-		}
-		if busiest != "" {
-			for _, l := range eligible {
-				if l.Owner == busiest && !l.Expired(now) {
-					if ok, err := s.store.Acquire(ctx, l.Shard, s.id, busiest, until); err == nil && ok {
-						s.log.Info("kinesis lease stolen to balance shards", "shard", l.Shard, "from", busiest)
-						s.startReader(l)
-					}
-					break
-				}
-			}
+	return mine
+}
+
+// stealOne takes one shard from the busiest consumer above its share; one
+// per round, so consumers converge without thrashing.
+func (s *Source) stealOne(ctx context.Context, eligible []Lease, owners map[string]int, target int, now, until time.Time) {
+	busiest, most := "", target
+	for o, n := range owners {
+		if o != s.id && n > most {
+			busiest, most = o, n
 		}
 	}
-	s.mu.Lock()
-	s.metrics.owned.Set(float64(len(s.readers)))
-	s.mu.Unlock()
-	return nil
+	if busiest == "" {
+		return
+	}
+	for _, l := range eligible {
+		if l.Owner == busiest && !l.Expired(now) {
+			if ok, err := s.store.Acquire(ctx, l.Shard, s.id, busiest, until); err == nil && ok {
+				s.log.Info("kinesis lease stolen to balance shards", "shard", l.Shard, "from", busiest)
+				s.startReader(l)
+			}
+			return
+		}
+	}
 }
 
 func (s *Source) running(shard string) bool {

@@ -46,6 +46,9 @@ type api struct {
 	hits   []hit
 	refuse map[int]bool
 	onPage func(n int)
+	// date, when set, is the clock the Date header shows (else the
+	// server's).
+	date func() time.Time
 }
 
 func newAPI(t *testing.T) *api {
@@ -92,6 +95,9 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.hits = append(a.hits, h)
+	if a.date != nil {
+		w.Header().Set("Date", a.date().UTC().Format(http.TimeFormat))
+	}
 	since, err1 := strconv.ParseInt(q.Get("updated_at_start"), 10, 64)
 	limit, err2 := strconv.Atoi(q.Get("limit"))
 	off := 0

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -85,7 +86,17 @@ type JSON struct {
 	// a nested path, read with gjson after the scan, or none).
 	keys           []string
 	idKey, timeKey int
+	// memsHint is how many layout members the last batch had: the next
+	// batch's array is made that big (Apply runs on several lanes at once).
+	memsHint atomic.Int64
+	// noLayouts is set (by WriteLayouts, before Apply runs) when no later
+	// step reads layouts: the scan then records none.
+	noLayouts bool
 }
+
+// WriteLayouts implements pipeline.LayoutWriter: layouts are recorded only
+// when a later step reads them.
+func (d *JSON) WriteLayouts(on bool) { d.noLayouts = !on }
 
 // NewJSON returns a JSON decoder for c.
 func NewJSON(_ pipeline.BuildContext, c Config) (*JSON, error) {
@@ -115,19 +126,43 @@ var ErrNotObject = errors.New("payload is JSON but not an object")
 // Apply validates each payload and shares it as the body: decoding copies
 // nothing until a transform edits the body. A malformed payload fails its
 // event permanently (it goes to the dead letter with the reason).
+//
+// Each body gets its layout (pipeline.Layout: where its top-level members
+// are, found by the same scan), so a map step after this one does not walk
+// the body again — unless no later step reads layouts (WriteLayouts). A
+// batch's layouts live in arrays made for that batch, never reused: the
+// garbage collector frees them with the last event.
 func (d *JSON) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
-	return pipeline.EachEvent(in, func(ev *pipeline.Event) error {
-		return pipeline.Permanent(d.decode(ev))
+	if d.noLayouts {
+		return pipeline.EachEvent(in, func(ev *pipeline.Event) error {
+			return pipeline.Permanent(d.decode(ev, nil, nil))
+		})
+	}
+	layouts := make([]pipeline.Layout, len(in))
+	lay := &layoutOut{mems: make([]pipeline.Member, 0, d.memsHint.Load())}
+	i := 0
+	out, err := pipeline.EachEvent(in, func(ev *pipeline.Event) error {
+		l := &layouts[i]
+		i++
+		return pipeline.Permanent(d.decode(ev, lay, l))
 	})
+	d.memsHint.Store(int64(len(lay.mems)))
+	return out, err
 }
 
-// decode validates the payload, bounds its depth and finds the id and
-// time in one scan (no recursion, nothing allocated for a valid payload
-// whose id its source already set).
-func (d *JSON) decode(ev *pipeline.Event) error {
+// decode validates the payload, bounds its depth, finds the id and time
+// and the layout l of the body in one scan (no recursion, nothing
+// allocated for a valid payload whose id its source already set).
+func (d *JSON) decode(ev *pipeline.Event, lay *layoutOut, l *pipeline.Layout) error {
 	p := ev.Payload
 	var spans [2]span
-	if err := scanJSON(p, d.cfg.MaxDepth, d.keys, spans[:len(d.keys)]); err != nil {
+	if lay != nil {
+		lay.start()
+	}
+	if err := scan(p, d.cfg.MaxDepth, d.keys, spans[:len(d.keys)], lay); err != nil {
+		if lay != nil {
+			lay.mems = lay.mems[:lay.base]
+		}
 		if errors.Is(err, errTooDeep) {
 			return fmt.Errorf("decode json: payload of %d bytes nests objects and arrays deeper than max_depth (%d)", len(p), d.cfg.MaxDepth)
 		}
@@ -137,6 +172,16 @@ func (d *JSON) decode(ev *pipeline.Event) error {
 		return fmt.Errorf("decode json: payload of %d bytes: %w", len(p), ErrNotObject)
 	}
 	ev.Body = p
+	if lay == nil {
+		ev.ClearLayout()
+	} else if !lay.over && lay.open >= 0 && lay.close > lay.open {
+		l.Open, l.Close = uint32(lay.open), uint32(lay.close)
+		l.Members = lay.mems[lay.base:len(lay.mems):len(lay.mems)]
+		ev.SetLayout(l)
+	} else {
+		lay.mems = lay.mems[:lay.base]
+		ev.ClearLayout()
+	}
 	if d.cfg.ID == "" && d.cfg.Time == "" {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
 )
 
@@ -37,13 +38,19 @@ var strSafe = func() (t [256]bool) {
 // names) the span of its first value in the top-level object is stored
 // in spans[i]. The grammar is RFC 8259's, as gjson.ValidBytes checks it
 // (strings are not checked for valid UTF-8).
+func scanJSON(p []byte, maxDepth int, keys []string, spans []span) error {
+	return scan(p, maxDepth, keys, spans, nil)
+}
+
+// scan is scanJSON that also appends the top-level members of an object
+// to lay when lay is not nil (see layoutOut).
 //
-// It is one function of ~100 lines on purpose: the value step and the
+// It is one function of ~110 lines on purpose: the value step and the
 // close-and-separate step share the depth, the bit stack and the index as
 // locals of one loop (object keys are their own function, scanner.key),
 // and this scan is a quarter of the engine's CPU (bench/RESULTS.md).
-func scanJSON(p []byte, maxDepth int, keys []string, spans []span) error {
-	sc := scanner{p: p, keys: keys, spans: spans, capture: -1}
+func scan(p []byte, maxDepth int, keys []string, spans []span, lay *layoutOut) error {
+	sc := scanner{p: p, keys: keys, spans: spans, capture: -1, lay: lay}
 	var small [64]uint64 // one bit per level: 1 = object; 4096 levels
 	stack := small[:]
 	if maxDepth > 64*64 {
@@ -65,11 +72,18 @@ func scanJSON(p []byte, maxDepth int, keys []string, spans []span) error {
 			}
 			w, b := depth/64, uint64(1)<<(depth%64)
 			depth++
+			at := i
 			i = skipSpace(p, i+1)
 			if c == '{' {
 				stack[w] |= b
 				inObject = true
+				if depth == 1 && lay != nil {
+					lay.open = at
+				}
 				if i < len(p) && p[i] == '}' {
+					if depth == 1 && lay != nil {
+						lay.close = i
+					}
 					i, depth = i+1, depth-1
 					inObject = depth > 0 && stack[(depth-1)/64]&(uint64(1)<<((depth-1)%64)) != 0
 					break // an empty object: a value ended
@@ -106,9 +120,8 @@ func scanJSON(p []byte, maxDepth int, keys []string, spans []span) error {
 		// A value ended at i: close containers up to the next value or
 		// the end.
 		for {
-			if depth == 1 && sc.capture >= 0 {
-				sc.spans[sc.capture] = span{sc.capStart, i} // before the space after it
-				sc.capture = -1
+			if depth == 1 {
+				sc.valueEnd(i)
 			}
 			if depth == 0 {
 				if i = skipSpace(p, i); i != len(p) {
@@ -131,6 +144,9 @@ func scanJSON(p []byte, maxDepth int, keys []string, spans []span) error {
 				break
 			}
 			if c == '}' && inObject || c == ']' && !inObject {
+				if depth == 1 && lay != nil {
+					lay.close = i
+				}
 				i++
 				depth--
 				inObject = depth > 0 && stack[(depth-1)/64]&(uint64(1)<<((depth-1)%64)) != 0
@@ -149,6 +165,47 @@ type scanner struct {
 	spans    []span
 	capture  int // the key whose value is being scanned, or -1
 	capStart int
+	lay      *layoutOut
+}
+
+// layoutOut collects the layout of a top-level object: its members are
+// appended to mems after base (up to pipeline.MaxLayoutMembers of them,
+// then over is set), open and close are the offsets of its braces. One
+// layoutOut serves a batch: mems holds every event's members in turn.
+type layoutOut struct {
+	mems        []pipeline.Member
+	base        int
+	open, close int
+	over        bool
+}
+
+// start readies l for the next payload.
+func (l *layoutOut) start() {
+	l.base, l.open, l.close, l.over = len(l.mems), -1, -1, false
+}
+
+// valueEnd notes that a top-level value ended at i: the span of a wanted
+// key's value, the end of a member of the layout.
+func (sc *scanner) valueEnd(i int) {
+	if sc.capture >= 0 {
+		sc.spans[sc.capture] = span{sc.capStart, i} // before the space after it
+		sc.capture = -1
+	}
+	if l := sc.lay; l != nil && !l.over && len(l.mems) > l.base {
+		l.mems[len(l.mems)-1].End = uint32(i)
+	}
+}
+
+// member starts a member of the layout: its key's quote at key, its value at value.
+func (l *layoutOut) member(key, value int) {
+	if l.over {
+		return
+	}
+	if len(l.mems)-l.base >= pipeline.MaxLayoutMembers {
+		l.over = true
+		return
+	}
+	l.mems = append(l.mems, pipeline.Member{Key: uint32(key), Value: uint32(value)})
 }
 
 // key scans `"key" :` at i in an object at depth and returns the index
@@ -173,6 +230,9 @@ func (sc *scanner) key(i, depth int) (int, error) {
 	i = skipSpace(p, i+1)
 	if depth == 1 {
 		sc.capStart = i
+		if sc.lay != nil {
+			sc.lay.member(start, i)
+		}
 	}
 	return i, nil
 }

@@ -202,8 +202,8 @@ func TestMemoryStaysAtCapacity(t *testing.T) {
 		t.Fatalf("memory store holds %d keys, capacity 6400", got)
 	}
 	for i := range m.shards {
-		if c := cap(m.shards[i].entries); c != 100 {
-			t.Fatalf("shard %d slab grew to %d entries, want 100", i, c)
+		if n, c := len(m.shards[i].fps), cap(m.shards[i].index); n != 100 || c != 256 {
+			t.Fatalf("shard %d ring has %d entries and its index %d slots, want 100 and 256 as made", i, n, c)
 		}
 	}
 }

@@ -41,11 +41,20 @@ func BenchmarkEnrich(b *testing.B) {
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			i := 0
+			var bt batch
 			for b.Loop() {
+				// As Apply does per batch: batches of 500 events.
+				if i%500 == 0 {
+					next := make([]*pipeline.Event, 500)
+					for k := range next {
+						next[k] = s.evs[(i+k)%len(s.evs)]
+					}
+					bt = newBatch(next, fixed)
+				}
 				ev := s.evs[i%len(s.evs)]
 				i++
 				ev.Body = ev.Payload
-				if err := e.enrich(ev, fixed); err != nil {
+				if err := e.enrich(ev, &bt); err != nil {
 					b.Fatal(err)
 				}
 			}

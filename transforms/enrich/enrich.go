@@ -11,11 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/sluicehq/sluice/internal/envelope"
-	"github.com/sluicehq/sluice/internal/eventtime"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
 )
@@ -100,17 +98,49 @@ func New(bc pipeline.BuildContext, c Config) (*Enrich, error) {
 }
 
 // Apply maps every event; one that cannot be mapped fails permanently.
+// The canonical bodies of a batch are written into one buffer (each body
+// a full slice of its own part, so an edit that grows one reallocates it
+// rather than writing into the next), and ingested_at is formatted once.
 func (e *Enrich) Apply(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) {
-	now := e.now().UTC()
+	b := newBatch(in, e.now())
 	return pipeline.EachEvent(in, func(ev *pipeline.Event) error {
-		return pipeline.Permanent(e.enrich(ev, now))
+		return pipeline.Permanent(e.enrich(ev, &b))
 	})
+}
+
+// batch is what the events of one Apply share: the buffer their bodies are
+// written into and the batch's ingested_at.
+type batch struct {
+	arena []byte
+	now   []byte // RFC 3339, UTC
+}
+
+// newBatch sizes the buffer for in's bodies: a canonical body is usually
+// smaller than the envelope it comes from, so most batches fill one
+// buffer; a larger batch grows it (the bodies written keep the old one).
+func newBatch(in []*pipeline.Event, now time.Time) batch {
+	size := 0
+	for _, ev := range in {
+		size += len(ev.Body) + 256
+	}
+	return batch{arena: make([]byte, 0, size), now: now.UTC().AppendFormat(nil, time.RFC3339Nano)}
 }
 
 // ErrUnknownSource is the reason for an event whose source is no known vendor.
 var ErrUnknownSource = errors.New("unknown source")
 
-func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
+// record is one event being mapped: its envelope, the mapping picked for
+// it and the fields that mapping read from data (the results point into
+// the body), and the canonical body written so far.
+type record struct {
+	env    envelope.Fields
+	source string
+	m      *mapping
+	f      [maxSlots]gjson.Result
+	buf    []byte
+}
+
+func (e *Enrich) enrich(ev *pipeline.Event, b *batch) error {
 	if ev.Body == nil {
 		return fmt.Errorf("enrich: event %s has no decoded body (add a decode step first)", ev.ID)
 	}
@@ -119,76 +149,136 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 	if err := pipeline.CheckJSONDepth(ev.Body, pipeline.DefaultMaxJSONDepth); err != nil {
 		return fmt.Errorf("enrich: event %s: %w", ev.ID, err)
 	}
+	var r record
+	if ok, err := e.read(ev, &r); !ok || err != nil {
+		return err
+	}
+	start := len(b.arena)
+	r.buf = b.arena
+	if err := e.write(ev, &r, b.now); err != nil {
+		b.arena = r.buf[:start]
+		return err
+	}
+	body := r.buf[start:len(r.buf):len(r.buf)]
+	b.arena = r.buf
+	if e.cfg.Into != "" {
+		return ev.SetRaw(e.cfg.Into, body)
+	}
+	ev.Body = body
+	return nil
+}
+
+// read reads ev's envelope and, with its vendor's mapping, the fields of
+// its data, in one pass over data. ok is false for an unknown source that
+// passes unchanged.
+func (e *Enrich) read(ev *pipeline.Event, r *record) (ok bool, err error) {
 	// The body is only read while the new one is built, so the results may
 	// point into it without copies.
-	body := unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body))
-	var env envelope.Fields
-	envelope.Read(body, &env)
-	source := env.Source().Str
-	v, ok := vendors[source]
-	if !ok {
+	envelope.Read(unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body)), &r.env)
+	r.source = r.env.Source().Str
+	v, known := vendors[r.source]
+	if !known {
 		if e.cfg.Unknown == "pass" {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("enrich: %w %q (want one of salesforce, hubspot, greenhouse, lever, sendgrid, mailgun, ses)", ErrUnknownSource, source)
+		return false, fmt.Errorf("enrich: %w %q (want one of salesforce, hubspot, greenhouse, lever, sendgrid, mailgun, ses)", ErrUnknownSource, r.source)
 	}
-	data := env.Data()
+	data := r.env.Data()
 	if !data.IsObject() {
-		return fmt.Errorf("enrich: %s event %s has no data object", source, ev.ID)
+		return false, fmt.Errorf("enrich: %s event %s has no data object", r.source, ev.ID)
 	}
-	var f [maxSlots]gjson.Result
-	m := v.read(env.Type().Str, data, &f)
-	buf := make([]byte, 0, 512)
-	buf = append(buf, `{"id":`...)
-	if env.ID().Str != "" {
-		buf = pipeline.AppendJSONString(buf, env.ID().Str)
-	} else {
-		buf = pipeline.AppendJSONString(buf, ev.ID)
-	}
-	buf = append(buf, `,"source":`...)
-	buf = pipeline.AppendJSONString(buf, source)
-	buf = append(buf, `,"type":`...)
-	buf = pipeline.AppendJSONString(buf, env.Type().Str)
-	buf = append(buf, `,"entity":{"kind":"`...)
-	buf = append(buf, m.kind...)
-	buf = append(buf, `","id":`...)
-	buf = pipeline.AppendJSONString(buf, f[slotEntity].String())
-	buf = append(buf, '}')
+	r.m = v.read(r.env.Type().Str, data, &r.f)
+	return true, nil
+}
 
-	email := f[slotEmail].Str
-	var domain string
-	var free bool
-	if email != "" {
-		buf = append(buf, `,"`...)
-		buf = append(buf, m.role...)
-		buf = append(buf, `":{"email":"`...)
-		start := len(buf)
-		buf = appendEmail(buf, email, e.cfg.StripTags)
-		norm := buf[start:]
-		if at := lastAt(norm); at >= 0 {
-			d := norm[at+1:]
-			_, free = e.freeMail[string(d)]
-			buf = append(buf, `","domain":"`...)
-			dstart := len(buf)
-			buf = append(buf, d...)
-			domain = unsafe.String(unsafe.SliceData(buf[dstart:]), len(buf)-dstart)
-			buf = append(buf, `","free_mail":`...)
-			if free {
-				buf = append(buf, "true}"...)
-			} else {
-				buf = append(buf, "false}"...)
-			}
-		} else {
-			buf = append(buf, `"}`...)
-		}
-	}
+// write appends the canonical event to r.buf (docs/canonical-events.md),
+// its fields in the documented order.
+func (e *Enrich) write(ev *pipeline.Event, r *record, now []byte) error {
+	r.appendIdentity(ev.ID)
+	domain, free := e.appendPerson(r)
 	// A company record names its own domain (or web site): it is looked
 	// up the way a person's address domain is.
 	var hostBuf [64]byte
 	var host []byte
-	if m.domain != "" && f[slotDomain].Type == gjson.String {
-		host = appendHost(hostBuf[:0], f[slotDomain].Str)
+	if r.m.domain != "" && r.f[slotDomain].Type == gjson.String {
+		host = appendHost(hostBuf[:0], r.f[slotDomain].Str)
 	}
+	e.appendAccount(r, domain, free, host)
+	var err error
+	r.buf, err = appendTimes(r.buf, r.env.OccurredAt(), r.f[slotTime], r.env.SystemModifiedAt(), ev.Time)
+	if err != nil {
+		return fmt.Errorf("enrich: %s event %s: %w", r.source, ev.ID, err)
+	}
+	r.appendAttributes(host)
+	if r.m.mail != nil {
+		r.buf = appendMail(r.buf, r.m.mail, r.env.Type().Str, &r.f, slotAttrs+len(r.m.attrs))
+	}
+	r.buf = append(r.buf, `,"ingested_at":"`...)
+	r.buf = append(r.buf, now...)
+	r.buf = append(r.buf, `","pipeline":`...)
+	r.buf = pipeline.AppendJSONString(r.buf, e.pipeline)
+	r.buf = append(r.buf, '}')
+	return nil
+}
+
+// appendIdentity opens the canonical event with its id (the envelope's,
+// else the event's), source, type and entity.
+func (r *record) appendIdentity(eventID string) {
+	buf := append(r.buf, `{"id":`...)
+	if id := r.env.ID().Str; id != "" {
+		buf = pipeline.AppendJSONString(buf, id)
+	} else {
+		buf = pipeline.AppendJSONString(buf, eventID)
+	}
+	buf = append(buf, `,"source":`...)
+	buf = pipeline.AppendJSONString(buf, r.source)
+	buf = append(buf, `,"type":`...)
+	buf = pipeline.AppendJSONString(buf, r.env.Type().Str)
+	buf = append(buf, `,"entity":{"kind":"`...)
+	buf = append(buf, r.m.kind...)
+	buf = append(buf, `","id":`...)
+	buf = pipeline.AppendJSONString(buf, r.f[slotEntity].String())
+	r.buf = append(buf, '}')
+}
+
+// appendPerson appends the actor or recipient of a record about a person:
+// the normalized address, its domain and whether that is free mail. It
+// returns the domain (pointing into r.buf) and the classification.
+func (e *Enrich) appendPerson(r *record) (domain string, free bool) {
+	email := r.f[slotEmail].Str
+	if email == "" {
+		return "", false
+	}
+	buf := append(r.buf, `,"`...)
+	buf = append(buf, r.m.role...)
+	buf = append(buf, `":{"email":"`...)
+	start := len(buf)
+	buf = appendEmail(buf, email, e.cfg.StripTags)
+	norm := buf[start:]
+	if at := lastAt(norm); at >= 0 {
+		d := norm[at+1:]
+		_, free = e.freeMail[string(d)]
+		buf = append(buf, `","domain":"`...)
+		dstart := len(buf)
+		buf = append(buf, d...)
+		domain = unsafe.String(unsafe.SliceData(buf[dstart:]), len(buf)-dstart)
+		buf = append(buf, `","free_mail":`...)
+		if free {
+			buf = append(buf, "true}"...)
+		} else {
+			buf = append(buf, "false}"...)
+		}
+	} else {
+		buf = append(buf, `"}`...)
+	}
+	r.buf = buf
+	return domain, free
+}
+
+// appendAccount appends account_id (the envelope's, else the account
+// table's) and the account found for a corporate domain: the person's
+// address domain, or a company record's host.
+func (e *Enrich) appendAccount(r *record, domain string, free bool, host []byte) {
 	var account []byte
 	if e.accounts != nil {
 		switch {
@@ -202,10 +292,10 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 			}
 		}
 	}
-	buf = append(buf, `,"account_id":`...)
+	buf := append(r.buf, `,"account_id":`...)
 	switch {
-	case env.AccountID().Str != "":
-		buf = pipeline.AppendJSONString(buf, env.AccountID().Str)
+	case r.env.AccountID().Str != "":
+		buf = pipeline.AppendJSONString(buf, r.env.AccountID().Str)
 	case account != nil && gjson.GetBytes(account, "account_id").Str != "":
 		buf = pipeline.AppendJSONString(buf, gjson.GetBytes(account, "account_id").Str)
 	default:
@@ -215,11 +305,13 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		buf = append(buf, `,"account":`...)
 		buf = append(buf, account...)
 	}
-	buf, err := appendTimes(buf, env.OccurredAt(), f[slotTime], env.SystemModifiedAt(), ev.Time)
-	if err != nil {
-		return fmt.Errorf("enrich: %s event %s: %w", source, ev.ID, err)
-	}
-	buf = append(buf, `,"attributes":{`...)
+	r.buf = buf
+}
+
+// appendAttributes appends the attributes object: a company record's host
+// as domain, then the mapping's attributes that are present and not null.
+func (r *record) appendAttributes(host []byte) {
+	buf := append(r.buf, `,"attributes":{`...)
 	n := 0
 	if len(host) > 0 {
 		buf = append(buf, `"domain":"`...)
@@ -227,8 +319,8 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		buf = append(buf, '"')
 		n++
 	}
-	for i, a := range m.attrs {
-		v := f[slotAttrs+i]
+	for i, a := range r.m.attrs {
+		v := r.f[slotAttrs+i]
 		if !v.Exists() || v.Type == gjson.Null {
 			continue
 		}
@@ -239,200 +331,13 @@ func (e *Enrich) enrich(ev *pipeline.Event, now time.Time) error {
 		buf = append(buf, '"')
 		buf = append(buf, a.name...)
 		buf = append(buf, `":`...)
-		if each := m.each[slotAttrs+i]; each != "" {
+		if each := r.m.each[slotAttrs+i]; each != "" {
 			buf = appendEach(buf, v, each)
 		} else {
 			buf = append(buf, v.Raw...)
 		}
 	}
-	buf = append(buf, '}')
-	if m.mail != nil {
-		buf = appendMail(buf, m.mail, env.Type().Str, &f, slotAttrs+len(m.attrs))
-	}
-	buf = append(buf, `,"ingested_at":"`...)
-	buf = now.AppendFormat(buf, time.RFC3339Nano)
-	buf = append(buf, `","pipeline":`...)
-	buf = pipeline.AppendJSONString(buf, e.pipeline)
-	buf = append(buf, '}')
-	if e.cfg.Into != "" {
-		return ev.SetRaw(e.cfg.Into, buf)
-	}
-	ev.Body = buf
-	return nil
-}
-
-// appendTimes appends occurred_at (see occurredAt) and, when the envelope
-// has one, system_modified_at.
-func appendTimes(buf []byte, envelope, vendor, system gjson.Result, fallback time.Time) ([]byte, error) {
-	buf = append(buf, `,"occurred_at":`...)
-	t, err := occurredAt(envelope, vendor, fallback)
-	if err != nil {
-		return buf, err
-	}
-	if !t.IsZero() {
-		buf = append(buf, '"')
-		buf = t.UTC().AppendFormat(buf, time.RFC3339Nano)
-		buf = append(buf, '"')
-	} else {
-		buf = append(buf, "null"...)
-	}
-	if system.Type == gjson.String {
-		st, err := time.Parse(time.RFC3339Nano, system.Str)
-		if err == nil {
-			err = eventtime.Check(st)
-		}
-		if err != nil {
-			return buf, fmt.Errorf("system_modified_at: %w", err)
-		}
-		buf = append(buf, `,"system_modified_at":"`...)
-		buf = st.UTC().AppendFormat(buf, time.RFC3339Nano)
-		buf = append(buf, '"')
-	}
-	return buf, nil
-}
-
-// occurredAt prefers the envelope's time, then the vendor's own, then the
-// event time the source or decode step set. A time outside 1970..9999
-// (a hostile `timestamp: 1e300`) is an error: the event is dead-lettered.
-func occurredAt(envelope, v gjson.Result, fallback time.Time) (time.Time, error) {
-	if envelope.Type == gjson.String {
-		if t, err := time.Parse(time.RFC3339Nano, envelope.Str); err == nil {
-			return t, eventtime.Check(t)
-		}
-	}
-	switch v.Type {
-	case gjson.String:
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700"} {
-			if t, err := time.Parse(layout, v.Str); err == nil {
-				return t, eventtime.Check(t)
-			}
-		}
-		if _, err := parseInt(v.Str); err == nil {
-			return eventtime.Parse(v.Str, eventtime.Seconds)
-		}
-	case gjson.Number:
-		// The digits as sent: Mailgun's 1772445607.318224 stays .318224.
-		return eventtime.Number(v.Raw)
-	}
-	if fallback.IsZero() {
-		return fallback, nil
-	}
-	return fallback, eventtime.Check(fallback)
-}
-
-func parseInt(s string) (int64, error) {
-	var n int64
-	if s == "" {
-		return 0, errors.New("empty")
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, errors.New("not a number")
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
-	return n, nil
-}
-
-// appendEmail appends the normalized address: trimmed, lowercased, and
-// without +tag when strip is set. Only ASCII letters are lowercased.
-func appendEmail(buf []byte, s string, strip bool) []byte {
-	s = strings.TrimSpace(s)
-	at := strings.LastIndexByte(s, '@')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if strip && at > 0 && i < at && c == '+' {
-			i = at - 1
-			continue
-		}
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		switch {
-		case c == '"' || c == '\\':
-			buf = append(buf, '\\', c)
-		case c < 0x20:
-			buf = append(buf, `\u00`...)
-			buf = append(buf, hex[c>>4], hex[c&15])
-		default:
-			buf = append(buf, c)
-		}
-	}
-	return buf
-}
-
-// appendEach appends the JSON array of field f of every element of arr
-// (gjson's "arr.#.f"), without building it as a string first. Elements
-// without the field are left out.
-func appendEach(buf []byte, arr gjson.Result, f string) []byte {
-	buf = append(buf, '[')
-	n := 0
-	arr.ForEach(func(_, el gjson.Result) bool {
-		if v := el.Get(f); v.Exists() && v.Type != gjson.Null {
-			if n > 0 {
-				buf = append(buf, ',')
-			}
-			n++
-			buf = append(buf, v.Raw...)
-		}
-		return true
-	})
-	return append(buf, ']')
-}
-
-// appendHost appends the host of a domain or web site, ASCII-lowercased,
-// without scheme, "www.", port, path or trailing dot:
-// "https://www.Acme.com/about" → "acme.com". It appends nothing when the
-// rest is not a host name (letters, digits, '-', '.', '_' or non-ASCII).
-func appendHost(buf []byte, s string) []byte {
-	s = strings.TrimSpace(s)
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[i+3:]
-	}
-	if i := strings.IndexAny(s, "/?#"); i >= 0 {
-		s = s[:i]
-	}
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
-		s = s[i+1:]
-	}
-	if i := strings.IndexByte(s, ':'); i >= 0 {
-		s = s[:i]
-	}
-	s = strings.TrimSuffix(s, ".")
-	if len(s) > 4 && strings.EqualFold(s[:4], "www.") {
-		s = s[4:]
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 { // an internationalized name: whole runes, lowercased
-			if !utf8.ValidString(s) {
-				return buf
-			}
-			s = strings.ToLower(s)
-			break
-		}
-	}
-	start := len(buf)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '.', c == '_', c >= 0x80:
-		default:
-			return buf[:start]
-		}
-		buf = append(buf, c)
-	}
-	return buf
-}
-
-func lastAt(b []byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == '@' {
-			return i
-		}
-	}
-	return -1
+	r.buf = append(buf, '}')
 }
 
 const hex = "0123456789abcdef"

@@ -22,16 +22,16 @@ type typeMapping struct {
 
 // mapping is how one kind of vendor record maps to the canonical event.
 type mapping struct {
-	kind     string // entity kind: contact, lead, account, deal, activity, candidate, application, job, message
-	entityID string // path in data of the entity's id
-	role     string // actor (a CRM or ATS record's person) or recipient (email)
-	email    string // path in data of the person's address, for records about a person
-	time     string // path in data of the vendor's own event time
-	domain   string // path in data of the company's domain or web site, for company records
-	attrs    []attr // vendor fields copied into attributes
-	mail     *mail  // email events: the vendor fields under `vendor`, read after attrs
-	is       guard  // for a type's mapping: which records are that type's object
-	byTop    map[string][]ref
+	kind     string           // entity kind: contact, lead, account, deal, activity, candidate, application, job, message
+	entityID string           // path in data of the entity's id
+	role     string           // actor (a CRM or ATS record's person) or recipient (email)
+	email    string           // path in data of the person's address, for records about a person
+	time     string           // path in data of the vendor's own event time
+	domain   string           // path in data of the company's domain or web site, for company records
+	attrs    []attr           // vendor fields copied into attributes
+	mail     *mail            // email events: the vendor fields under `vendor`, read after attrs
+	is       guard            // for a type's mapping: which records are that type's object
+	paths    pathNode         // the paths read, as a tree of keys (index)
 	each     [maxSlots]string // per slot: the field of each element of an array to list ("a.#.f" paths)
 }
 
@@ -92,17 +92,28 @@ const (
 	maxSlots = 20
 )
 
-// ref is one lookup under a top-level key of data: the slot it fills and
-// the rest of the path below that key ("" for the key itself).
+// ref is one lookup below a key: the slot it fills and the rest of the
+// path below that key.
 type ref struct {
 	slot int
 	rest string
 }
 
-// index groups a mapping's paths by their top-level key, so read walks
-// data once instead of scanning it once per path.
+// pathNode is one key of a mapping's paths: the slots whose path ends at
+// it, the keys below it, and (below) every path under it, relative to it,
+// for when its value is not an object. read walks data along these nodes,
+// every object once, instead of one gjson.Get per path, which walked an
+// object such as HubSpot's properties or Mailgun's event-data once per
+// field read from it.
+type pathNode struct {
+	slots []int
+	kids  map[string]int // key -> index in nodes
+	nodes []*pathNode
+	below []ref
+}
+
+// index builds the mapping's path tree.
 func (m *mapping) index() {
-	m.byTop = map[string][]ref{}
 	paths := append([]string{m.entityID, m.email, m.time, m.domain, m.is.path}, make([]string, len(m.attrs))...)
 	for i, a := range m.attrs {
 		paths[slotAttrs+i] = a.path
@@ -122,49 +133,126 @@ func (m *mapping) index() {
 		if arr, f, ok := strings.Cut(p, ".#."); ok {
 			p, m.each[slot] = arr, f
 		}
-		top, rest, _ := strings.Cut(p, ".")
-		m.byTop[top] = append(m.byTop[top], ref{slot: slot, rest: rest})
+		n := &m.paths
+		for {
+			key, rest, more := strings.Cut(p, ".")
+			n = n.kid(key)
+			if !more {
+				n.slots = append(n.slots, slot)
+				break
+			}
+			n.below = append(n.below, ref{slot: slot, rest: rest})
+			p = rest
+		}
 	}
+}
+
+// kid returns the node of key below n, adding it.
+func (n *pathNode) kid(key string) *pathNode {
+	if i, ok := n.kids[key]; ok {
+		return n.nodes[i]
+	}
+	if n.kids == nil {
+		n.kids = map[string]int{}
+	}
+	if len(n.nodes) == 64 {
+		panic("enrich: more than 64 keys under one key of a mapping")
+	}
+	n.kids[key] = len(n.nodes)
+	k := &pathNode{}
+	n.nodes = append(n.nodes, k)
+	return k
 }
 
 // read fills out with the mapping's fields of data in one pass over it.
 // It reports whether the guard admits data, and stops as soon as it does
 // not.
 func (m *mapping) read(data gjson.Result, out *[maxSlots]gjson.Result) bool {
-	left := len(m.byTop)
-	admitted := true
-	var seen uint32 // top-level keys read, by the slot of their first ref
-	data.ForEach(func(k, val gjson.Result) bool {
-		refs, ok := m.byTop[k.Str]
-		if !ok {
-			return true
-		}
-		// A key given twice counts once, and its first value is the one
-		// read, as gjson.Get reads it: otherwise repeats of one key would
-		// end the pass before the other keys (the guard among them).
-		bit := uint32(1) << refs[0].slot
-		if seen&bit != 0 {
-			return true
-		}
-		seen |= bit
-		for _, r := range refs {
-			if r.rest == "" {
-				out[r.slot] = val
-			} else {
-				out[r.slot] = val.Get(r.rest)
-			}
-			if r.slot == slotGuard && m.is.want != "" && out[r.slot].Exists() && out[r.slot].Str != m.is.want {
-				admitted = false
-				return false
-			}
-		}
-		left--
-		return left > 0
-	})
-	if m.is.path != "" && m.is.want == "" && !out[slotGuard].Exists() {
+	admitted := m.walk(&m.paths, data, out, true)
+	if admitted && m.is.path != "" && m.is.want == "" && !out[slotGuard].Exists() {
 		admitted = false
 	}
 	return admitted
+}
+
+// walk fills the slots of the nodes below n from obj, an object, in one
+// pass over its keys, stopping once every key below n is read. It reads
+// as the per-path lookups it replaces did: of a top-level key given twice
+// the first counts (otherwise repeats of one key would end the pass before
+// the other keys, the guard among them); below the top, as gjson.Get
+// does, a path not found under the first of two equal keys is looked for
+// under the next. It returns false when the guard rejects the record.
+func (m *mapping) walk(n *pathNode, obj gjson.Result, out *[maxSlots]gjson.Result, top bool) bool {
+	left := len(n.nodes)
+	ok := true
+	var seen, done uint64
+	obj.ForEach(func(k, v gjson.Result) bool {
+		i, found := n.kids[k.Str]
+		bit := uint64(1) << i
+		if !found || done&bit != 0 || (top && seen&bit != 0) {
+			return true
+		}
+		seen |= bit
+		kid := n.nodes[i]
+		if ok = m.fill(kid, v, out); !ok {
+			return false
+		}
+		if top || kid.resolved(out) {
+			done |= bit
+			left--
+		}
+		return left > 0
+	})
+	return ok
+}
+
+// fill fills the slots of kid, and of the nodes below it, still empty from
+// v, kid's value.
+func (m *mapping) fill(kid *pathNode, v gjson.Result, out *[maxSlots]gjson.Result) bool {
+	for _, s := range kid.slots {
+		if !out[s].Exists() {
+			out[s] = v
+			if !m.admits(s, v) {
+				return false
+			}
+		}
+	}
+	switch {
+	case len(kid.nodes) == 0:
+	case v.IsObject():
+		return m.walk(kid, v, out, false)
+	default: // an array ("0" of "emails.0") or a scalar: as gjson.Get reads it
+		for _, r := range kid.below {
+			if !out[r.slot].Exists() {
+				out[r.slot] = v.Get(r.rest)
+				if !m.admits(r.slot, out[r.slot]) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// resolved reports whether every slot of n and below it is filled.
+func (n *pathNode) resolved(out *[maxSlots]gjson.Result) bool {
+	for _, s := range n.slots {
+		if !out[s].Exists() {
+			return false
+		}
+	}
+	for _, r := range n.below {
+		if !out[r.slot].Exists() {
+			return false
+		}
+	}
+	return true
+}
+
+// admits is false when slot is the guard's and v is present but not the
+// value the guard wants.
+func (m *mapping) admits(slot int, v gjson.Result) bool {
+	return slot != slotGuard || m.is.want == "" || !v.Exists() || v.Str == m.is.want
 }
 
 func init() {

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/sluicehq/sluice/pipeline"
 	"github.com/tidwall/gjson"
 )
 
@@ -128,6 +129,56 @@ func (w *work) members(body []byte, slots []string) (objStart, objEnd int, err e
 		}
 	}
 }
+
+// fromLayout is members for a body whose layout a decode step recorded:
+// the members are its, the keys are matched to slots as members does. It
+// fails, and members walks the body, on a repeated key the step edits or
+// a layout whose key does not end where its value begins.
+func (w *work) fromLayout(body []byte, l *pipeline.Layout, slots []string) error {
+	w.mems = w.mems[:0]
+	for _, lm := range l.Members {
+		keyStart, valStart := int(lm.Key), int(lm.Value)
+		keyEnd := keyEndBefore(body, keyStart, valStart)
+		if keyEnd < 0 {
+			return errNotOnePass
+		}
+		raw := body[keyStart+1 : keyEnd-1]
+		m := member{keyStart: keyStart, valStart: valStart, valEnd: int(lm.End), slot: -1}
+		if s := matchSlot(raw, bytes.IndexByte(raw, '\\') >= 0, slots); s >= 0 {
+			if w.state[s].found {
+				return errNotOnePass // a repeated key: sjson's first-match rules apply
+			}
+			w.state[s].found, w.state[s].present = true, true
+			w.state[s].val = ref{inBody: true, start: m.valStart, end: m.valEnd}
+			m.slot = s
+		}
+		w.mems = append(w.mems, m)
+	}
+	return nil
+}
+
+// keyEndBefore returns the index after the closing quote of the key that
+// starts at keyStart and whose value starts at valStart (the ':' and
+// any space between), or -1 when the bytes there are not that.
+func keyEndBefore(body []byte, keyStart, valStart int) int {
+	i := valStart - 1
+	for i > keyStart && isSpace(body[i]) {
+		i--
+	}
+	if i <= keyStart || body[i] != ':' {
+		return -1
+	}
+	i--
+	for i > keyStart && isSpace(body[i]) {
+		i--
+	}
+	if i <= keyStart || body[i] != '"' {
+		return -1
+	}
+	return i + 1
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 func matchSlot(raw []byte, escaped bool, slots []string) int {
 	k := unsafe.String(unsafe.SliceData(raw), len(raw))

@@ -103,6 +103,11 @@ type Map struct {
 	pool     sync.Pool
 }
 
+// ReadsLayouts implements pipeline.LayoutReader: a step whose paths are all
+// plain top-level keys edits the body from the layout an earlier decode
+// recorded, when there is one.
+func (m *Map) ReadsLayouts() bool { return m.onePass }
+
 // arenaChunk is the size of the chunks new bodies are written into.
 const arenaChunk = 256 << 10
 
@@ -263,6 +268,15 @@ func (m *Map) walk(ev *pipeline.Event, w *work) (ok bool, objStart, objEnd int) 
 		w.state[i] = slotState{appended: -1}
 	}
 	w.appended = w.appended[:0]
+	if l := ev.Layout(); l != nil {
+		// The decode step found the members already.
+		if err := w.fromLayout(ev.Body, l, m.slots); err == nil {
+			return true, int(l.Open), int(l.Close)
+		}
+		for i := range w.state {
+			w.state[i] = slotState{appended: -1}
+		}
+	}
 	objStart, objEnd, err := w.members(ev.Body, m.slots)
 	return err == nil, objStart, objEnd
 }

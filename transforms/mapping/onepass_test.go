@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/layouttest"
 	"github.com/tidwall/gjson"
 
 	"github.com/sluicehq/sluice/pipeline"
@@ -107,6 +108,16 @@ func FuzzOnePass(f *testing.F) {
 			if got, want := compact(t, one.Body), compact(t, seq.Body); got != want {
 				t.Fatalf("config %d on %q:\none-pass   %s\nsequential %s", i, body, got, want)
 			}
+			// The same from the layout a decode step records.
+			laid := &pipeline.Event{ID: "e", Body: bytes.Clone(body)}
+			if l, ok := layouttest.Of(laid.Body); ok && laid.SetLayout(&l) {
+				if took, err := onePass(t, m, laid); !took || err != nil {
+					t.Fatalf("config %d on %q with its layout: took %v, err %v", i, body, took, err)
+				}
+				if got, want := compact(t, laid.Body), compact(t, seq.Body); got != want {
+					t.Fatalf("config %d on %q with its layout:\none-pass   %s\nsequential %s", i, body, got, want)
+				}
+			}
 		}
 	})
 }
@@ -180,6 +191,28 @@ func TestSkipValueEveryLane(t *testing.T) {
 					t.Errorf("skipValue in %s: got end %d, want value %s", body, end, want)
 				}
 			}
+		}
+	}
+}
+
+func TestKeyEndBefore(t *testing.T) {
+	tests := []struct {
+		body       string
+		key, value int
+		want       int
+	}{
+		{`{"a":1}`, 1, 5, 4},
+		{`{"a" : 1}`, 1, 7, 4},
+		{"{\"a\"\t:\n1}", 1, 6, 4},
+		{`{"":1}`, 1, 4, 3},
+		{`{"a\"":1}`, 1, 7, 6},
+		{`{"a",1}`, 1, 5, -1}, // no colon
+		{`{"a:1}`, 1, 4, -1},  // the colon right after the opening quote
+		{`{ :1}`, 1, 3, -1},   // no key before the colon
+	}
+	for _, tt := range tests {
+		if got := keyEndBefore([]byte(tt.body), tt.key, tt.value); got != tt.want {
+			t.Errorf("keyEndBefore(%q, %d, %d) = %d, want %d", tt.body, tt.key, tt.value, got, tt.want)
 		}
 	}
 }
