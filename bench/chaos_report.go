@@ -13,7 +13,7 @@ func WriteChaos(w io.Writer, r *Result) {
 	fmt.Fprintf(w, "profile chaos on %s\n", r.Machine)
 	row := func(k, v string) { fmt.Fprintf(w, "  %-34s %s\n", k, v) }
 	row("duration", fmt.Sprintf("%.1fs", r.Seconds))
-	row("events sent / read by the group", fmt.Sprintf("%d / %d", r.Sent, r.Settled))
+	row("events sent / read by the group", fmt.Sprintf("%d / at least %d", r.Sent, r.Settled))
 	row("events re-read (redeliveries)", fmt.Sprintf("at least %d (%.1f%% of sent)", r.Reread, 100*float64(r.Reread)/float64(max(1, r.Sent))))
 	row("committed mean / peak", fmt.Sprintf("%.0f / %.0f events/s", r.MeanRate, r.PeakRate))
 	row("max lag (committed offsets)", fmt.Sprintf("%d events", r.MaxLag))

@@ -109,8 +109,12 @@ func TestChaosConsumerFaults(t *testing.T) {
 	if len(res.Consumers) < 4 || restarted == 0 {
 		t.Errorf("consumers %+v: want a member added and one restarted", res.Consumers)
 	}
-	if res.Settled < a.Sent || len(res.Series) == 0 {
-		t.Errorf("read %d of %d sent, %d seconds sampled", res.Settled, a.Sent, len(res.Series))
+	// Read counts come from each process's metrics, scraped once a second:
+	// what a kill -9'd consumer read after its last scrape is counted by
+	// nobody, so the figure is a lower bound (the audit is the proof that
+	// nothing was lost). A failed run once read 2,999 of 3,000 here.
+	if res.Settled <= 0 || len(res.Series) == 0 {
+		t.Errorf("read %d of %d sent (%d re-read), %d seconds sampled", res.Settled, a.Sent, res.Reread, len(res.Series))
 	}
 	if err := WriteHTML(filepath.Join(out, "chart.html"), res); err != nil {
 		t.Fatal(err)
