@@ -23,6 +23,7 @@ func benchCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 	var o struct {
 		profile, config, out string
 		stream, cpuprofile   string
+		memprofile           string
 		duration, drain      time.Duration
 		count                int64
 		duplicates, poison   float64
@@ -113,12 +114,20 @@ duplicated or out-of-order event or when it did not drain.`,
 				opts.ConsumerFile = o.config
 			}
 			res, runErr := bench.Run(ctx, opts)
+			if o.memprofile != "" {
+				// Written before the report, so it holds the run and its
+				// audit (bench.Run's own stacks tell the audit apart).
+				if err := writeAllocsProfile(o.memprofile); err != nil {
+					runErr = errors.Join(runErr, err)
+				}
+			}
 			return reportRun(out, o.out, res, runErr, bench.WriteTable)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.profile, "profile", "peak", "peak, burst, max, engine or chaos")
 	f.StringVar(&o.cpuprofile, "cpuprofile", "", "write the consumer's CPU profile here (go tool pprof)")
+	f.StringVar(&o.memprofile, "memprofile", "", "write an allocation profile of the process here when the run ends (go tool pprof; -ignore 'bench\\.Run' leaves the audit out)")
 	f.StringVar(&o.stream, "stream", "kafka", "the stream between producer and consumer: kafka or kinesis (SLUICE_KINESIS_ENDPOINT)")
 	f.DurationVar(&o.duration, "duration", 60*time.Second, "how long peak runs (and burst's recovery)")
 	f.Int64Var(&o.count, "count", 1000000, "events for max and engine")

@@ -9,6 +9,8 @@ import (
 
 	"github.com/tidwall/gjson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 // plainObject reports whether body is a JSON object without Extended JSON
@@ -120,30 +122,73 @@ func appendJSONElement(dst []byte, key string, v gjson.Result) ([]byte, error) {
 // instead; a NUL in a field name, malformed JSON, anything unusual), so the
 // caller falls back to plainObject + appendFullDoc, whose result and
 // errors are the reference: FuzzAppendFullDocJSON holds the two equal.
-// body must be depth-checked (pipeline.CheckJSONDepth) and free of `"$`.
+// It declines a body nested deeper than pipeline.DefaultMaxJSONDepth or
+// holding `"$` (what build checks before the gjson path).
 func appendFullDocJSON(dst []byte, id string, body []byte) ([]byte, bool) {
-	d := directJSON{b: body}
+	dst, res, _ := encodeDirect(dst, id, body, pipeline.DefaultMaxJSONDepth)
+	return dst, res == directTaken
+}
+
+// What encodeDirect made of a body.
+const (
+	directTaken    = iota // encoded: the body is well-formed, within the depth limit and free of `"$`
+	directDeclined        // left to the gjson path, which decides after its own checks
+	directDeep            // nested deeper than the limit: the offset is that of the bracket that went over it
+)
+
+// encodeDirect is appendFullDocJSON with the two checks build made before
+// it folded in, so a body is scanned once: the nesting depth (counted as
+// pipeline.CheckJSONDepth counts it: on a well-formed prefix the first
+// bracket over limit is the one CheckJSONDepth reports, so directDeep
+// comes with its offset) and the bytes `"$` (Extended JSON keys; in
+// well-formed JSON a quote before '$' opens a string or is an escaped
+// quote inside one, and both are seen here). TestEncodeDirectChecks and
+// FuzzEncodeDirect hold it to CheckJSONDepth and bytes.Contains.
+func encodeDirect(dst []byte, id string, body []byte, limit int) ([]byte, int, int) {
+	d := directJSON{b: body, limit: limit, deepAt: -1}
 	d.ws()
 	if d.i >= len(body) || body[d.i] != '{' {
-		return dst, false
+		return dst, directDeclined, 0
+	}
+	if d.depth = 1; d.depth > d.limit {
+		return dst, directDeep, d.i
 	}
 	start, dst := bsoncore.AppendDocumentStart(dst)
 	dst = bsoncore.AppendStringElement(dst, "_id", id)
 	dst, ok := d.object(dst, true)
-	if !ok {
-		return dst, false
+	switch {
+	case d.deepAt >= 0:
+		return dst, directDeep, d.deepAt
+	case !ok:
+		return dst, directDeclined, 0
 	}
 	if d.ws(); d.i != len(body) {
-		return dst, false
+		return dst, directDeclined, 0
 	}
 	dst, err := bsoncore.AppendDocumentEnd(dst, start)
-	return dst, err == nil
+	if err != nil {
+		return dst, directDeclined, 0
+	}
+	return dst, directTaken, 0
 }
 
-// directJSON is appendFullDocJSON's position in the body.
+// directJSON is encodeDirect's position in the body, the depth of the
+// value it is in, and where it went over limit (-1: it did not).
 type directJSON struct {
-	b []byte
-	i int
+	b            []byte
+	i            int
+	depth, limit int
+	deepAt       int
+}
+
+// open enters the array or object at d.i; false when that goes over the
+// limit (recorded in deepAt).
+func (d *directJSON) open() bool {
+	if d.depth++; d.depth > d.limit {
+		d.deepAt = d.i
+		return false
+	}
+	return true
 }
 
 func (d *directJSON) ws() {
@@ -246,17 +291,25 @@ func (d *directJSON) value(dst []byte, key string) ([]byte, bool) {
 			dst = bsoncore.AppendStringElement(dst, key, s)
 		}
 	case c == '{':
+		if !d.open() {
+			return dst, false
+		}
 		var start int32
 		start, dst = bsoncore.AppendDocumentElementStart(dst, key)
 		if dst, ok = d.object(dst, false); ok {
 			dst, ok = appendEnd(dst, start, bsoncore.AppendDocumentEnd)
 		}
+		d.depth--
 	case c == '[':
+		if !d.open() {
+			return dst, false
+		}
 		var start int32
 		start, dst = bsoncore.AppendArrayElementStart(dst, key)
 		if dst, ok = d.array(dst); ok {
 			dst, ok = appendEnd(dst, start, bsoncore.AppendArrayEnd)
 		}
+		d.depth--
 	case c == 't':
 		if ok = d.literal("true"); ok {
 			dst = bsoncore.AppendBooleanElement(dst, key, true)
@@ -307,9 +360,13 @@ func (d *directJSON) literal(lit string) bool {
 
 // str reads the string at d.i ('"'). Without escapes it is a view of the
 // body (BSON copies it); with escapes gjson unescapes it, as the gjson
-// path does.
+// path does. A string starting with '$', or with an escaped quote before
+// a '$' in it, is declined: the body holds `"$`.
 func (d *directJSON) str() (string, bool) {
 	start := d.i
+	if start+1 < len(d.b) && d.b[start+1] == '$' {
+		return "", false
+	}
 	escaped := false
 	for j := d.i + 1; j < len(d.b); j++ {
 		switch c := d.b[j]; {
@@ -328,7 +385,11 @@ func (d *directJSON) str() (string, bool) {
 				return "", false
 			}
 			switch d.b[j] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case '"':
+				if j+1 < len(d.b) && d.b[j+1] == '$' {
+					return "", false
+				}
+			case '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if j+4 >= len(d.b) || !isHex4(d.b[j+1:j+5]) {
 					return "", false

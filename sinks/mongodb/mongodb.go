@@ -47,6 +47,7 @@ type Sink struct {
 	maxCmdDocs int       // maxCommandDocs; tests lower it
 	arenas     sync.Pool // *[]byte: one Write's encoded documents
 	cmdBufs    sync.Pool // *[]byte: one insert command
+	scratch    sync.Pool // *writeScratch: one Write's index of ops
 }
 
 var _ interface {
@@ -65,6 +66,7 @@ func New(bc pipeline.BuildContext, c Config) (*Sink, error) {
 	s := &Sink{cfg: c, log: log, coll: &c.Collection, seed: maphash.MakeSeed(), insertCmd: insertCommand(c), maxCmdDocs: maxCommandDocs}
 	s.arenas.New = func() any { return new([]byte) }
 	s.cmdBufs.New = func() any { return new([]byte) }
+	s.scratch.New = func() any { return &writeScratch{seen: map[dupKey]int{}} }
 	s.ready.Set(errors.New("mongodb sink: not started"))
 	if c.ID != "" {
 		if s.id, err = pipeline.ParseFieldTemplate(c.ID); err != nil {

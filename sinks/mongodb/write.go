@@ -43,14 +43,15 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	arena := s.arenas.Get().(*[]byte)
 	defer s.putArena(arena)
 	*arena = (*arena)[:0]
+	sc := s.scratch.Get().(*writeScratch)
+	defer s.putScratch(sc, len(batch))
 	byColl := map[string][]op{}
 	var order []string
 	// The same event twice in one batch (a duplicate the source sent
 	// again before the first was acked) is written once and both copies
 	// get its outcome. In upsert mode the second copy would otherwise hit
 	// the replay guard's duplicate-key error.
-	type dupKey struct{ coll, id, event string }
-	seen := make(map[dupKey]int, len(batch))
+	seen := sc.seen
 	dupOf := map[int]int{}
 	for i, ev := range batch {
 		name, o, err := s.build(ev, arena)
@@ -67,10 +68,17 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 		}
 		seen[k] = i
 		o.index = i
-		if _, seen := byColl[name]; !seen {
+		ops, known := byColl[name]
+		if !known {
 			order = append(order, name)
+			if len(order) == 1 { // the first collection's ops go into the kept slice
+				ops = sc.ops[:0]
+			}
 		}
-		byColl[name] = append(byColl[name], o)
+		byColl[name] = append(ops, o)
+	}
+	if len(order) > 0 {
+		sc.ops = byColl[order[0]]
 	}
 	var tasks []task
 	for _, name := range order {
@@ -94,6 +102,29 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 		errs[i] = errs[first]
 	}
 	return pipeline.FoldEventErrors(errs)
+}
+
+// dupKey is one write's identity in a batch: collection, _id and event id.
+type dupKey struct{ coll, id, event string }
+
+// writeScratch is what one Write indexes its ops in, kept across Writes:
+// the map of writes seen and the first collection's ops (at batch size,
+// ~60 KB and ~36 KB a batch of 500 when made anew).
+type writeScratch struct {
+	seen map[dupKey]int
+	ops  []op
+}
+
+// putScratch keeps sc for the next Write, holding no event, unless an
+// outsized batch of n events grew it.
+func (s *Sink) putScratch(sc *writeScratch, n int) {
+	if n > 1<<16 {
+		return
+	}
+	clear(sc.seen)
+	clear(sc.ops[:cap(sc.ops)])
+	sc.ops = sc.ops[:0]
+	s.scratch.Put(sc)
 }
 
 // task is one goroutine's work: chunks of one collection written in order.
@@ -152,29 +183,46 @@ func (s *Sink) putArena(arena *[]byte) {
 // document). A document encoded straight from JSON is appended to *arena
 // and points into it: when a later append moves the buffer, the document
 // keeps the old array, which nothing writes again.
+//
+// A body nested deeper than pipeline.DefaultMaxJSONDepth fails before
+// anything recursive (the validator, the BSON encoders) walks it, and its
+// depth error comes before any other: insert and replace find it in the
+// one pass that encodes the document (encodeDirect), every other path
+// with pipeline.CheckJSONDepth first.
 func (s *Sink) build(ev *pipeline.Event, arena *[]byte) (string, op, error) {
 	if len(ev.Body) == 0 {
 		return "", op{}, errNoBody
 	}
-	// Before anything recursive (the validator, the BSON encoders) walks it.
-	if err := pipeline.CheckJSONDepth(ev.Body, pipeline.DefaultMaxJSONDepth); err != nil {
-		return "", op{}, fmt.Errorf("body of event %s: %w", ev.ID, err)
+	checked := false // ev.Body is known to be within the depth limit
+	fail := func(err error) (string, op, error) {
+		if !checked {
+			if derr := s.checkDepth(ev); derr != nil {
+				return "", op{}, derr
+			}
+		}
+		return "", op{}, err
+	}
+	if s.cfg.Mode == ModeUpsert {
+		if err := s.checkDepth(ev); err != nil {
+			return "", op{}, err
+		}
+		checked = true
 	}
 	name, err := s.coll.RenderString(ev)
 	if err != nil {
-		return "", op{}, fmt.Errorf("collection: %w", err)
+		return fail(fmt.Errorf("collection: %w", err))
 	}
 	if name == "" || strings.ContainsAny(name, "$\x00") || strings.HasPrefix(name, "system.") {
-		return "", op{}, fmt.Errorf("collection: %q is not a valid collection name", name)
+		return fail(fmt.Errorf("collection: %q is not a valid collection name", name))
 	}
 	id := ev.ID
 	if s.id != nil {
 		if id, err = s.id.RenderString(ev); err != nil {
-			return "", op{}, fmt.Errorf("id: %w", err)
+			return fail(fmt.Errorf("id: %w", err))
 		}
 	}
 	if id == "" {
-		return "", op{}, errors.New("event has an empty id")
+		return fail(errors.New("event has an empty id"))
 	}
 	o := op{id: id, event: ev}
 	var raw bson.Raw
@@ -218,6 +266,13 @@ func (s *Sink) build(ev *pipeline.Event, arena *[]byte) (string, op, error) {
 	return name, o, nil
 }
 
+func (s *Sink) checkDepth(ev *pipeline.Event) error {
+	if err := pipeline.CheckJSONDepth(ev.Body, pipeline.DefaultMaxJSONDepth); err != nil {
+		return fmt.Errorf("body of event %s: %w", ev.ID, err)
+	}
+	return nil
+}
+
 // marshal encodes d once, so the size limit is checked here and the driver
 // sends the bytes as they are.
 func (s *Sink) marshal(ev *pipeline.Event, d bson.D) (bson.Raw, error) {
@@ -230,16 +285,24 @@ func (s *Sink) marshal(ev *pipeline.Event, d bson.D) (bson.Raw, error) {
 
 // appendDirect appends insert's and replace's document for a plain JSON
 // body (an object without Extended JSON keys) to *arena, straight from the
-// JSON: in one pass (appendFullDocJSON) when it can, else through gjson.
-// It returns nil for a body that is not plain, which goes through a bson.D.
+// JSON: in one pass (encodeDirect, which also checks the depth) when it
+// can, else through gjson. It returns nil for a body that is not plain,
+// which goes through a bson.D.
 func (s *Sink) appendDirect(ev *pipeline.Event, id string, arena *[]byte) (bson.Raw, error) {
-	if bytes.Contains(ev.Body, []byte(`"$`)) {
-		return nil, nil
-	}
 	start := len(*arena)
-	buf, ok := appendFullDocJSON(*arena, id, ev.Body)
-	if !ok {
-		// A failed pass wrote past len(*arena) only: *arena is intact.
+	buf, res, at := encodeDirect(*arena, id, ev.Body, pipeline.DefaultMaxJSONDepth)
+	switch res {
+	case directDeep:
+		return nil, fmt.Errorf("body of event %s: %w", ev.ID, &pipeline.JSONDepthError{Max: pipeline.DefaultMaxJSONDepth, Offset: at, Size: len(ev.Body)})
+	case directDeclined:
+		// A declined pass wrote past len(*arena) only: *arena is intact.
+		// What it declined is checked as before the pass was one.
+		if err := s.checkDepth(ev); err != nil {
+			return nil, err
+		}
+		if bytes.Contains(ev.Body, []byte(`"$`)) {
+			return nil, nil
+		}
 		obj, plain := viewPlainObject(ev.Body)
 		if !plain {
 			return nil, nil
