@@ -32,7 +32,7 @@ type work struct {
 
 // Write sends the batch as bulk requests and maps every item back.
 func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
-	w := s.work.Get().(*work)
+	w := s.work.Get()
 	defer s.putWork(w)
 	w.errs = slices.Grow(w.errs[:0], len(batch))[:len(batch)]
 	clear(w.errs)

@@ -24,13 +24,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/tidwall/gjson"
 
+	"github.com/sluicehq/sluice/internal/reuse"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -54,7 +54,7 @@ type Sink struct {
 	m       *metrics
 	id      *pipeline.Template
 	action  string
-	work    sync.Pool // *work
+	work    *reuse.Pool[work]
 	seed    maphash.Seed
 	// ready holds the last whole-request failure, nil after a success.
 	ready  pipeline.Readiness
@@ -108,7 +108,9 @@ func New(bc pipeline.BuildContext, c Config) (*Sink, error) {
 	// Only what the item loop reads: ES drops the rest of each item
 	// (_index, _id, _version, _shards, …) before sending it.
 	s.filter = []string{"errors", "items.*.status", "items.*.result", "items.*.error.type", "items.*.error.reason", "items.*.error.caused_by.type", "items.*.error.caused_by.reason"}
-	s.work.New = func() any { return &work{} }
+	// Kept across garbage collections: a sync.Pool dropped the batch's
+	// buffers between most batches.
+	s.work = reuse.New(2, func() *work { return &work{} })
 	return s, nil
 }
 

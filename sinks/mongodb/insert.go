@@ -36,7 +36,7 @@ func insertCommand(c Config) bool { return c.Mode == ModeInsert && c.WriteConcer
 // errors and write concern errors, else the error of the command that
 // failed as a whole (later commands are not sent, as with BulkWrite).
 func (s *Sink) insert(ctx context.Context, coll *mongo.Collection, ops []op) (int64, error) {
-	bufp := s.cmdBufs.Get().(*[]byte)
+	bufp := s.cmdBufs.Get()
 	defer func() {
 		if cap(*bufp) <= 2*maxCommandDocs+1<<20 {
 			s.cmdBufs.Put(bufp)

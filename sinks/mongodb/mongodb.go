@@ -19,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
+	"github.com/sluicehq/sluice/internal/reuse"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -43,11 +44,11 @@ type Sink struct {
 	colls sync.Map           // name -> *mongo.Collection
 	ready pipeline.Readiness // nil when healthy
 
-	insertCmd  bool      // insert mode writes with insert commands (insert.go)
-	maxCmdDocs int       // maxCommandDocs; tests lower it
-	arenas     sync.Pool // *[]byte: one Write's encoded documents
-	cmdBufs    sync.Pool // *[]byte: one insert command
-	scratch    sync.Pool // *writeScratch: one Write's index of ops
+	insertCmd  bool                      // insert mode writes with insert commands (insert.go)
+	maxCmdDocs int                       // maxCommandDocs; tests lower it
+	arenas     *reuse.Pool[[]byte]       // one Write's encoded documents
+	cmdBufs    *reuse.Pool[[]byte]       // one insert command
+	scratch    *reuse.Pool[writeScratch] // one Write's index of ops
 }
 
 var _ interface {
@@ -64,9 +65,11 @@ func New(bc pipeline.BuildContext, c Config) (*Sink, error) {
 		return nil, fmt.Errorf("mongodb sink: write_concern: %w", err)
 	}
 	s := &Sink{cfg: c, log: log, coll: &c.Collection, seed: maphash.MakeSeed(), insertCmd: insertCommand(c), maxCmdDocs: maxCommandDocs}
-	s.arenas.New = func() any { return new([]byte) }
-	s.cmdBufs.New = func() any { return new([]byte) }
-	s.scratch.New = func() any { return &writeScratch{seen: map[dupKey]int{}} }
+	// Kept across garbage collections (a sync.Pool dropped them between
+	// most batches): two Writes at once, and their commands.
+	s.arenas = reuse.New(2, func() *[]byte { return new([]byte) })
+	s.cmdBufs = reuse.New(2*min(s.cfg.Parallelism, 4), func() *[]byte { return new([]byte) })
+	s.scratch = reuse.New(2, func() *writeScratch { return &writeScratch{seen: map[dupKey]int{}} })
 	s.ready.Set(errors.New("mongodb sink: not started"))
 	if c.ID != "" {
 		if s.id, err = pipeline.ParseFieldTemplate(c.ID); err != nil {

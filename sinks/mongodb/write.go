@@ -40,10 +40,10 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	errs := make([]error, len(batch)) // per event; nil = stored
 	// The documents of insert and replace are encoded into one buffer
 	// kept across batches; they are done with when Write returns.
-	arena := s.arenas.Get().(*[]byte)
+	arena := s.arenas.Get()
 	defer s.putArena(arena)
 	*arena = (*arena)[:0]
-	sc := s.scratch.Get().(*writeScratch)
+	sc := s.scratch.Get()
 	defer s.putScratch(sc, len(batch))
 	byColl := map[string][]op{}
 	var order []string
