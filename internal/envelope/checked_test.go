@@ -46,9 +46,9 @@ func TestReadChecked(t *testing.T) {
 		{head + `{"a":` + deep(509) + `}}`, 0, true},
 		{head + `{"a":` + deep(510) + `}}`, 0, true}, // 513 deep: the error, from the one scan
 		{head + `{"a":` + strings.Repeat("[", 10<<10), 0, true},
-		{head + `{}}` + deep(600), 0, true},                           // after the envelope: still depth-checked
-		{head + `{}}` + `"x"`, 0, true},                               // every field found: Read stops before the rest
-		{`{"id":"e1","data":{}}` + `,"source":"s"}`, 0, false},        // Read looks past the brace
+		{head + `{}}` + deep(600), 0, true},                    // after the envelope: still depth-checked
+		{head + `{}}` + `"x"`, 0, true},                        // every field found: Read stops before the rest
+		{`{"id":"e1","data":{}}` + `,"source":"s"}`, 0, false}, // Read looks past the brace
 		{`{"id":1.5e3,"source":true,"type":null,"account_id":-0,"occurred_at":false,"data":[]}`, 0, true},
 		{`{"id":"a","id":"b","data":"x","source":"s","type":"t","account_id":"","occurred_at":"o","key":"late"}`, 0, true},
 		{`{"system_modified_at":"m","key":"k","d\u0061ta":{}}`, 0, false}, // an escaped key
