@@ -168,6 +168,13 @@ func (o Options) withDefaults() (Options, error) {
 	default:
 		return o, fmt.Errorf("stream must be kafka or kinesis, not %q", o.Stream)
 	}
+	o.fillUnset()
+	return o, os.MkdirAll(o.OutDir, 0o755)
+}
+
+// fillUnset fills what every run, chaos or not, leaves unset: the drain
+// bound, a logger and a progress writer that discard.
+func (o *Options) fillUnset() {
 	if o.Drain == 0 {
 		o.Drain = 5 * time.Minute
 	}
@@ -177,7 +184,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	return o, os.MkdirAll(o.OutDir, 0o755)
 }
 
 // prepareStream creates the run's topic (or Kinesis stream) and returns
