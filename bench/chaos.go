@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -159,15 +158,7 @@ func (o ChaosOptions) withDefaults() (ChaosOptions, error) {
 	if o.Stream == "kafka" && o.Brokers == "" {
 		return o, errors.New("bench needs Kafka: set SLUICE_KAFKA_BROKERS (make testenv; source .testenv/env)")
 	}
-	if o.Drain == 0 {
-		o.Drain = 5 * time.Minute
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Progress == nil {
-		o.Progress = io.Discard
-	}
+	o.fillUnset()
 	// The sampler and the fault schedule both write progress lines.
 	o.Progress = &lockedWriter{w: o.Progress}
 	phase := Phase{Name: "chaos", Rate: o.Rate, Duration: o.Duration}

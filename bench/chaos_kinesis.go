@@ -15,7 +15,6 @@ import (
 	kinesistypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/tidwall/gjson"
 
-	"github.com/sluicehq/sluice/internal/awskinesis"
 	kinesissource "github.com/sluicehq/sluice/sources/kinesis"
 )
 
@@ -55,21 +54,7 @@ type tailRecord struct {
 }
 
 func newKinesisTail(ctx context.Context, endpoint string, c *kinesissource.Config) (*kinesisTail, error) {
-	if c.Checkpoint.MongoDB == nil {
-		return nil, errors.New("the kinesis source has no checkpoint store to read")
-	}
-	if c.Endpoint != "" {
-		endpoint = c.Endpoint
-	}
-	creds := staticCredentials()
-	if c.Credentials != nil {
-		creds = c.Credentials
-	}
-	client, err := awskinesis.Client(ctx, c.Region, endpoint, creds)
-	if err != nil {
-		return nil, err
-	}
-	leases, err := kinesissource.OpenMongoLeases(*c.Checkpoint.MongoDB, c.ConsumerGroup, c.Stream)
+	client, leases, err := openKinesisGroup(ctx, endpoint, c)
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/kafkagroup"
@@ -65,7 +63,7 @@ func (r *chaosRun) sample(ctx context.Context, res *Result, producerDone <-chan 
 		lastCommitted = committed
 		res.Series = append(res.Series, s)
 		r.trackRecovery(s)
-		progressLine(o.Progress, s, int64(o.Rate*o.Duration.Seconds()))
+		progressBar(o.Progress, s, int64(o.Rate*o.Duration.Seconds()), " committed")
 		if drainDeadline.IsZero() {
 			continue
 		}
@@ -76,17 +74,6 @@ func (r *chaosRun) sample(ctx context.Context, res *Result, producerDone <-chan 
 			return fmt.Errorf("the group did not drain within the %s drain after the load and the faults ended (%s)", o.Drain, where)
 		}
 	}
-}
-
-// progressLine is the live line: how much of the load the group settled.
-func progressLine(w io.Writer, s Second, total int64) {
-	frac := 0.0
-	if total > 0 {
-		frac = min(1, float64(s.Consumed)/float64(total))
-	}
-	const width = 30
-	bar := strings.Repeat("█", int(frac*width)) + strings.Repeat("░", width-int(frac*width))
-	fmt.Fprintf(w, "\r%s %5.1f%% committed  %6.0fs  %8.0f ev/s  lag %8d  p99 %7.1f ms ", bar, frac*100, s.T, s.Rate, s.Lag, s.P99Millis)
 }
 
 // restartCrashed records a consumer that exited without being asked to and

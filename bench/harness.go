@@ -168,6 +168,13 @@ func (o Options) withDefaults() (Options, error) {
 	default:
 		return o, fmt.Errorf("stream must be kafka or kinesis, not %q", o.Stream)
 	}
+	o.fillUnset()
+	return o, os.MkdirAll(o.OutDir, 0o755)
+}
+
+// fillUnset fills what every run, chaos or not, leaves unset: the drain
+// bound, a logger and a progress writer that discard.
+func (o *Options) fillUnset() {
 	if o.Drain == 0 {
 		o.Drain = 5 * time.Minute
 	}
@@ -177,7 +184,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	return o, os.MkdirAll(o.OutDir, 0o755)
 }
 
 // prepareStream creates the run's topic (or Kinesis stream) and returns
@@ -293,7 +299,7 @@ func (c *inProcConsumer) measure(ctx context.Context, o Options, res *Result, dr
 			s := Second{T: time.Since(start).Seconds(), Produced: prod, Consumed: st.Read, Rate: float64(st.Read - lastConsumed), Lag: max(0, prod-st.Read), P99Millis: p99}
 			lastConsumed = st.Read
 			res.Series = append(res.Series, s)
-			progress(o.Progress, s, total)
+			progressBar(o.Progress, s, total, "")
 			if drainDeadline.IsZero() {
 				continue
 			}
@@ -411,14 +417,17 @@ func machine() string {
 	return fmt.Sprintf("%s, %d cores, %s", host, numCPU(), model)
 }
 
-func progress(w io.Writer, s Second, total int64) {
+// progressBar is the live line: a bar of how much of total the consumer has
+// settled, its percentage (then what, e.g. " committed"), the run's
+// seconds, rate, lag and p99.
+func progressBar(w io.Writer, s Second, total int64, what string) {
 	frac := 0.0
 	if total > 0 {
 		frac = min(1, float64(s.Consumed)/float64(total))
 	}
 	const width = 30
 	bar := strings.Repeat("█", int(frac*width)) + strings.Repeat("░", width-int(frac*width))
-	fmt.Fprintf(w, "\r%s %5.1f%%  %6.0fs  %8.0f ev/s  lag %8d  p99 %7.1f ms ", bar, frac*100, s.T, s.Rate, s.Lag, s.P99Millis)
+	fmt.Fprintf(w, "\r%s %5.1f%%%s  %6.0fs  %8.0f ev/s  lag %8d  p99 %7.1f ms ", bar, frac*100, what, s.T, s.Rate, s.Lag, s.P99Millis)
 }
 
 // DefaultConsumer is the embedded consumer pipeline the harness drives

@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/sluicehq/sluice/internal/awskinesis"
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/sources/generate"
@@ -27,20 +26,7 @@ func BenchmarkKinesisConsume(b *testing.B) {
 	endpoint, mongoURI := testenv.KinesisEndpoint(b), testenv.MongoURI(b)
 	stream := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ctx := context.Background()
-	client, err := awskinesis.Client(ctx, "us-east-1", endpoint, &awskinesis.Credentials{AccessKeyID: "test", SecretAccessKey: "test"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := client.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(4)}); err != nil {
-		b.Fatal(err)
-	}
-	for {
-		out, err := client.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
-		if err == nil && out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	client := testenv.KinesisStream(b, stream, 4)
 	gen := generate.NewGenerator(generate.Workload{Seed: 3}, time.Now)
 	var ev pipeline.Event
 	var entries []types.PutRecordsRequestEntry

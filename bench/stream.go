@@ -65,14 +65,13 @@ func newDrainCheck(o Options, cfg *pipeline.Config, p *pipeline.Pipeline, total 
 	}}
 }
 
-// kinesisDrained reads the consumer group's leases and reports whether
-// every shard is checkpointed at its end: SHARD_END, or a sequence number
-// after which GetRecords finds nothing and is not behind the tip. Kinesis
-// has no end offset of an open shard to compare with, so this asks for the
-// next record after the checkpoint.
-func kinesisDrained(ctx context.Context, endpoint string, c *kinesissource.Config) (bool, string, error) {
+// openKinesisGroup opens what the bench reads of a Kinesis consumer
+// group: a client of its stream (the source's endpoint, else endpoint;
+// its credentials, else the test stack's) and the group's leases in the
+// source's MongoDB checkpoint store, which the caller closes.
+func openKinesisGroup(ctx context.Context, endpoint string, c *kinesissource.Config) (*kinesis.Client, *kinesissource.MongoLeases, error) {
 	if c.Checkpoint.MongoDB == nil {
-		return false, "", errors.New("the kinesis source has no checkpoint store to read")
+		return nil, nil, errors.New("the kinesis source has no checkpoint store to read")
 	}
 	if c.Endpoint != "" {
 		endpoint = c.Endpoint
@@ -83,9 +82,22 @@ func kinesisDrained(ctx context.Context, endpoint string, c *kinesissource.Confi
 	}
 	client, err := awskinesis.Client(ctx, c.Region, endpoint, creds)
 	if err != nil {
-		return false, "", err
+		return nil, nil, err
 	}
 	leases, err := kinesissource.OpenMongoLeases(*c.Checkpoint.MongoDB, c.ConsumerGroup, c.Stream)
+	if err != nil {
+		return nil, nil, err
+	}
+	return client, leases, nil
+}
+
+// kinesisDrained reads the consumer group's leases and reports whether
+// every shard is checkpointed at its end: SHARD_END, or a sequence number
+// after which GetRecords finds nothing and is not behind the tip. Kinesis
+// has no end offset of an open shard to compare with, so this asks for the
+// next record after the checkpoint.
+func kinesisDrained(ctx context.Context, endpoint string, c *kinesissource.Config) (bool, string, error) {
+	client, leases, err := openKinesisGroup(ctx, endpoint, c)
 	if err != nil {
 		return false, "", err
 	}

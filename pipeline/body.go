@@ -74,3 +74,23 @@ func (e *Event) ownBody() []byte {
 	}
 	return e.Body
 }
+
+// IsTopLevelKey reports whether path, read as a gjson path by Get, names
+// one member of the top-level object by its literal name: not empty, and
+// only ASCII letters, digits, '_' and '-' (no '.', '*', '?', '|', '#', '@'
+// or escapes). A transform may then find the member with the body's
+// Layout instead of walking the body. For Set and Delete (sjson) a leading
+// digit or '-' may also mean an array index or an append: check that too
+// before editing by the name alone.
+func IsTopLevelKey(path string) bool {
+	if path == "" {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

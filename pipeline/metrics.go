@@ -42,10 +42,8 @@ func newMetrics(reg prometheus.Registerer, pipeline string) (*metrics, error) {
 	acks := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_source_acks_total", Help: "Source batches settled, by result.", ConstLabels: pl}, []string{"result"})
 	srcErr := prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_source_read_errors_total", Help: "Failed source reads (retried with backoff).", ConstLabels: pl})
 	m.deadLettersRepeated = prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_dead_letters_skipped_total", Help: "Dead letters not written again: the dedupe step remembers writing them within its window (a redelivered poison event).", ConstLabels: pl})
-	for _, c := range []prometheus.Collector{m.eventsIn, m.eventsOut, m.dropped, m.deadLettered, m.retries, m.stageSeconds, m.writeSeconds, batch, e2e, inFlight, acks, srcErr, m.deadLettersRepeated} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := RegisterMetrics(reg, m.eventsIn, m.eventsOut, m.dropped, m.deadLettered, m.retries, m.stageSeconds, m.writeSeconds, batch, e2e, inFlight, acks, srcErr, m.deadLettersRepeated); err != nil {
+		return nil, err
 	}
 	m.batchEvents, m.endToEnd, m.inFlight = batch, e2e, inFlight
 	m.acked, m.ackFailed, m.sourceErrors = acks.WithLabelValues("ok"), acks.WithLabelValues("error"), srcErr
@@ -71,4 +69,20 @@ func (m *metrics) stage(label string) *stageMetrics {
 
 func (s *stageMetrics) retried(err error, n int) {
 	s.retries.WithLabelValues(s.label, ErrorClass(err)).Add(float64(n))
+}
+
+// RegisterMetrics registers a component's collectors with reg (its
+// BuildContext's Metrics) in order and returns the first error, such as a
+// name already registered with other labels; a nil reg registers none.
+// A component builds its series, then calls it once from its constructor.
+func RegisterMetrics(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }

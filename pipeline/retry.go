@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"time"
 
 	"github.com/cenkalti/backoff/v5"
 )
@@ -70,12 +69,5 @@ func (r *retrier) failed() bool {
 
 // wait sleeps until the next attempt, or returns the context's error.
 func (r *retrier) wait(ctx context.Context) error {
-	t := time.NewTimer(r.b.NextBackOff())
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return Sleep(ctx, r.b.NextBackOff())
 }

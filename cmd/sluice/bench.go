@@ -16,20 +16,21 @@ import (
 	"github.com/sluicehq/sluice/bench"
 )
 
-// benchCmd is `sluice bench`. Long (107 lines): half of it is the help text
-// and the flat flag table; its RunE is being edited on the chaos-kinesis
-// branch, so moving it into a method waits for that merge.
+// benchFlags are `sluice bench`'s flags.
+type benchFlags struct {
+	profile, config, out string
+	stream, cpuprofile   string
+	memprofile           string
+	duration, drain      time.Duration
+	count                int64
+	duplicates, poison   float64
+	seed                 uint64
+	chaos                chaosFlags
+}
+
+// benchCmd is `sluice bench`: its help, its flags, and run.
 func benchCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
-	var o struct {
-		profile, config, out string
-		stream, cpuprofile   string
-		memprofile           string
-		duration, drain      time.Duration
-		count                int64
-		duplicates, poison   float64
-		seed                 uint64
-		chaos                chaosFlags
-	}
+	var o benchFlags
 	cmd := &cobra.Command{
 		Use:   "bench --profile peak|burst|max|engine|chaos",
 		Short: "Drive a real pipeline with the generate workload and audit the stores",
@@ -58,71 +59,7 @@ peak RSS per consumer and the audit (Kinesis: also the per-key order across
 split shards and checkpoints that moved back); it exits 1 on any lost,
 duplicated or out-of-order event or when it did not drain.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(g, stderr)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			out := cmd.OutOrStdout()
-			if o.profile == "engine" {
-				r, err := bench.RunEngine(ctx, o.count)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "engine: %d events in %.2fs: %.0f events/s, %.2f CPU-s per million events, %.1f allocs/event, %.0f B/event\n",
-					r.Events, r.Seconds, r.EventsPerSec, r.CPUPerMillion, r.AllocsPerEvent, r.BytesPerEvent)
-				return nil
-			}
-			if o.profile == "chaos" {
-				return runChaos(ctx, cmd, o.chaos, bench.Options{
-					Registry: registry, Stream: o.stream, Brokers: os.Getenv("SLUICE_KAFKA_BROKERS"), KinesisEndpoint: os.Getenv("SLUICE_KINESIS_ENDPOINT"),
-					OutDir: o.out, Duplicates: o.duplicates, Poison: o.poison, Seed: o.seed, Drain: o.drain,
-					Progress: stderr, Logger: log,
-				}, o.config, o.duration)
-			}
-			if o.cpuprofile != "" {
-				f, err := os.Create(o.cpuprofile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
-			}
-			profile, err := bench.NewProfile(o.profile, o.duration, o.count)
-			if err != nil {
-				return err
-			}
-			self, err := sluiceBinary()
-			if err != nil {
-				return err
-			}
-			opts := bench.Options{
-				Profile: profile, Registry: registry, Binary: self, Stream: o.stream,
-				Brokers: os.Getenv("SLUICE_KAFKA_BROKERS"), KinesisEndpoint: os.Getenv("SLUICE_KINESIS_ENDPOINT"),
-				OutDir: o.out, Duplicates: o.duplicates, Poison: o.poison, Seed: o.seed, Drain: o.drain,
-				Progress: stderr, Logger: log,
-			}
-			if o.config != "" {
-				if opts.ConsumerConfig, err = os.ReadFile(o.config); err != nil {
-					return err
-				}
-				opts.ConsumerFile = o.config
-			}
-			res, runErr := bench.Run(ctx, opts)
-			if o.memprofile != "" {
-				// Written before the report, so it holds the run and its
-				// audit (bench.Run's own stacks tell the audit apart).
-				if err := writeAllocsProfile(o.memprofile); err != nil {
-					runErr = errors.Join(runErr, err)
-				}
-			}
-			return reportRun(out, o.out, res, runErr, bench.WriteTable)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd, g, stderr) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.profile, "profile", "peak", "peak, burst, max, engine or chaos")
@@ -139,6 +76,68 @@ duplicated or out-of-order event or when it did not drain.`,
 	f.DurationVar(&o.drain, "drain", 5*time.Minute, "how long the consumer may take to catch up after the load ends")
 	o.chaos.register(cmd)
 	return cmd
+}
+
+// run runs the profile the flags ask for: the engine alone, a chaos run,
+// or a measured run of a child producer and this process's consumer.
+func (o *benchFlags) run(cmd *cobra.Command, g *globalFlags, stderr io.Writer) error {
+	log, err := newLogger(g, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out := cmd.OutOrStdout()
+	if o.profile == "engine" {
+		r, err := bench.RunEngine(ctx, o.count)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "engine: %d events in %.2fs: %.0f events/s, %.2f CPU-s per million events, %.1f allocs/event, %.0f B/event\n",
+			r.Events, r.Seconds, r.EventsPerSec, r.CPUPerMillion, r.AllocsPerEvent, r.BytesPerEvent)
+		return nil
+	}
+	opts := bench.Options{
+		Registry: registry, Stream: o.stream,
+		Brokers: os.Getenv("SLUICE_KAFKA_BROKERS"), KinesisEndpoint: os.Getenv("SLUICE_KINESIS_ENDPOINT"),
+		OutDir: o.out, Duplicates: o.duplicates, Poison: o.poison, Seed: o.seed, Drain: o.drain,
+		Progress: stderr, Logger: log,
+	}
+	if o.profile == "chaos" {
+		return runChaos(ctx, cmd, o.chaos, opts, o.config, o.duration)
+	}
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if opts.Profile, err = bench.NewProfile(o.profile, o.duration, o.count); err != nil {
+		return err
+	}
+	if opts.Binary, err = sluiceBinary(); err != nil {
+		return err
+	}
+	if o.config != "" {
+		if opts.ConsumerConfig, err = os.ReadFile(o.config); err != nil {
+			return err
+		}
+		opts.ConsumerFile = o.config
+	}
+	res, runErr := bench.Run(ctx, opts)
+	if o.memprofile != "" {
+		// Written before the report, so it holds the run and its audit
+		// (bench.Run's own stacks tell the audit apart).
+		if err := writeAllocsProfile(o.memprofile); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	return reportRun(out, o.out, res, runErr, bench.WriteTable)
 }
 
 // reportRun prints a finished run with print, writes its results.json and

@@ -10,11 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-
-	"github.com/sluicehq/sluice/internal/awskinesis"
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
@@ -32,23 +27,7 @@ func TestKinesisSinkToSourceToFile(t *testing.T) {
 	const total = 3000
 	endpoint, mongoURI := testenv.KinesisEndpoint(t), testenv.MongoURI(t)
 	stream := "e2e-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	client, err := awskinesis.Client(context.Background(), "us-east-1", endpoint, &awskinesis.Credentials{AccessKeyID: "test", SecretAccessKey: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.CreateStream(context.Background(), &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(4)}); err != nil {
-		t.Fatal(err)
-	}
-	var status string
-	testwait.ForEvery(t, 50*time.Millisecond, "stream "+stream+" active", func() bool {
-		out, err := client.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
-		if err != nil {
-			status = err.Error()
-			return false
-		}
-		status = string(out.StreamDescriptionSummary.StreamStatus)
-		return out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive
-	}, func() string { return "status " + status })
+	testenv.KinesisStream(t, stream, 4)
 	reg := pipeline.NewRegistry()
 	generate.Register(reg)
 	decode.Register(reg)

@@ -1,6 +1,10 @@
 package poller
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/pipeline"
+)
 
 type metrics struct {
 	requests *prometheus.CounterVec
@@ -16,13 +20,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		refused:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_poller_records_refused_total", Help: "Records refused because their id is not valid UTF-8 (logged, not handed out)."}, []string{"vendor", "object"}),
 		cursor:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_poller_cursor_timestamp_seconds", Help: "Modification time of the saved cursor; time() minus it is how far the checkpoint trails."}, []string{"vendor", "object"}),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.requests, m.records, m.cursor, m.refused} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := pipeline.RegisterMetrics(reg, m.requests, m.records, m.cursor, m.refused); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -173,7 +173,7 @@ func New(o Options) (*Source, error) {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = pipeline.Sleep
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = time.Second
@@ -284,18 +284,4 @@ func (s *Source) Close(ctx context.Context) error {
 	<-s.done
 	err := s.Checkpoint(ctx)
 	return errors.Join(err, s.o.Store.Close(ctx))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
@@ -228,7 +229,7 @@ func TestErrors(t *testing.T) {
 			if tc.name == "retry-after waits" {
 				wantResult = "rate_limited"
 			}
-			if got := requests(t, reg); got[wantResult] != 1 || got["ok"] != 1 {
+			if got := pipelinetest.MetricByLabel(t, reg, "sluice_poller_requests_total", "result"); got[wantResult] != 1 || got["ok"] != 1 {
 				t.Fatalf("sluice_poller_requests_total %v, want one %s and one ok", got, wantResult)
 			}
 		})
@@ -293,26 +294,4 @@ func TestMongoStore(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("documents keyed crm/Contact: %d %v", n, err)
 	}
-}
-
-func requests(t *testing.T, reg *prometheus.Registry) map[string]float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != "sluice_poller_requests_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" {
-					out[l.GetValue()] += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return out
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/poller"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // fakeClock is the poller's clock and sleeper in tests: Sleep records the
@@ -195,14 +196,7 @@ func TestEnvelopeTimesAccountAndIDs(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("envelopes\n%s\nwant\n%s", got, want)
 	}
-	mfs, _ := reg.Gather()
-	refused := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == "sluice_poller_records_refused_total" {
-			refused = mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	if refused != 1 {
+	if refused := pipelinetest.MetricSum(t, reg, "sluice_poller_records_refused_total", nil); refused != 1 {
 		t.Fatalf("sluice_poller_records_refused_total = %v, want 1", refused)
 	}
 }

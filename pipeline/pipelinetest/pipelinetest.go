@@ -8,7 +8,9 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"testing"
 
+	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -254,4 +256,22 @@ func (f TransformFunc) Apply(ctx context.Context, in []*pipeline.Event) ([]*pipe
 // the result to watch either.
 func BuildContext() pipeline.BuildContext {
 	return pipeline.NewBuildContext("test", "test", nil, nil)
+}
+
+// StartSource starts src when it is a pipeline.Starter (failing t on an
+// error) and closes it when t ends, for a test that reads src itself
+// instead of running a pipeline. The close waits at most
+// testwait.Bound(), which only a hang reaches.
+func StartSource(t testing.TB, src pipeline.Source) {
+	t.Helper()
+	if s, ok := src.(pipeline.Starter); ok {
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
+		defer cancel()
+		_ = src.Close(ctx)
+	})
 }

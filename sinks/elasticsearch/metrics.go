@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 type countingTransport struct {
@@ -52,10 +54,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Request body bytes on the wire (after compression).",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.items, m.requests, m.latency, m.sentBytes, m.wireBytes} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := pipeline.RegisterMetrics(reg, m.items, m.requests, m.latency, m.sentBytes, m.wireBytes); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -12,9 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/tidwall/gjson"
 
-	"github.com/sluicehq/sluice/internal/awskinesis"
 	"github.com/sluicehq/sluice/internal/testenv"
-	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/conformance"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
@@ -25,12 +23,7 @@ import (
 // (kinesalite), a fresh two-shard stream per case. A record carries the
 // body only, so read-back takes the id from the body's "id".
 func TestConformance(t *testing.T) {
-	endpoint := testenv.KinesisEndpoint(t)
-	creds := &awskinesis.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}
-	client, err := awskinesis.Client(context.Background(), "us-east-1", endpoint, creds)
-	if err != nil {
-		t.Fatal(err)
-	}
+	endpoint, creds := testenv.KinesisEndpoint(t), testenv.KinesisCredentials()
 	open := func(t *testing.T, endpoint, stream string) *kinesissink.Sink {
 		c := kinesissink.Config{Stream: stream, Region: "us-east-1", Endpoint: endpoint, Credentials: creds}
 		if err := c.Validate(); err != nil {
@@ -44,7 +37,7 @@ func TestConformance(t *testing.T) {
 	}
 	conformance.TestSink(t, func(t *testing.T) *conformance.SinkUnderTest {
 		stream := "conf-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		createStream(t, client, stream)
+		client := testenv.KinesisStream(t, stream, 2)
 		return &conformance.SinkUnderTest{
 			Sink: open(t, endpoint, stream),
 			Kind: conformance.Log,
@@ -58,27 +51,6 @@ func TestConformance(t *testing.T) {
 			Unreachable: func(t *testing.T) pipeline.Sink { return open(t, "http://127.0.0.1:1", stream) },
 		}
 	})
-}
-
-func createStream(t *testing.T, c *kinesis.Client, stream string) {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(2)}); err != nil {
-		t.Fatalf("create stream: %v", err)
-	}
-	t.Cleanup(func() {
-		_, _ = c.DeleteStream(context.Background(), &kinesis.DeleteStreamInput{StreamName: aws.String(stream)})
-	})
-	var status string
-	testwait.ForEvery(t, 50*time.Millisecond, "stream "+stream+" active", func() bool {
-		out, err := c.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(stream)})
-		if err != nil {
-			status = err.Error()
-			return false
-		}
-		status = string(out.StreamDescriptionSummary.StreamStatus)
-		return out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive
-	}, func() string { return "status " + status })
 }
 
 // readStream reads every shard from its start until a read comes back

@@ -232,18 +232,8 @@ func (d *directJSON) object(dst []byte, top bool) ([]byte, bool) {
 		} else if dst, ok = d.value(dst, key); !ok {
 			return dst, false
 		}
-		if d.ws(); d.i >= len(d.b) {
-			return dst, false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-			d.ws()
-		case '}':
-			d.i++
-			return dst, true
-		default:
-			return dst, false
+		if more, ok := d.next('}'); !more {
+			return dst, ok
 		}
 	}
 }
@@ -261,20 +251,29 @@ func (d *directJSON) array(dst []byte) ([]byte, bool) {
 		if dst, ok = d.value(dst, string(strconv.AppendInt(idx[:0], int64(n), 10))); !ok {
 			return dst, false
 		}
-		if d.ws(); d.i >= len(d.b) {
-			return dst, false
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-			d.ws()
-		case ']':
-			d.i++
-			return dst, true
-		default:
-			return dst, false
+		if more, ok := d.next(']'); !more {
+			return dst, ok
 		}
 	}
+}
+
+// next steps past what follows a member or element: a ',' and the
+// whitespace after it (more), or end, which closes the object or array
+// (done, ok); anything else is malformed (not ok).
+func (d *directJSON) next(end byte) (more, ok bool) {
+	if d.ws(); d.i >= len(d.b) {
+		return false, false
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		d.ws()
+		return true, true
+	case end:
+		d.i++
+		return false, true
+	}
+	return false, false
 }
 
 // value appends the value at d.i as the element key, with appendJSONElement's

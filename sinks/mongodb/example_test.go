@@ -14,6 +14,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	filesinks "github.com/sluicehq/sluice/sinks/file"
 	mongosink "github.com/sluicehq/sluice/sinks/mongodb"
 	"github.com/sluicehq/sluice/sources/generate"
@@ -93,7 +94,7 @@ func TestExampleCRMToMongoDB(t *testing.T) {
 	}
 	// Every generated event is applied exactly once, dead-lettered, or a
 	// duplicate of one already applied.
-	dups := counter(t, mreg, "sluice_mongodb_documents_total", "result", "duplicate")
+	dups := pipelinetest.MetricSum(t, mreg, "sluice_mongodb_documents_total", map[string]string{"result": "duplicate"})
 	if events+int64(dead)+int64(dups) != 300 || events < 250 {
 		t.Errorf("%d events applied + %d dead + %v duplicates, want 300 generated", events, dead, dups)
 	}

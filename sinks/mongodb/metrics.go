@@ -3,6 +3,8 @@ package mongodb
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/sluicehq/sluice/pipeline"
 )
 
 type metrics struct {
@@ -36,12 +38,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{"inserted", "upserted", "updated", "unchanged", "duplicate"} {
 		m.docs.WithLabelValues(r)
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{m.docs, m.errors, m.latency, m.check} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	if err := pipeline.RegisterMetrics(reg, m.docs, m.errors, m.latency, m.check); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -161,28 +161,6 @@ func (f *ferret) stop() {
 	}
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					sum += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return sum
-}
-
 func TestServerRestartMidRunLosesNothing(t *testing.T) {
 	f := startFerret(t)
 	uri := "mongodb://" + f.addr + "/?serverSelectionTimeoutMS=1000&connectTimeoutMS=1000"
@@ -219,7 +197,7 @@ func TestServerRestartMidRunLosesNothing(t *testing.T) {
 	downAt := src.EventsRead()
 	// Down until a write has failed on it, however long that takes.
 	testwait.For(t, "a write to fail while the server is down", func() bool {
-		return counter(t, reg, "sluice_mongodb_write_errors_total", "class", "retryable") > 0
+		return pipelinetest.MetricSum(t, reg, "sluice_mongodb_write_errors_total", map[string]string{"class": "retryable"}) > 0
 	}, func() string { return fmt.Sprintf("%d events read", src.EventsRead()) })
 	f.start()
 	if err := <-done; err != nil {
@@ -228,7 +206,7 @@ func TestServerRestartMidRunLosesNothing(t *testing.T) {
 	if src.EventsRead() <= downAt {
 		t.Errorf("the source did not continue after the restart (%d events read at stop, %d at the end)", downAt, src.EventsRead())
 	}
-	if retries := counter(t, reg, "sluice_mongodb_write_errors_total", "class", "retryable"); retries == 0 {
+	if retries := pipelinetest.MetricSum(t, reg, "sluice_mongodb_write_errors_total", map[string]string{"class": "retryable"}); retries == 0 {
 		t.Error("no write failed while the server was down: the test did not test anything")
 	}
 	if n := len(dead.Writes()); n != 0 {

@@ -7,25 +7,14 @@ import (
 	"time"
 )
 
-// oldAppendEvent is appendEvent as it wrote the envelope by hand before
-// internal/envelope owned it, kept as the reference its output must match
-// byte for byte. It returns the
-// index in buf where the partition key's text starts.
+// oldAppendEvent is appendEvent as it wrote the envelope's head by hand
+// before internal/envelope owned it, kept as the reference its output must
+// match byte for byte (the data and notes after the head are appendData's
+// in both). It returns the index in buf where the partition key's text
+// starts.
 func (g *Generator) oldAppendEvent(buf []byte, id string, family, entity int, now time.Time, target int) ([]byte, int) {
 	start := len(buf)
-	var vendor string
-	var vendorIdx int
-	switch family {
-	case 0:
-		vendorIdx = entity % len(crmVendors)
-		vendor = crmVendors[vendorIdx]
-	case 1:
-		vendorIdx = entity % len(atsVendors)
-		vendor = atsVendors[vendorIdx]
-	default:
-		vendorIdx = entity % len(emailVendors)
-		vendor = emailVendors[vendorIdx]
-	}
+	vendor := vendorOf(family, entity)
 	p := person(entity, g.w.Accounts)
 	buf = append(buf, `{"id":"`...)
 	buf = append(buf, id...)
@@ -51,34 +40,7 @@ func (g *Generator) oldAppendEvent(buf []byte, id string, family, entity int, no
 	buf = append(buf, ':')
 	buf = strconv.AppendInt(buf, int64(entity), 10)
 	buf = append(buf, `","data":`...)
-	switch vendor {
-	case "salesforce":
-		buf = appendSalesforce(buf, p, entity, now)
-	case "hubspot":
-		buf = appendHubSpot(buf, p, entity, now)
-	case "greenhouse":
-		buf = appendGreenhouse(buf, p, entity, now, g.rng)
-	case "lever":
-		buf = appendLever(buf, p, entity, now, g.rng)
-	case "sendgrid":
-		buf = appendSendGrid(buf, p, g.n, now, kind)
-	case "mailgun":
-		buf = appendMailgun(buf, p, g.n, now, kind)
-	default:
-		buf = appendSES(buf, p, g.n, now, kind, g.rng)
-	}
-	// Pad with free text (notes, email bodies) up to the target size, then
-	// close the envelope. The text offset is drawn either way: the number
-	// of draws must not depend on the clock (timestamps vary in length), or
-	// the same seed would not give the same events.
-	off := g.rng.IntN(len(loremText))
-	if pad := target - (len(buf) - start) - len(`,"notes":""}`); pad > 0 {
-		buf = append(buf, `,"notes":"`...)
-		buf = appendText(buf, pad, off)
-		buf = append(buf, '"')
-	}
-	buf = append(buf, '}')
-	return buf, keyStart
+	return g.appendData(buf, vendor, p, entity, kind, now, start, target), keyStart
 }
 
 func TestAppendEventMatchesOldWriter(t *testing.T) {

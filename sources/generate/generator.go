@@ -170,50 +170,22 @@ var (
 	emailVendors = [...]string{"sendgrid", "mailgun", "ses"}
 )
 
-// appendEvent writes the envelope (internal/envelope's head, then the
-// vendor record as data and free-text notes) and returns the index in buf
-// where the partition key's text starts.
-func (g *Generator) appendEvent(buf []byte, id string, family, entity int, now time.Time, target int) ([]byte, int) {
-	start := len(buf)
-	var vendor string
-	var vendorIdx int
+// vendorOf picks the vendor of an entity of a family (0 CRM, 1 ATS, 2
+// email).
+func vendorOf(family, entity int) string {
 	switch family {
 	case 0:
-		vendorIdx = entity % len(crmVendors)
-		vendor = crmVendors[vendorIdx]
+		return crmVendors[entity%len(crmVendors)]
 	case 1:
-		vendorIdx = entity % len(atsVendors)
-		vendor = atsVendors[vendorIdx]
-	default:
-		vendorIdx = entity % len(emailVendors)
-		vendor = emailVendors[vendorIdx]
+		return atsVendors[entity%len(atsVendors)]
 	}
-	p := person(entity, g.w.Accounts)
-	kind := g.rng.IntN(len(emailKinds))
-	var typ string
-	switch family {
-	case 0:
-		typ = crmTypes[g.rng.IntN(len(crmTypes))]
-	case 1:
-		typ = atsTypes[g.rng.IntN(len(atsTypes))]
-	default:
-		typ = emailKinds[kind]
-	}
-	// account, time and key are formatted into scratch and viewed as
-	// strings only while the head is appended: no allocation per event.
-	s := append(g.scratch[:0], "acct_"...)
-	s = strconv.AppendInt(s, int64(p.account), 10)
-	accountEnd := len(s)
-	s = now.AppendFormat(s, time.RFC3339Nano)
-	timeEnd := len(s)
-	s = append(s, vendor...)
-	s = append(s, ':')
-	s = strconv.AppendInt(s, int64(entity), 10)
-	g.scratch = s
-	str := func(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
-	env := envelope.Envelope{ID: id, Source: vendor, Type: typ, AccountID: str(s[:accountEnd]),
-		OccurredAt: str(s[accountEnd:timeEnd]), Key: str(s[timeEnd:])}
-	buf, keyStart := env.AppendHead(buf)
+	return emailVendors[entity%len(emailVendors)]
+}
+
+// appendData writes an event's envelope from its data on: the vendor's
+// record, free-text notes that pad the event (from start) to target
+// bytes, and the envelope's closing brace.
+func (g *Generator) appendData(buf []byte, vendor string, p profile, entity, kind int, now time.Time, start, target int) []byte {
 	switch vendor {
 	case "salesforce":
 		buf = appendSalesforce(buf, p, entity, now)
@@ -241,7 +213,42 @@ func (g *Generator) appendEvent(buf []byte, id string, family, entity int, now t
 		buf = append(buf, '"')
 	}
 	buf = append(buf, '}')
-	return buf, keyStart
+	return buf
+}
+
+// appendEvent writes the envelope (internal/envelope's head, then the
+// vendor record as data and free-text notes) and returns the index in buf
+// where the partition key's text starts.
+func (g *Generator) appendEvent(buf []byte, id string, family, entity int, now time.Time, target int) ([]byte, int) {
+	start := len(buf)
+	vendor := vendorOf(family, entity)
+	p := person(entity, g.w.Accounts)
+	kind := g.rng.IntN(len(emailKinds))
+	var typ string
+	switch family {
+	case 0:
+		typ = crmTypes[g.rng.IntN(len(crmTypes))]
+	case 1:
+		typ = atsTypes[g.rng.IntN(len(atsTypes))]
+	default:
+		typ = emailKinds[kind]
+	}
+	// account, time and key are formatted into scratch and viewed as
+	// strings only while the head is appended: no allocation per event.
+	s := append(g.scratch[:0], "acct_"...)
+	s = strconv.AppendInt(s, int64(p.account), 10)
+	accountEnd := len(s)
+	s = now.AppendFormat(s, time.RFC3339Nano)
+	timeEnd := len(s)
+	s = append(s, vendor...)
+	s = append(s, ':')
+	s = strconv.AppendInt(s, int64(entity), 10)
+	g.scratch = s
+	str := func(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+	env := envelope.Envelope{ID: id, Source: vendor, Type: typ, AccountID: str(s[:accountEnd]),
+		OccurredAt: str(s[accountEnd:timeEnd]), Key: str(s[timeEnd:])}
+	buf, keyStart := env.AppendHead(buf)
+	return g.appendData(buf, vendor, p, entity, kind, now, start, target), keyStart
 }
 
 var (

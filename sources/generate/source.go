@@ -122,7 +122,7 @@ func (c Config) Workload() Workload {
 
 // New returns a generate source for c.
 func New(_ pipeline.BuildContext, c Config) (*Source, error) {
-	return &Source{cfg: c, gen: NewGenerator(c.Workload(), time.Now), sleep: sleepCtx}, nil
+	return &Source{cfg: c, gen: NewGenerator(c.Workload(), time.Now), sleep: pipeline.Sleep}, nil
 }
 
 // Read returns the events due by now under the rate, at most batch_size.
@@ -170,14 +170,3 @@ func (s *Source) Read(ctx context.Context) ([]*pipeline.Event, pipeline.AckFunc,
 
 // Close does nothing: the generator holds no resources.
 func (s *Source) Close(context.Context) error { return nil }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -177,7 +177,7 @@ func TestSourceRateWithCount(t *testing.T) {
 	sleeps := 0
 	s.sleep = func(ctx context.Context, d time.Duration) error {
 		sleeps++
-		return sleepCtx(ctx, d)
+		return pipeline.Sleep(ctx, d)
 	}
 	total := 0
 	for {

@@ -1,7 +1,6 @@
 package greenhouse_test
 
 import (
-	"log/slog"
 	"strconv"
 	"testing"
 
@@ -20,40 +19,26 @@ func TestConformance(t *testing.T) {
 		h := newHarvest(t)
 		clock := pollertest.NewClock(base)
 		h.date = clock.Now
-		fed := 0
 		return pollertest.Vendor{
-			Feed: func(t *testing.T, n int) []string {
+			Feed: func(t *testing.T, from, n int) []string {
 				at := clock.Modify()
 				h.mu.Lock()
 				defer h.mu.Unlock()
 				var ids []string
-				for i := fed; i < fed+n; i++ {
+				for i := from; i < from+n; i++ {
 					r := &rec{id: 4000000 + i, created: at, upd: at}
 					h.candidates[i] = r
 					ids = append(ids, poller.EventID("greenhouse", "candidates", strconv.Itoa(r.id), at))
 				}
-				fed += n
 				return ids
 			},
-			Open: func(t *testing.T, pc poller.Config) pipeline.Source { return openConformanceSource(t, h, pc) },
+			Open: func(t *testing.T, pc poller.Config) pipeline.Source {
+				return pollertest.Build(t, greenhouse.New, func(c *greenhouse.Config) {
+					c.Config = pc
+					c.APIKey, c.BaseURL, c.PerPage = apiKey, h.srv.URL+"/v1", 5
+					c.Objects = []string{"candidates"}
+				})
+			},
 		}
 	})
-}
-
-// openConformanceSource is the one place the conformance test builds a
-// source.
-func openConformanceSource(t *testing.T, h *harvest, pc poller.Config) pipeline.Source {
-	var c greenhouse.Config
-	c.SetDefaults()
-	c.Config = pc
-	c.APIKey, c.BaseURL, c.PerPage = apiKey, h.srv.URL+"/v1", 5
-	c.Objects = []string{"candidates"}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := greenhouse.New(pipeline.BuildContext{Pipeline: "conf", Logger: slog.New(slog.DiscardHandler)}, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

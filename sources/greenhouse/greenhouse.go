@@ -62,16 +62,8 @@ func (c *Config) SetDefaults() {
 
 // Validate checks the values decoding cannot.
 func (c *Config) Validate() error {
-	errs := []error{c.Config.Validate()}
-	if c.APIKey == "" {
-		errs = append(errs, pipeline.FieldErrorf("api_key", "must not be empty"))
-	}
-	if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" {
-		errs = append(errs, pipeline.FieldErrorf("base_url", "must be a URL; got %q", c.BaseURL))
-	}
-	if c.PerPage < 1 || c.PerPage > 500 {
-		errs = append(errs, pipeline.FieldErrorf("per_page", "must be 1 to 500"))
-	}
+	errs := []error{c.Config.Validate(), poller.CheckRequired("api_key", c.APIKey),
+		poller.CheckBaseURL("base_url", c.BaseURL), poller.CheckPageSize("per_page", c.PerPage, 500)}
 	if len(c.Objects) == 0 {
 		errs = append(errs, pipeline.FieldErrorf("objects", "list at least one of candidates, applications, jobs"))
 	}
@@ -85,24 +77,17 @@ func (c *Config) Validate() error {
 
 // Register adds the greenhouse source to r.
 func Register(r *pipeline.Registry) {
-	pipeline.RegisterSource(r, "greenhouse", "Greenhouse Harvest candidates, applications and jobs updated since a saved cursor", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
-		return New(bc, *c)
-	})
+	poller.Register(r, "greenhouse", "Greenhouse Harvest candidates, applications and jobs updated since a saved cursor", New)
 }
 
 // New builds the source.
 func New(bc pipeline.BuildContext, c Config) (*poller.Source, error) {
-	o, err := c.Options(bc)
-	if err != nil {
-		return nil, err
-	}
 	base, err := url.Parse(strings.TrimRight(c.BaseURL, "/"))
 	if err != nil {
 		return nil, fmt.Errorf("greenhouse base_url %q: %w", c.BaseURL, err)
 	}
-	o.Vendor, o.Sorted, o.Objects = "greenhouse", false, c.Objects
-	o.Client = &client{base: base, key: c.APIKey, perPage: c.PerPage, http: &http.Client{Timeout: c.Timeout.D()}, log: o.Logger}
-	return poller.New(o)
+	cl := &client{base: base, key: c.APIKey, perPage: c.PerPage, http: &http.Client{Timeout: c.Timeout.D()}, log: bc.Logger}
+	return c.NewSource(bc, poller.Vendor{Name: "greenhouse", Objects: c.Objects, Client: cl})
 }
 
 type client struct {

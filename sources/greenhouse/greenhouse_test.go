@@ -1,9 +1,7 @@
 package greenhouse_test
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,8 +16,6 @@ import (
 
 	"github.com/sluicehq/sluice/internal/poller"
 	"github.com/sluicehq/sluice/internal/poller/pollertest"
-	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/greenhouse"
 )
 
@@ -176,16 +172,6 @@ func (h *harvest) requests() []hit {
 	return slices.Clone(h.hits)
 }
 
-func hasAll(s *pipelinetest.Sink, want map[string]bool) bool {
-	got := s.IDs()
-	for id := range want {
-		if !got[id] {
-			return false
-		}
-	}
-	return true
-}
-
 func sourceYAML(h *harvest, file string) string {
 	return fmt.Sprintf(`  greenhouse:
     api_key: %s
@@ -203,7 +189,7 @@ func TestPagesEnvelopesAndRestart(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.json")
 	run := pollertest.Start(t, greenhouse.Register, sourceYAML(h, file), nil)
 	first := h.wantIDs()
-	pollertest.WaitFor(t, "every candidate and application", func() bool { return hasAll(run.Sink, first) })
+	pollertest.WaitFor(t, "every candidate and application", func() bool { return pollertest.HasAll(run.Sink, first) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +231,7 @@ func TestPagesEnvelopesAndRestart(t *testing.T) {
 			fresh[id] = true
 		}
 	}
-	pollertest.WaitFor(t, "candidates added while stopped", func() bool { return hasAll(run2.Sink, fresh) })
+	pollertest.WaitFor(t, "candidates added while stopped", func() bool { return pollertest.HasAll(run2.Sink, fresh) })
 	if err := run2.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +264,7 @@ func TestEditsDuringASweepAndRetryAfter(t *testing.T) {
 		h.mu.Lock()
 		e := edited
 		h.mu.Unlock()
-		return !e.IsZero() && hasAll(run.Sink, map[string]bool{
+		return !e.IsZero() && pollertest.HasAll(run.Sink, map[string]bool{
 			poller.EventID("greenhouse", "candidates", "4000002", e): true,
 			poller.EventID("greenhouse", "candidates", "4000017", e): true,
 		})
@@ -322,12 +308,7 @@ func TestCursorStaysWhenThePipelineFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarvest(t)
 			h.add(0, 40, base)
-			sink := &pipelinetest.Sink{WriteFunc: func(_ context.Context, call int, _ []*pipeline.Event) error {
-				if call >= tc.failFrom {
-					return pipeline.Permanent(errors.New("store rejected the batch"))
-				}
-				return nil
-			}}
+			sink := pollertest.FailingSink(tc.failFrom)
 			file := filepath.Join(t.TempDir(), "c.json")
 			run := pollertest.Start(t, greenhouse.Register, sourceYAML(h, file), sink)
 			if err := run.Wait(t); err == nil {

@@ -2,14 +2,13 @@ package greenhouse
 
 import (
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/poller"
+	"github.com/sluicehq/sluice/internal/poller/pollertest"
 )
 
 // TestRateLimitHeaders: Harvest's X-RateLimit-Remaining: 0 pauses until
@@ -33,18 +32,11 @@ func TestRateLimitHeaders(t *testing.T) {
 		{"429 Retry-After first", 429, map[string]string{"Retry-After": "2", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "9"}, 2 * time.Second, 2 * time.Second, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				for k, v := range tc.hdr {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tc.status)
-				if tc.status == 200 {
-					w.Write([]byte(candidates))
-				} else {
-					w.Write([]byte(`{"message":"Rate limit exceeded"}`))
-				}
-			}))
-			defer srv.Close()
+			body := `{"message":"Rate limit exceeded"}`
+			if tc.status == 200 {
+				body = candidates
+			}
+			srv := pollertest.Answer(t, tc.status, tc.hdr, body)
 			base, _ := url.Parse(srv.URL + "/v1")
 			cl := &client{base: base, key: "k", perPage: 10, http: srv.Client()}
 			page, err := cl.Fetch(t.Context(), poller.Query{Object: "candidates"})

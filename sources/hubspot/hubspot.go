@@ -72,16 +72,8 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_\-]+$`)
 
 // Validate checks the values decoding cannot.
 func (c *Config) Validate() error {
-	errs := []error{c.Config.Validate()}
-	if c.Token == "" {
-		errs = append(errs, pipeline.FieldErrorf("token", "must not be empty"))
-	}
-	if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" {
-		errs = append(errs, pipeline.FieldErrorf("base_url", "must be a URL; got %q", c.BaseURL))
-	}
-	if c.PageSize < 1 || c.PageSize > 200 {
-		errs = append(errs, pipeline.FieldErrorf("page_size", "must be 1 to 200"))
-	}
+	errs := []error{c.Config.Validate(), poller.CheckRequired("token", c.Token),
+		poller.CheckBaseURL("base_url", c.BaseURL), poller.CheckPageSize("page_size", c.PageSize, 200)}
 	if len(c.Objects) == 0 {
 		errs = append(errs, pipeline.FieldErrorf("objects", "list at least one object"))
 	}
@@ -97,23 +89,16 @@ func (c *Config) Validate() error {
 
 // Register adds the hubspot source to r.
 func Register(r *pipeline.Registry) {
-	pipeline.RegisterSource(r, "hubspot", "HubSpot CRM records modified since a saved cursor (CRM v3 search API)", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
-		return New(bc, *c)
-	})
+	poller.Register(r, "hubspot", "HubSpot CRM records modified since a saved cursor (CRM v3 search API)", New)
 }
 
 // New builds the source.
 func New(bc pipeline.BuildContext, c Config) (*poller.Source, error) {
-	o, err := c.Options(bc)
-	if err != nil {
-		return nil, err
-	}
-	cl := newClient(c, o.Logger)
-	o.Vendor, o.Sorted, o.Client = "hubspot", true, cl
+	v := poller.Vendor{Name: "hubspot", Sorted: true, Client: newClient(c, bc.Logger)}
 	for _, ob := range c.Objects {
-		o.Objects = append(o.Objects, ob.Name)
+		v.Objects = append(v.Objects, ob.Name)
 	}
-	return poller.New(o)
+	return c.NewSource(bc, v)
 }
 
 type client struct {

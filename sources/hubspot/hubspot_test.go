@@ -14,7 +14,6 @@ import (
 
 	"github.com/sluicehq/sluice/internal/poller"
 	"github.com/sluicehq/sluice/internal/poller/pollertest"
-	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/hubspot"
 )
 
@@ -184,16 +183,6 @@ func eventID(c contact) string {
 	return poller.EventID("hubspot", "contacts", strconv.Itoa(c.id), c.modified)
 }
 
-func hasAll(s *pipelinetest.Sink, want map[string]bool) bool {
-	got := s.IDs()
-	for id := range want {
-		if !got[id] {
-			return false
-		}
-	}
-	return true
-}
-
 func sourceYAML(p *portal, file string, pageSize int) string {
 	return fmt.Sprintf(`  hubspot:
     token: %s
@@ -223,7 +212,7 @@ func TestPagingAndTheSearchLimit(t *testing.T) {
 			p.add(0, tc.records, tc.perMs)
 			run := pollertest.Start(t, hubspot.Register, sourceYAML(p, filepath.Join(t.TempDir(), "c.json"), tc.pageSize), nil)
 			want := p.wantIDs()
-			pollertest.WaitFor(t, "every contact", func() bool { return hasAll(run.Sink, want) })
+			pollertest.WaitFor(t, "every contact", func() bool { return pollertest.HasAll(run.Sink, want) })
 			if err := run.Stop(t); err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +243,7 @@ func TestEnvelope(t *testing.T) {
 	p.add(0, 3, 1)
 	run := pollertest.Start(t, hubspot.Register, sourceYAML(p, filepath.Join(t.TempDir(), "c.json"), 100), nil)
 	want := p.wantIDs()
-	pollertest.WaitFor(t, "contacts", func() bool { return hasAll(run.Sink, want) })
+	pollertest.WaitFor(t, "contacts", func() bool { return pollertest.HasAll(run.Sink, want) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +269,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	p.limit429[2] = true
 	run := pollertest.Start(t, hubspot.Register, sourceYAML(p, filepath.Join(t.TempDir(), "c.json"), 100), nil)
 	want := p.wantIDs()
-	pollertest.WaitFor(t, "every contact", func() bool { return hasAll(run.Sink, want) })
+	pollertest.WaitFor(t, "every contact", func() bool { return pollertest.HasAll(run.Sink, want) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +290,7 @@ func TestRestartResumesFromTheCursor(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.json")
 	run := pollertest.Start(t, hubspot.Register, sourceYAML(p, file, 50), nil)
 	first := p.wantIDs()
-	pollertest.WaitFor(t, "first run", func() bool { return hasAll(run.Sink, first) })
+	pollertest.WaitFor(t, "first run", func() bool { return pollertest.HasAll(run.Sink, first) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +307,7 @@ func TestRestartResumesFromTheCursor(t *testing.T) {
 			fresh[id] = true
 		}
 	}
-	pollertest.WaitFor(t, "records added while stopped", func() bool { return hasAll(run2.Sink, fresh) })
+	pollertest.WaitFor(t, "records added while stopped", func() bool { return pollertest.HasAll(run2.Sink, fresh) })
 	if err := run2.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +334,7 @@ func TestRecordsModifiedDuringPagingAreNotSkipped(t *testing.T) {
 	}
 	run := pollertest.Start(t, hubspot.Register, sourceYAML(p, filepath.Join(t.TempDir(), "c.json"), 100), nil)
 	pollertest.WaitFor(t, "the edits", func() bool {
-		return hasAll(run.Sink, map[string]bool{
+		return pollertest.HasAll(run.Sink, map[string]bool{
 			eventID(contact{id: 50005, modified: later}): true, eventID(contact{id: 50150, modified: later}): true, eventID(contact{id: 50160, modified: later.Add(time.Millisecond)}): true,
 		})
 	})

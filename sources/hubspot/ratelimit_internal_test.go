@@ -2,12 +2,11 @@ package hubspot
 
 import (
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/poller"
+	"github.com/sluicehq/sluice/internal/poller/pollertest"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
@@ -44,15 +43,7 @@ func TestRateLimitHeadersOnEveryAnswer(t *testing.T) {
 		{"502 with the budget spent waits the interval", 502, budget, `{"status":"error"}`, 10 * time.Second, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				for k, v := range tc.hdr {
-					w.Header().Set(k, v)
-				}
-				w.Header().Set("Content-Type", "application/json;charset=utf-8")
-				w.WriteHeader(tc.status)
-				w.Write([]byte(tc.body))
-			}))
-			defer srv.Close()
+			srv := pollertest.Answer(t, tc.status, with(tc.hdr, "Content-Type", "application/json;charset=utf-8"), tc.body)
 			cl := newClient(Config{BaseURL: srv.URL, Token: "pat-na1-x", PageSize: 10, Objects: []Object{{Name: "contacts"}}}, pipelinetest.BuildContext().Logger)
 			page, err := cl.Fetch(t.Context(), poller.Query{Object: "contacts"})
 			if tc.retry {

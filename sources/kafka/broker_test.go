@@ -58,32 +58,6 @@ delivery: {lanes: 4, max_in_flight: 8, shutdown_timeout: 10s}
 	return &member{consumer: c, reg: metrics}
 }
 
-// gauge returns the values of a gauge family by its partition label (or
-// under "" when it has none).
-func (m *member) gauge(t *testing.T, name string) map[string]float64 {
-	t.Helper()
-	mfs, err := m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, metric := range mf.GetMetric() {
-			part := ""
-			for _, l := range metric.GetLabel() {
-				if l.GetName() == "partition" {
-					part = l.GetValue()
-				}
-			}
-			out[part] += metric.GetGauge().GetValue()
-		}
-	}
-	return out
-}
-
 func createBrokerTopic(t *testing.T, brokers []string, prefix string) string {
 	t.Helper()
 	topic := prefix + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -115,11 +89,11 @@ func TestBrokerGroupRebalanceCommitsAndLag(t *testing.T) {
 	shared := &pipelinetest.Sink{}
 	a := startMember(t, brokers, topic, group, shared)
 	waitUntil(t, "member A to own all 12 partitions", func() bool {
-		return a.gauge(t, "sluice_kafka_assigned_partitions")[""] == partitions
+		return pipelinetest.MetricByLabel(t, a.reg, "sluice_kafka_assigned_partitions", "partition")[""] == partitions
 	})
 	b := startMember(t, brokers, topic, group, shared)
 	waitUntil(t, "the rebalance to split the partitions between A and B", func() bool {
-		na, nb := a.gauge(t, "sluice_kafka_assigned_partitions")[""], b.gauge(t, "sluice_kafka_assigned_partitions")[""]
+		na, nb := pipelinetest.MetricByLabel(t, a.reg, "sluice_kafka_assigned_partitions", "partition")[""], pipelinetest.MetricByLabel(t, b.reg, "sluice_kafka_assigned_partitions", "partition")[""]
 		return na > 0 && nb > 0 && na+nb == partitions
 	})
 	waitUntil(t, "every record", func() bool {
@@ -170,7 +144,7 @@ func TestBrokerGroupRebalanceCommitsAndLag(t *testing.T) {
 	}
 	var got map[string]float64
 	waitUntil(t, "sluice_kafka_consumer_lag to match the broker's lag", func() bool {
-		got = c.gauge(t, "sluice_kafka_consumer_lag")
+		got = pipelinetest.MetricByLabel(t, c.reg, "sluice_kafka_consumer_lag", "partition")
 		for p, v := range want {
 			if got[p] != v {
 				return false
@@ -188,7 +162,7 @@ func TestBrokerGroupRebalanceCommitsAndLag(t *testing.T) {
 		return committedToEnd(t, brokers, group, topic, hwm)
 	})
 	waitUntil(t, "sluice_kafka_consumer_lag to drop to 0", func() bool {
-		for _, v := range c.gauge(t, "sluice_kafka_consumer_lag") {
+		for _, v := range pipelinetest.MetricByLabel(t, c.reg, "sluice_kafka_consumer_lag", "partition") {
 			if v != 0 {
 				return false
 			}

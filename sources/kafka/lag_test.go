@@ -13,26 +13,9 @@ import (
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kafkasource "github.com/sluicehq/sluice/sources/kafka"
 )
-
-// lagSum is the sum of sluice_kafka_consumer_lag over the partitions.
-func lagSum(t *testing.T, g prometheus.Gatherer) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == "sluice_kafka_consumer_lag" {
-			for _, m := range mf.GetMetric() {
-				sum += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return sum
-}
 
 // TestLagGrowsWhileReadingIsHeldBack: with the pipeline stopped (nothing
 // read from the source is acked, so fetching stops at
@@ -57,14 +40,7 @@ func TestLagGrowsWhileReadingIsHeldBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := src.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
-		defer cancel()
-		_ = src.Close(ctx)
-	})
+	pipelinetest.StartSource(t, src)
 	produce(t, brokers, topic, 0, 120, 24)
 	// Take one batch and never ack it: the sink is stopped.
 	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound()) // hang-catcher only
@@ -74,8 +50,10 @@ func TestLagGrowsWhileReadingIsHeldBack(t *testing.T) {
 	}
 	waitLag := func(want float64) {
 		t.Helper()
-		waitFor(t, fmt.Sprintf("the lag gauge to sum to %v", want), func() bool { return lagSum(t, reg) == want },
-			func() string { return fmt.Sprintf("lag gauge sums to %v", lagSum(t, reg)) })
+		waitFor(t, fmt.Sprintf("the lag gauge to sum to %v", want), func() bool { return pipelinetest.MetricSum(t, reg, "sluice_kafka_consumer_lag", nil) == want },
+			func() string {
+				return fmt.Sprintf("lag gauge sums to %v", pipelinetest.MetricSum(t, reg, "sluice_kafka_consumer_lag", nil))
+			})
 	}
 	waitLag(120)
 	produce(t, brokers, topic, 120, 600, 24)

@@ -1,6 +1,10 @@
 package kafka
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/pipeline"
+)
 
 type metrics struct {
 	lag        *prometheus.GaugeVec
@@ -16,10 +20,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_kafka_rebalances_total", Help: "Group generations joined (each rebalance starts one)."}),
 		assigned:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kafka_assigned_partitions", Help: "Partitions assigned to this member."}),
 	}
-	for _, c := range []prometheus.Collector{m.lag, m.commits, m.rebalances, m.assigned} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := pipeline.RegisterMetrics(reg, m.lag, m.commits, m.rebalances, m.assigned); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

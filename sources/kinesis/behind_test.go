@@ -10,27 +10,9 @@ import (
 
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kinesissource "github.com/sluicehq/sluice/sources/kinesis"
 )
-
-// metricSum sums the gauge or counter name over its label sets.
-func metricSum(t *testing.T, g prometheus.Gatherer, name string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
-		}
-	}
-	return sum
-}
 
 // TestBehindLatestGrowsWhileReadingIsHeldBack: with the sink stopped
 // (nothing handed out is acked, so fetching stops at
@@ -57,14 +39,7 @@ func TestBehindLatestGrowsWhileReadingIsHeldBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := src.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
-		defer cancel()
-		_ = src.Close(ctx)
-	})
+	pipelinetest.StartSource(t, src)
 	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound()) // hang-catcher
 	defer cancel()
 	// Take one batch and never ack it: the sink is stopped.
@@ -72,8 +47,8 @@ func TestBehindLatestGrowsWhileReadingIsHeldBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fetched := func() float64 { return metricSum(t, reg, "sluice_kinesis_records_total") }
-	behind := func() float64 { return metricSum(t, reg, "sluice_kinesis_behind_latest_seconds") }
+	fetched := func() float64 { return pipelinetest.MetricSum(t, reg, "sluice_kinesis_records_total", nil) }
+	behind := func() float64 { return pipelinetest.MetricSum(t, reg, "sluice_kinesis_behind_latest_seconds", nil) }
 	state := func() string { return fmt.Sprintf("behind %.3fs, fetched %v", behind(), fetched()) }
 	testwait.For(t, "the gauge to report the held batch", func() bool { return behind() > 0 }, state)
 	first := behind()

@@ -1,6 +1,10 @@
 package kinesis
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/pipeline"
+)
 
 type metrics struct {
 	behind      *prometheus.GaugeVec
@@ -20,10 +24,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		owned:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kinesis_leases_owned", Help: "Shard leases this consumer holds."}),
 		eligible:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_kinesis_shards_readable", Help: "Shards that may be read now (parents finished)."}),
 	}
-	for _, c := range []prometheus.Collector{m.behind, m.checkpoints, m.records, m.throttled, m.owned, m.eligible} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := pipeline.RegisterMetrics(reg, m.behind, m.checkpoints, m.records, m.throttled, m.owned, m.eligible); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -262,13 +262,7 @@ func (r *shardReader) finish() {
 	_ = r.s.store.Release(ctx, r.shard, r.s.id)
 }
 
+// sleep waits d and reports whether ctx is still live.
 func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return pipeline.Sleep(ctx, d) == nil
 }

@@ -43,31 +43,8 @@ func setup(t *testing.T, shards int32) *env {
 	e := &env{endpoint: testenv.KinesisEndpoint(t), mongo: testenv.MongoURI(t)}
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	e.db, e.stream = "kinesis_"+suffix, "s-"+suffix
-	c, err := awskinesis.Client(context.Background(), "us-east-1", e.endpoint, creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.client = c
-	ctx := context.Background()
-	if _, err := c.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(e.stream), ShardCount: aws.Int32(shards)}); err != nil {
-		t.Fatalf("create stream: %v", err)
-	}
-	e.waitActive(t)
+	e.client = testenv.KinesisStream(t, e.stream, shards)
 	return e
-}
-
-func (e *env) waitActive(t *testing.T) {
-	t.Helper()
-	var status string
-	testwait.ForEvery(t, 50*time.Millisecond, "stream "+e.stream+" active", func() bool {
-		out, err := e.client.DescribeStreamSummary(context.Background(), &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(e.stream)})
-		if err != nil {
-			status = err.Error()
-			return false
-		}
-		status = string(out.StreamDescriptionSummary.StreamStatus)
-		return out.StreamDescriptionSummary.StreamStatus == types.StreamStatusActive
-	}, func() string { return "status " + status })
 }
 
 type record struct {
@@ -248,7 +225,7 @@ func TestShardSplitReadsParentsBeforeChildren(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("split: %v", err)
 	}
-	e.waitActive(t)
+	testenv.WaitKinesisActive(t, e.client, e.stream)
 	e.put(t, 600, 600, 30) // these land in the children
 	waitFor(t, "every record across the split", func() bool { return len(ids(c.sink)) == 1200 })
 	firstArrivalsInOrder(t, c.sink.Writes())

@@ -1,7 +1,6 @@
 package lever_test
 
 import (
-	"log/slog"
 	"testing"
 	"time"
 
@@ -19,36 +18,22 @@ func TestConformance(t *testing.T) {
 		a := newAPI(t)
 		clock := pollertest.NewClock(base)
 		a.date = clock.Now
-		fed := 0
 		return pollertest.Vendor{
-			Feed: func(t *testing.T, n int) []string {
+			Feed: func(t *testing.T, from, n int) []string {
 				at := clock.Modify()
-				a.add(fed, n, at)
+				a.add(from, n, at)
 				var ids []string
-				for i := fed; i < fed+n; i++ {
+				for i := from; i < from+n; i++ {
 					ids = append(ids, poller.EventID("lever", "opportunities", oppID(i), time.UnixMilli(at.UnixMilli())))
 				}
-				fed += n
 				return ids
 			},
-			Open: func(t *testing.T, pc poller.Config) pipeline.Source { return openConformanceSource(t, a, pc) },
+			Open: func(t *testing.T, pc poller.Config) pipeline.Source {
+				return pollertest.Build(t, lever.New, func(c *lever.Config) {
+					c.Config = pc
+					c.APIKey, c.BaseURL, c.Limit = apiKey, a.srv.URL+"/v1", 10
+				})
+			},
 		}
 	})
-}
-
-// openConformanceSource is the one place the conformance test builds a
-// source.
-func openConformanceSource(t *testing.T, a *api, pc poller.Config) pipeline.Source {
-	var c lever.Config
-	c.SetDefaults()
-	c.Config = pc
-	c.APIKey, c.BaseURL, c.Limit = apiKey, a.srv.URL+"/v1", 10
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := lever.New(pipeline.BuildContext{Pipeline: "conf", Logger: slog.New(slog.DiscardHandler)}, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

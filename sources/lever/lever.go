@@ -46,35 +46,19 @@ func (c *Config) SetDefaults() {
 
 // Validate checks the values decoding cannot.
 func (c *Config) Validate() error {
-	errs := []error{c.Config.Validate()}
-	if c.APIKey == "" {
-		errs = append(errs, pipeline.FieldErrorf("api_key", "must not be empty"))
-	}
-	if u, err := url.Parse(c.BaseURL); err != nil || u.Host == "" {
-		errs = append(errs, pipeline.FieldErrorf("base_url", "must be a URL; got %q", c.BaseURL))
-	}
-	if c.Limit < 1 || c.Limit > 100 {
-		errs = append(errs, pipeline.FieldErrorf("limit", "must be 1 to 100"))
-	}
-	return errors.Join(errs...)
+	return errors.Join(c.Config.Validate(), poller.CheckRequired("api_key", c.APIKey),
+		poller.CheckBaseURL("base_url", c.BaseURL), poller.CheckPageSize("limit", c.Limit, 100))
 }
 
 // Register adds the lever source to r.
 func Register(r *pipeline.Registry) {
-	pipeline.RegisterSource(r, "lever", "Lever opportunities updated since a saved cursor", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
-		return New(bc, *c)
-	})
+	poller.Register(r, "lever", "Lever opportunities updated since a saved cursor", New)
 }
 
 // New builds the source.
 func New(bc pipeline.BuildContext, c Config) (*poller.Source, error) {
-	o, err := c.Options(bc)
-	if err != nil {
-		return nil, err
-	}
-	o.Vendor, o.Sorted, o.Objects = "lever", false, []string{"opportunities"}
-	o.Client = &client{base: strings.TrimRight(c.BaseURL, "/"), key: c.APIKey, limit: c.Limit, http: &http.Client{Timeout: c.Timeout.D()}}
-	return poller.New(o)
+	cl := &client{base: strings.TrimRight(c.BaseURL, "/"), key: c.APIKey, limit: c.Limit, http: &http.Client{Timeout: c.Timeout.D()}}
+	return c.NewSource(bc, poller.Vendor{Name: "lever", Objects: []string{"opportunities"}, Client: cl})
 }
 
 type client struct {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/sluicehq/sluice/internal/poller"
 	"github.com/sluicehq/sluice/internal/poller/pollertest"
-	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/lever"
 )
 
@@ -156,16 +155,6 @@ func (a *api) requests() []hit {
 	return slices.Clone(a.hits)
 }
 
-func hasAll(s *pipelinetest.Sink, want map[string]bool) bool {
-	got := s.IDs()
-	for id := range want {
-		if !got[id] {
-			return false
-		}
-	}
-	return true
-}
-
 func sourceYAML(a *api, file string) string {
 	return fmt.Sprintf(`  lever:
     api_key: %s
@@ -182,7 +171,7 @@ func TestPagesEnvelopesAndRestart(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "c.json")
 	run := pollertest.Start(t, lever.Register, sourceYAML(a, file), nil)
 	first := a.wantIDs()
-	pollertest.WaitFor(t, "every opportunity", func() bool { return hasAll(run.Sink, first) })
+	pollertest.WaitFor(t, "every opportunity", func() bool { return pollertest.HasAll(run.Sink, first) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +204,7 @@ func TestPagesEnvelopesAndRestart(t *testing.T) {
 			fresh[id] = true
 		}
 	}
-	pollertest.WaitFor(t, "opportunities added while stopped", func() bool { return hasAll(run2.Sink, fresh) })
+	pollertest.WaitFor(t, "opportunities added while stopped", func() bool { return pollertest.HasAll(run2.Sink, fresh) })
 	if err := run2.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +238,7 @@ func TestEditsDuringASweepAndRetryAfter(t *testing.T) {
 		mu.Lock()
 		e := edited
 		mu.Unlock()
-		return !e.IsZero() && hasAll(run.Sink, map[string]bool{
+		return !e.IsZero() && pollertest.HasAll(run.Sink, map[string]bool{
 			poller.EventID("lever", "opportunities", oppID(29), e): true,
 			poller.EventID("lever", "opportunities", oppID(3), e):  true,
 		})

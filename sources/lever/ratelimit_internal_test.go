@@ -2,12 +2,11 @@ package lever
 
 import (
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/poller"
+	"github.com/sluicehq/sluice/internal/poller/pollertest"
 	"github.com/sluicehq/sluice/pipeline"
 )
 
@@ -31,18 +30,11 @@ func TestRateLimitAnswers(t *testing.T) {
 		{"200 with Retry-After pauses", 200, map[string]string{"Retry-After": "1"}, time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				for k, v := range tc.hdr {
-					w.Header().Set(k, v)
-				}
-				w.WriteHeader(tc.status)
-				if tc.status == 200 {
-					w.Write([]byte(opps))
-				} else {
-					w.Write([]byte(`{"code":"TooManyRequests","message":"rate limit exceeded"}`))
-				}
-			}))
-			defer srv.Close()
+			body := `{"code":"TooManyRequests","message":"rate limit exceeded"}`
+			if tc.status == 200 {
+				body = opps
+			}
+			srv := pollertest.Answer(t, tc.status, tc.hdr, body)
 			cl := &client{base: srv.URL + "/v1", key: "k", limit: 10, http: srv.Client()}
 			page, err := cl.Fetch(t.Context(), poller.Query{Object: "opportunities"})
 			ra, isRA := errors.AsType[*poller.RetryAfterError](err)

@@ -1,7 +1,6 @@
 package salesforce_test
 
 import (
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -18,41 +17,27 @@ import (
 func TestConformance(t *testing.T) {
 	pollertest.TestConformance(t, func(t *testing.T) pollertest.Vendor {
 		o := newOrg(t)
-		fed := 0
 		return pollertest.Vendor{
-			Feed: func(t *testing.T, n int) []string {
+			Feed: func(t *testing.T, from, n int) []string {
 				o.mu.Lock()
 				defer o.mu.Unlock()
 				var ids []string
-				for i := fed; i < fed+n; i++ {
+				for i := from; i < from+n; i++ {
 					st := base.Add(time.Duration(i) * time.Second)
 					c := &contact{ID: sfID("003", i), Account: sfID("001", i%4), Last: "Lovelace" + strconv.Itoa(i), Created: st, Stamp: st}
 					o.contacts[c.ID] = c
 					ids = append(ids, eventID(*c))
 				}
-				fed += n
 				return ids
 			},
-			Open: func(t *testing.T, pc poller.Config) pipeline.Source { return openConformanceSource(t, o, pc) },
+			Open: func(t *testing.T, pc poller.Config) pipeline.Source {
+				return pollertest.Build(t, salesforce.New, func(c *salesforce.Config) {
+					c.Config = pc
+					c.InstanceURL = o.srv.URL
+					c.Objects = []salesforce.Object{{Name: "Contact", Fields: []string{"Id", "AccountId", "LastName", "CreatedDate", "LastModifiedDate"}}}
+					c.Auth.ClientID, c.Auth.ClientSecret = "3MVG9-consumer-key", "consumer-secret"
+				})
+			},
 		}
 	})
-}
-
-// openConformanceSource is the one place the conformance test builds a
-// source.
-func openConformanceSource(t *testing.T, o *org, pc poller.Config) pipeline.Source {
-	var c salesforce.Config
-	c.SetDefaults()
-	c.Config = pc
-	c.InstanceURL = o.srv.URL
-	c.Objects = []salesforce.Object{{Name: "Contact", Fields: []string{"Id", "AccountId", "LastName", "CreatedDate", "LastModifiedDate"}}}
-	c.Auth.ClientID, c.Auth.ClientSecret = "3MVG9-consumer-key", "consumer-secret"
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := salesforce.New(pipeline.BuildContext{Pipeline: "conf", Logger: slog.New(slog.DiscardHandler)}, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }

@@ -29,9 +29,15 @@ func fakeQuery(t *testing.T, status int, hdr map[string]string, body string) sal
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
+	return fetchConfig(srv.URL)
+}
+
+// fetchConfig is the config of the FetchOnce tests: Contact on the
+// stand-in at url, client credentials.
+func fetchConfig(url string) salesforce.Config {
 	cfg := salesforce.Config{}
 	cfg.SetDefaults()
-	cfg.InstanceURL = srv.URL
+	cfg.InstanceURL = url
 	cfg.Objects = []salesforce.Object{{Name: "Contact"}}
 	cfg.Auth.ClientID, cfg.Auth.ClientSecret = "id", "secret"
 	return cfg

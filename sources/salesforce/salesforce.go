@@ -95,10 +95,7 @@ var (
 
 // Validate checks the values decoding cannot.
 func (c *Config) Validate() error {
-	errs := []error{c.Config.Validate()}
-	if c.Auth.ClientID == "" {
-		errs = append(errs, pipeline.FieldErrorf("auth.client_id", "must not be empty"))
-	}
+	errs := []error{c.Config.Validate(), poller.CheckRequired("auth.client_id", c.Auth.ClientID)}
 	if u, err := url.Parse(c.InstanceURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		errs = append(errs, pipeline.FieldErrorf("instance_url", "must be an https URL such as https://acme.my.salesforce.com; got %q", c.InstanceURL))
 	}
@@ -162,26 +159,20 @@ func parseKey(p string) ([]byte, error) {
 
 // Register adds the salesforce source to r.
 func Register(r *pipeline.Registry) {
-	pipeline.RegisterSource(r, "salesforce", "Salesforce records modified since a saved cursor (REST query API, OAuth2)", func(bc pipeline.BuildContext, c *Config) (pipeline.Source, error) {
-		return New(bc, *c)
-	})
+	poller.Register(r, "salesforce", "Salesforce records modified since a saved cursor (REST query API, OAuth2)", New)
 }
 
 // New builds the source.
 func New(bc pipeline.BuildContext, c Config) (*poller.Source, error) {
-	o, err := c.Options(bc)
+	cl, err := newClient(c, bc.Logger)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := newClient(c, o.Logger)
-	if err != nil {
-		return nil, err
-	}
-	o.Vendor, o.Sorted, o.Client = "salesforce", true, cl
+	v := poller.Vendor{Name: "salesforce", Sorted: true, Client: cl}
 	for _, ob := range c.Objects {
-		o.Objects = append(o.Objects, ob.Name)
+		v.Objects = append(v.Objects, ob.Name)
 	}
-	return poller.New(o)
+	return c.NewSource(bc, v)
 }
 
 type client struct {

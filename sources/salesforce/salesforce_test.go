@@ -1,7 +1,6 @@
 package salesforce_test
 
 import (
-	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -27,7 +26,6 @@ import (
 	"github.com/sluicehq/sluice/internal/poller"
 	"github.com/sluicehq/sluice/internal/poller/pollertest"
 	"github.com/sluicehq/sluice/pipeline"
-	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/salesforce"
 )
 
@@ -246,16 +244,6 @@ func (o *org) wantIDs() map[string]bool {
 	return ids
 }
 
-func hasAll(s *pipelinetest.Sink, want map[string]bool) bool {
-	got := s.IDs()
-	for id := range want {
-		if !got[id] {
-			return false
-		}
-	}
-	return true
-}
-
 func loadCursor(t *testing.T, path string) (poller.Cursor, bool) {
 	t.Helper()
 	fs, err := poller.NewFileStore(path)
@@ -275,7 +263,7 @@ func TestPagesIntoEnvelopesAndCheckpoint(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "cursors.json")
 	run := pollertest.Start(t, salesforce.Register, sourceYAML(o, file), nil)
 	want := o.wantIDs()
-	pollertest.WaitFor(t, "all 25 contacts", func() bool { return hasAll(run.Sink, want) })
+	pollertest.WaitFor(t, "all 25 contacts", func() bool { return pollertest.HasAll(run.Sink, want) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +307,7 @@ func TestRestartResumesFromTheCursorWithoutAGap(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "cursors.json")
 	run := pollertest.Start(t, salesforce.Register, sourceYAML(o, file), nil)
 	first := o.wantIDs()
-	pollertest.WaitFor(t, "first run", func() bool { return hasAll(run.Sink, first) })
+	pollertest.WaitFor(t, "first run", func() bool { return pollertest.HasAll(run.Sink, first) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +330,7 @@ func TestRestartResumesFromTheCursorWithoutAGap(t *testing.T) {
 			fresh = append(fresh, id)
 		}
 	}
-	pollertest.WaitFor(t, "the records added while stopped", func() bool { return hasAll(run2.Sink, all) || hasAll(run2.Sink, setOf(fresh)) })
+	pollertest.WaitFor(t, "the records added while stopped", func() bool { return pollertest.HasAll(run2.Sink, all) || pollertest.HasAll(run2.Sink, setOf(fresh)) })
 	if err := run2.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +365,7 @@ func TestExpiredSessionTakesANewToken(t *testing.T) {
 	}
 	run := pollertest.Start(t, salesforce.Register, sourceYAML(o, filepath.Join(t.TempDir(), "c.json")), nil)
 	want := o.wantIDs()
-	pollertest.WaitFor(t, "all contacts across the expiry", func() bool { return hasAll(run.Sink, want) })
+	pollertest.WaitFor(t, "all contacts across the expiry", func() bool { return pollertest.HasAll(run.Sink, want) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -402,12 +390,12 @@ func TestRecordsModifiedDuringAPollAreNotSkipped(t *testing.T) {
 	for _, n := range []int{3, 17} {
 		edits[eventID(contact{ID: sfID("003", n), Stamp: base.Add(time.Hour)})] = true
 	}
-	pollertest.WaitFor(t, "the edits made during the first poll", func() bool { return hasAll(run.Sink, edits) })
+	pollertest.WaitFor(t, "the edits made during the first poll", func() bool { return pollertest.HasAll(run.Sink, edits) })
 	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 	// The first query's snapshot still had both old versions.
-	if !hasAll(run.Sink, before) {
+	if !pollertest.HasAll(run.Sink, before) {
 		t.Fatal("records of the first poll missing")
 	}
 }
@@ -423,12 +411,7 @@ func TestCheckpointStaysBehindFailedAcks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOrg(t)
 			o.add(0, 40)
-			sink := &pipelinetest.Sink{WriteFunc: func(_ context.Context, call int, _ []*pipeline.Event) error {
-				if call >= tc.failFrom {
-					return pipeline.Permanent(errors.New("store rejected the batch"))
-				}
-				return nil
-			}}
+			sink := pollertest.FailingSink(tc.failFrom)
 			file := filepath.Join(t.TempDir(), "c.json")
 			run := pollertest.Start(t, salesforce.Register, sourceYAML(o, file), sink)
 			if err := run.Wait(t); err == nil {
@@ -484,11 +467,7 @@ func TestClientAnswers(t *testing.T) {
 			})
 			srv := httptest.NewServer(mux)
 			defer srv.Close()
-			cfg := salesforce.Config{}
-			cfg.SetDefaults()
-			cfg.InstanceURL = srv.URL
-			cfg.Objects = []salesforce.Object{{Name: "Contact"}}
-			cfg.Auth.ClientID, cfg.Auth.ClientSecret = "id", "secret"
+			cfg := fetchConfig(srv.URL)
 			page, err := salesforce.FetchOnce(t.Context(), cfg, poller.Query{Object: "Contact", Since: base})
 			switch tc.wantErr {
 			case "":
@@ -581,11 +560,8 @@ func TestIncludeDeletedReadsQueryAll(t *testing.T) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	cfg := salesforce.Config{}
-	cfg.SetDefaults()
-	cfg.InstanceURL, cfg.IncludeDeleted = srv.URL, true
-	cfg.Objects = []salesforce.Object{{Name: "Contact"}}
-	cfg.Auth.ClientID, cfg.Auth.ClientSecret = "id", "secret"
+	cfg := fetchConfig(srv.URL)
+	cfg.IncludeDeleted = true
 	page, err := salesforce.FetchOnce(t.Context(), cfg, poller.Query{Object: "Contact", Since: base})
 	if err != nil {
 		t.Fatal(err)
@@ -639,11 +615,7 @@ func TestNextRecordsURLStaysOnTheInstance(t *testing.T) {
 			})
 			srv := httptest.NewServer(mux)
 			defer srv.Close()
-			cfg := salesforce.Config{}
-			cfg.SetDefaults()
-			cfg.InstanceURL = srv.URL
-			cfg.Objects = []salesforce.Object{{Name: "Contact"}}
-			cfg.Auth.ClientID, cfg.Auth.ClientSecret = "id", "secret"
+			cfg := fetchConfig(srv.URL)
 			// From a page: the first query answers with the link.
 			page, err := salesforce.FetchOnce(t.Context(), cfg, poller.Query{Object: "Contact", Since: base})
 			if tc.ok != (err == nil) {

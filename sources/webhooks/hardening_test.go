@@ -117,7 +117,7 @@ func TestSendGridFreshAndSingleUse(t *testing.T) {
 					t.Fatalf("%s: status %d, want %d", tc.name, got, tc.status)
 				}
 			}
-			if got := counter(t, h.metrics, "sluice_webhook_events_total", nil); got != 3 {
+			if got := pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_events_total", nil); got != 3 {
 				t.Errorf("events answered 2xx = %v, want 3", got)
 			}
 		})
@@ -174,7 +174,7 @@ func TestSNSFreshAndSingleUse(t *testing.T) {
 			if confirmations != 1 {
 				t.Errorf("%d subscription confirmations, want 1", confirmations)
 			}
-			if got := counter(t, h.metrics, "sluice_webhook_events_total", nil); got != 2 {
+			if got := pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_events_total", nil); got != 2 {
 				t.Errorf("events answered 2xx = %v, want 2", got)
 			}
 		})
@@ -333,7 +333,7 @@ func TestBodyBytesBounded(t *testing.T) {
 	h := startPipeline(t, "listen: 127.0.0.1:0\nmax_concurrent: 1\nread_timeout: 2m\nmax_body_bytes: 16KiB\nsendgrid: {public_key: \"${SENDGRID_KEY}\"}\n", nil)
 	c := trickle(t, h.src.Addr().String(), "/webhooks/sendgrid", 16000, []byte("["+strings.Repeat(" ", 12000)))
 	waitFor(t, "the trickled body to be read", func() bool {
-		return counter(t, h.metrics, "sluice_webhook_body_bytes", nil) >= 12000
+		return pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_body_bytes", nil) >= 12000
 	})
 	body := fmt.Appendf(nil, `[{"email":"a@b.c","timestamp":%d,"event":"open","sg_event_id":"sg-b"}]`, time.Now().Unix())
 	hdr := sendgridHeaders(t, sendgridKey(), time.Now(), body)
@@ -342,7 +342,7 @@ func TestBodyBytesBounded(t *testing.T) {
 	}
 	c.Close()
 	waitFor(t, "the trickled body to be released", func() bool {
-		return counter(t, h.metrics, "sluice_webhook_body_bytes", nil) == 0
+		return pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_body_bytes", nil) == 0
 	})
 	if got := h.post(t, "/webhooks/sendgrid", body, hdr); got != 200 {
 		t.Fatalf("status %d once the budget is free, want 200", got)

@@ -1,6 +1,10 @@
 package webhooks
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicehq/sluice/pipeline"
+)
 
 // Request outcomes, the `outcome` label of the request metrics.
 const (
@@ -32,10 +36,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"provider", "outcome"}),
 		bodyBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_webhook_body_bytes", Help: "Bytes held by webhook request bodies being read or handled, at most max_concurrent × max_body_bytes."}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.events, m.latency, m.bodyBytes} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := pipeline.RegisterMetrics(reg, m.requests, m.events, m.latency, m.bodyBytes); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -87,7 +87,7 @@ func TestMailgunReplicasShareRedis(t *testing.T) {
 			t.Errorf("replica A wrote %s", id)
 		}
 	}
-	if got := counter(t, b.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "mailgun", "outcome": "unauthorized"}); got != 4 {
+	if got := pipelinetest.MetricSum(t, b.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "mailgun", "outcome": "unauthorized"}); got != 4 {
 		t.Errorf("B unauthorized = %v, want 4", got)
 	}
 }
@@ -118,10 +118,10 @@ func TestMailgunReplayStoreDown(t *testing.T) {
 	if n := len(h.sink.Writes()); n != 0 {
 		t.Fatalf("%d events written without the replay check", n)
 	}
-	if got := counter(t, h.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "mailgun", "outcome": "unavailable"}); got != 1 {
+	if got := pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "mailgun", "outcome": "unavailable"}); got != 1 {
 		t.Errorf("mailgun unavailable = %v, want 1", got)
 	}
-	if got := counter(t, h.metrics, "sluice_webhook_events_total", nil); got != 0 {
+	if got := pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_events_total", nil); got != 0 {
 		t.Errorf("events_total = %v, want 0", got)
 	}
 	ts := strconv.FormatInt(time.Now().Unix(), 10)

@@ -101,14 +101,14 @@ func TestSendGrid(t *testing.T) {
 		t.Errorf("account from route: %q", e3.AccountID)
 	}
 	for outcome, want := range map[string]float64{"accepted": 2, "unauthorized": 5, "bad_request": 3, "too_large": 1} {
-		if got := counter(t, h.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "sendgrid", "outcome": outcome}); got != want {
+		if got := pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "sendgrid", "outcome": outcome}); got != want {
 			t.Errorf("requests_total{outcome=%s} = %v, want %v", outcome, got, want)
 		}
 	}
-	if got := counter(t, h.metrics, "sluice_webhook_events_total", map[string]string{"provider": "sendgrid"}); got != 3 {
+	if got := pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_events_total", map[string]string{"provider": "sendgrid"}); got != 3 {
 		t.Errorf("events_total = %v, want 3", got)
 	}
-	if got := counter(t, h.metrics, "sluice_webhook_request_duration_seconds", map[string]string{"provider": "sendgrid"}); got != 11 {
+	if got := pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_request_duration_seconds", map[string]string{"provider": "sendgrid"}); got != 11 {
 		t.Errorf("latency observations = %v, want 11", got)
 	}
 }
@@ -191,7 +191,7 @@ func testMailgun(t *testing.T, sourceYAML string) {
 	if string(e.Data) != string(valid) {
 		t.Errorf("data is not the exact webhook body:\n got %s\nwant %s", e.Data, valid)
 	}
-	if got := counter(t, h.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "mailgun", "outcome": "unauthorized"}); got != 7 {
+	if got := pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "mailgun", "outcome": "unauthorized"}); got != 7 {
 		t.Errorf("unauthorized = %v, want 7", got)
 	}
 }
@@ -353,10 +353,10 @@ func testSinkDownAnswers503(t *testing.T, sourceYAML string) {
 	if n := len(sink.Writes()); n != 0 {
 		t.Fatalf("%d events written while the sink is down", n)
 	}
-	if got := counter(t, h.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "mailgun", "outcome": "unavailable"}); got != 1 {
+	if got := pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_requests_total", map[string]string{"provider": "mailgun", "outcome": "unavailable"}); got != 1 {
 		t.Errorf("unavailable = %v, want 1", got)
 	}
-	if got := counter(t, h.metrics, "sluice_webhook_events_total", nil); got != 0 {
+	if got := pipelinetest.MetricSum(t, h.metrics, "sluice_webhook_events_total", nil); got != 0 {
 		t.Errorf("events_total = %v, want 0", got)
 	}
 	close(down)

@@ -104,11 +104,11 @@ func NewJSON(_ pipeline.BuildContext, c Config) (*JSON, error) {
 		c.MaxDepth = DefaultMaxDepth
 	}
 	d := &JSON{cfg: c, idKey: -1, timeKey: -1}
-	if plainKey(c.ID) {
+	if pipeline.IsTopLevelKey(c.ID) {
 		d.idKey = len(d.keys)
 		d.keys = append(d.keys, c.ID)
 	}
-	if plainKey(c.Time) {
+	if pipeline.IsTopLevelKey(c.Time) {
 		if c.Time == c.ID {
 			d.timeKey = d.idKey
 		} else {

@@ -387,18 +387,3 @@ func digits(p []byte, i int) int {
 	}
 	return i
 }
-
-// plainKey reports whether path names one top-level key (no gjson path
-// syntax), so the scan can find it.
-func plainKey(path string) bool {
-	if path == "" {
-		return false
-	}
-	for i := 0; i < len(path); i++ {
-		c := path[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}

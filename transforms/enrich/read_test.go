@@ -11,15 +11,7 @@ import (
 // path tree: every path read on its own, the first occurrence of its
 // top-level key, then gjson.Get below it; the guard applied after.
 func readReference(m *mapping, data gjson.Result) (out [maxSlots]gjson.Result, admitted bool) {
-	paths := append([]string{m.entityID, m.email, m.time, m.domain, m.is.path}, make([]string, len(m.attrs))...)
-	for i, a := range m.attrs {
-		paths[slotAttrs+i] = a.path
-	}
-	if m.mail != nil {
-		for _, a := range m.mail.vendor {
-			paths = append(paths, a.path)
-		}
-	}
+	paths := m.slotPaths()
 	for slot, p := range paths {
 		if p == "" {
 			continue

@@ -112,8 +112,10 @@ type pathNode struct {
 	below []ref
 }
 
-// index builds the mapping's path tree.
-func (m *mapping) index() {
+// slotPaths lists the mapping's paths by slot: entity id, email, time,
+// domain, the guard's path, the attributes from slotAttrs on, then the
+// email vendor fields; "" where the mapping has none.
+func (m *mapping) slotPaths() []string {
 	paths := append([]string{m.entityID, m.email, m.time, m.domain, m.is.path}, make([]string, len(m.attrs))...)
 	for i, a := range m.attrs {
 		paths[slotAttrs+i] = a.path
@@ -123,6 +125,12 @@ func (m *mapping) index() {
 			paths = append(paths, a.path)
 		}
 	}
+	return paths
+}
+
+// index builds the mapping's path tree.
+func (m *mapping) index() {
+	paths := m.slotPaths()
 	if len(paths) > maxSlots {
 		panic("enrich: too many paths in the " + m.kind + " mapping")
 	}

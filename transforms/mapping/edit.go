@@ -57,18 +57,11 @@ type member struct {
 }
 
 // plainKey reports whether path is one top-level key with no gjson or
-// sjson path syntax, which the one-pass editor handles.
+// sjson path syntax, which the one-pass editor handles: a top-level key
+// that sjson cannot read as an array index or append (a leading digit or
+// '-').
 func plainKey(path string) bool {
-	if path == "" || path[0] == '-' || path[0] >= '0' && path[0] <= '9' {
-		return false
-	}
-	for i := 0; i < len(path); i++ {
-		c := path[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return pipeline.IsTopLevelKey(path) && path[0] != '-' && !(path[0] >= '0' && path[0] <= '9')
 }
 
 var errNotOnePass = errors.New("body not editable in one pass")

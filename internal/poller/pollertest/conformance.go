@@ -1,6 +1,7 @@
 package pollertest
 
 import (
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,13 +13,37 @@ import (
 )
 
 // Vendor is one polling source under the conformance table: Feed adds n
-// records (modified later than every record before them) to the vendor's
-// API stand-in and returns their event ids; Open builds the source with
-// the shared settings pc (embed them in the vendor's Config) and the
-// stand-in's URL and credentials.
+// records (modified later than every record before them; from is how many
+// it has added before, so the i-th record of the case is i) to the
+// vendor's API stand-in and returns their event ids; Open builds the
+// source with the shared settings pc (embed them in the vendor's Config,
+// see Build) and the stand-in's URL and credentials.
 type Vendor struct {
-	Feed func(t *testing.T, n int) []string
+	Feed func(t *testing.T, from, n int) []string
 	Open func(t *testing.T, pc poller.Config) pipeline.Source
+}
+
+// Build is how a vendor's Open builds its source: a Config with the
+// vendor's defaults, filled by set (the shared pc, the stand-in's URL,
+// credentials, page size), validated, then built by build (the vendor's
+// New) with a BuildContext that discards logs. It fails t on any error.
+func Build[C any, P interface {
+	*C
+	SetDefaults()
+	Validate() error
+}](t *testing.T, build func(pipeline.BuildContext, C) (*poller.Source, error), set func(c *C)) pipeline.Source {
+	t.Helper()
+	var c C
+	P(&c).SetDefaults()
+	set(&c)
+	if err := P(&c).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := build(pipeline.BuildContext{Pipeline: "conf", Logger: slog.New(slog.DiscardHandler)}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // TestConformance runs the source table on a polling source. A poller
@@ -30,6 +55,7 @@ type Vendor struct {
 func TestConformance(t *testing.T, vendor func(t *testing.T) Vendor) {
 	conformance.TestSource(t, func(t *testing.T) *conformance.SourceUnderTest {
 		v := vendor(t)
+		fed := 0
 		var pc poller.Config
 		pc.SetDefaults()
 		pc.Interval = pipeline.Duration(10 * time.Millisecond)
@@ -42,8 +68,12 @@ func TestConformance(t *testing.T, vendor func(t *testing.T) Vendor) {
 		}
 		return &conformance.SourceUnderTest{
 			Checkpoints: true,
-			Feed:        v.Feed,
-			Open:        func(t *testing.T) pipeline.Source { return v.Open(t, pc) },
+			Feed: func(t *testing.T, n int) []string {
+				ids := v.Feed(t, fed, n)
+				fed += n
+				return ids
+			},
+			Open: func(t *testing.T) pipeline.Source { return v.Open(t, pc) },
 		}
 	})
 }

@@ -5,8 +5,11 @@ package pollertest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -119,4 +122,43 @@ func Envelopes(t *testing.T, s *pipelinetest.Sink) ([]Envelope, map[string]int) 
 		n[e.ID]++
 	}
 	return out, n
+}
+
+// HasAll reports whether s holds a write of every id in want.
+func HasAll(s *pipelinetest.Sink, want map[string]bool) bool {
+	got := s.IDs()
+	for id := range want {
+		if !got[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// FailingSink is a memory sink whose writes succeed up to the failFrom-th
+// call (counting from 0) and fail permanently from it on: a store that
+// rejects, with no dead-letter sink, stops the pipeline.
+func FailingSink(failFrom int) *pipelinetest.Sink {
+	return &pipelinetest.Sink{WriteFunc: func(_ context.Context, call int, _ []*pipeline.Event) error {
+		if call >= failFrom {
+			return pipeline.Permanent(errors.New("store rejected the batch"))
+		}
+		return nil
+	}}
+}
+
+// Answer is a vendor API stand-in that gives every request the same
+// answer: the headers hdr, status and body (a rate-limit test's one
+// case). It is closed when t ends.
+func Answer(t *testing.T, status int, hdr map[string]string, body string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		for k, v := range hdr {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }
