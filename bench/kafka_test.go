@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,7 +120,9 @@ func BenchmarkKafkaRaw(b *testing.B) {
 	var got atomic.Int64
 	var wg sync.WaitGroup
 	b.ReportAllocs()
+	runtime.GC() // the fill's garbage is not the run's (as in driveToSink)
 	b.ResetTimer()
+	stopProfile := timedCPUProfile(b)
 	cpuBefore := processCPU()
 	for part := range kafkaBenchPartitions {
 		r := kafkago.NewReader(kafkago.ReaderConfig{
@@ -142,6 +145,7 @@ func BenchmarkKafkaRaw(b *testing.B) {
 		time.Sleep(time.Millisecond) // the same polling as driveToSink
 	}
 	cpu := processCPU() - cpuBefore
+	stopProfile()
 	b.StopTimer()
 	stop()
 	wg.Wait()
