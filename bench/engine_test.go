@@ -72,6 +72,7 @@ func driveToSink(b *testing.B, ctx context.Context, stop context.CancelFunc, p *
 	runtime.GC() // the set-up's garbage (a topic's fill) is not the run's
 	b.ResetTimer()
 	stopProfile := timedCPUProfile(b)
+	allocs := countAllocs()
 	cpuBefore := processCPU()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -83,12 +84,14 @@ func driveToSink(b *testing.B, ctx context.Context, stop context.CancelFunc, p *
 		}
 	}
 	cpu := processCPU() - cpuBefore
+	mallocs := allocs()
 	stopProfile()
 	b.StopTimer()
 	stop()
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
+	b.ReportMetric(float64(mallocs)/float64(b.N), "allocs/event")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
 }
@@ -115,5 +118,18 @@ func timedCPUProfile(b *testing.B) func() {
 		if err := f.Close(); err != nil {
 			b.Error(err)
 		}
+	}
+}
+
+// countAllocs returns a function that tells how many heap allocations
+// the process made since: allocs/op of -benchmem rounded to an integer
+// hides the per-batch part.
+func countAllocs() func() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	before := m.Mallocs
+	return func() uint64 {
+		runtime.ReadMemStats(&m)
+		return m.Mallocs - before
 	}
 }

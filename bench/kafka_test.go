@@ -123,6 +123,7 @@ func BenchmarkKafkaRaw(b *testing.B) {
 	runtime.GC() // the fill's garbage is not the run's (as in driveToSink)
 	b.ResetTimer()
 	stopProfile := timedCPUProfile(b)
+	allocs := countAllocs()
 	cpuBefore := processCPU()
 	for part := range kafkaBenchPartitions {
 		r := kafkago.NewReader(kafkago.ReaderConfig{
@@ -145,10 +146,12 @@ func BenchmarkKafkaRaw(b *testing.B) {
 		time.Sleep(time.Millisecond) // the same polling as driveToSink
 	}
 	cpu := processCPU() - cpuBefore
+	mallocs := allocs()
 	stopProfile()
 	b.StopTimer()
 	stop()
 	wg.Wait()
+	b.ReportMetric(float64(mallocs)/float64(b.N), "allocs/event")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
 }
