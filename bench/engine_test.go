@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -66,7 +69,10 @@ func processCPU() time.Duration {
 func driveToSink(b *testing.B, ctx context.Context, stop context.CancelFunc, p *pipeline.Pipeline, sink *discard) {
 	b.Helper()
 	b.ReportAllocs()
+	runtime.GC() // the set-up's garbage (a topic's fill) is not the run's
 	b.ResetTimer()
+	stopProfile := timedCPUProfile(b)
+	allocs := countAllocs()
 	cpuBefore := processCPU()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -78,11 +84,52 @@ func driveToSink(b *testing.B, ctx context.Context, stop context.CancelFunc, p *
 		}
 	}
 	cpu := processCPU() - cpuBefore
+	mallocs := allocs()
+	stopProfile()
 	b.StopTimer()
 	stop()
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
+	b.ReportMetric(float64(mallocs)/float64(b.N), "allocs/event")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
+}
+
+// timedCPUProfile writes a CPU profile of the timed part alone (not the
+// set-up, e.g. filling a topic, which -test.cpuprofile would include) to
+// the file SLUICE_BENCH_CPUPROFILE names, if set; the returned function
+// stops it. Do not combine it with -test.cpuprofile.
+func timedCPUProfile(b *testing.B) func() {
+	b.Helper()
+	path := os.Getenv("SLUICE_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+// countAllocs returns a function that tells how many heap allocations
+// the process made since: allocs/op of -benchmem rounded to an integer
+// hides the per-batch part.
+func countAllocs() func() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	before := m.Mallocs
+	return func() uint64 {
+		runtime.ReadMemStats(&m)
+		return m.Mallocs - before
+	}
 }

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"errors"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -27,12 +26,16 @@ type partition struct {
 	highWatermark atomic.Int64
 	committed     atomic.Int64  // last committed offset; -1 none
 	freed         chan struct{} // signaled when acks free capacity
+	// stale reports whether the partition was revoked (its generation
+	// ended): made once, for every batch's hand-over.
+	stale func() bool
 }
 
 // consume fetches the partition in order and hands batches to Read until
 // ctx ends (revocation or shutdown), then waits up to rebalance_drain for
 // what it handed out to be acked.
 func (s *Source) consume(ctx context.Context, p *partition) {
+	p.stale = func() bool { return ctx.Err() != nil }
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:       s.conn.Brokers,
 		Dialer:        s.conn.Dialer(),
@@ -58,15 +61,23 @@ func (s *Source) consume(ctx context.Context, p *partition) {
 		<-ctx.Done()
 		return
 	}
+	// The gathering window of every fetch is a child of this: a child of
+	// kafka-go's generation context (not a context package type) would
+	// cost a goroutine per fetch to watch its parent.
+	gather, stopGather := context.WithCancel(ctx)
+	defer stopGather()
 	retry := pipeline.NewBackoff(100*time.Millisecond, 10*time.Second)
 	for ctx.Err() == nil {
 		if !s.waitForCapacity(ctx, p) {
 			break
 		}
-		msgs, err := s.fetch(ctx, r, min(s.cfg.BatchSize, s.cfg.MaxInFlightPerPartition-p.tracker.InFlight()))
-		if len(msgs) > 0 {
+		b := s.pool.get()
+		err := s.fetch(ctx, gather, r, p, b, min(s.cfg.BatchSize, s.cfg.MaxInFlightPerPartition-p.tracker.InFlight()))
+		if b.len() > 0 {
 			retry.Reset()
-			s.handOver(ctx, p, msgs)
+			s.handOver(ctx, p, b)
+		} else {
+			s.pool.put(b)
 		}
 		if err != nil && ctx.Err() == nil {
 			wait := retry.Next()
@@ -94,50 +105,58 @@ func (s *Source) waitForCapacity(ctx context.Context, p *partition) bool {
 	return true
 }
 
-// fetch returns up to limit records (batch_size, or less to stay within
+// fetcher is what fetch reads from: a *kafkago.Reader.
+type fetcher interface {
+	FetchMessage(ctx context.Context) (kafkago.Message, error)
+}
+
+// fetch adds up to limit records to b (batch_size, or less to stay within
 // max_in_flight_per_partition): it waits for the first, then takes what
 // arrives within a few milliseconds, mostly what the reader prefetched.
-func (s *Source) fetch(ctx context.Context, r *kafkago.Reader, limit int) ([]kafkago.Message, error) {
-	first, err := r.FetchMessage(ctx)
+// The window is a child of gather, a child of ctx.
+func (s *Source) fetch(ctx, gather context.Context, r fetcher, p *partition, b *batch, limit int) error {
+	m, err := r.FetchMessage(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	msgs := make([]kafkago.Message, 1, limit)
-	msgs[0] = first
-	more, cancel := context.WithTimeout(ctx, 2*time.Millisecond)
+	b.add(p, &m)
+	more, cancel := context.WithTimeout(gather, 2*time.Millisecond)
 	defer cancel()
-	for len(msgs) < limit {
+	for b.len() < limit {
 		m, err := r.FetchMessage(more)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-				return msgs, nil
+				return nil
 			}
-			return msgs, err
+			return err
 		}
-		msgs = append(msgs, m)
+		b.add(p, &m)
 	}
-	return msgs, nil
+	return nil
 }
 
-func (s *Source) handOver(ctx context.Context, p *partition, msgs []kafkago.Message) {
-	last := msgs[len(msgs)-1]
-	p.highWatermark.Store(last.HighWaterMark)
+// handOver queues b for Read; its ack settles the records' offsets and
+// gives b back to the pool.
+func (s *Source) handOver(ctx context.Context, p *partition, b *batch) {
+	p.highWatermark.Store(b.hwm)
 	committed := p.committed.Load()
 	if committed < 0 {
-		committed = msgs[0].Offset
+		committed = b.first
 	}
-	p.lag.Set(float64(max(0, last.HighWaterMark-committed)))
+	p.lag.Set(float64(max(0, b.hwm-committed)))
 
-	events := toEvents(p, msgs)
-	sp := p.tracker.Add(last.Offset+1, len(msgs))
+	n := b.len()
+	sp := p.tracker.Add(b.last+1, n)
+	events := b.finish(p)
 	ack := func(err error) {
+		s.pool.put(b)
 		p.tracker.Ack(sp, err)
 		select {
 		case p.freed <- struct{}{}:
 		default:
 		}
 	}
-	if !s.batches.Put(ctx, handoff.Batch{Events: events, Ack: ack, Stale: func() bool { return ctx.Err() != nil }, StaleErr: ErrRevoked}) {
+	if !s.batches.Put(ctx, handoff.Batch{Events: events, Ack: ack, Stale: p.stale, StaleErr: ErrRevoked}) {
 		ack(ErrRevoked)
 	}
 }
@@ -163,45 +182,4 @@ func (s *Source) drain(p *partition) {
 // when the partition has none (earliest/latest decide where reading starts).
 func newTracker(committed int64) *ackorder.Tracker[int64] {
 	return ackorder.New(committed, committed >= 0)
-}
-
-// toEvents converts records to events, allocating the events, their
-// metadata and their ids in one slab each (ids are substrings of one
-// string made for the batch).
-func toEvents(p *partition, msgs []kafkago.Message) []*pipeline.Event {
-	evs := make([]pipeline.Event, len(msgs))
-	out := make([]*pipeline.Event, len(msgs))
-	const fixed = 3
-	meta := make([]pipeline.MetaPair, 0, len(msgs)*fixed)
-	partitionStr := p.idPrefix[len(p.topic)+1 : len(p.idPrefix)-1]
-	idText := make([]byte, 0, len(msgs)*(len(p.idPrefix)+8))
-	idEnds := make([]int, len(msgs))
-	for i := range msgs {
-		idText = append(idText, p.idPrefix...)
-		idText = strconv.AppendInt(idText, msgs[i].Offset, 10)
-		idEnds[i] = len(idText)
-	}
-	ids := string(idText)
-	start := 0
-	for i := range msgs {
-		m := &msgs[i]
-		ev := &evs[i]
-		ev.ID = ids[start:idEnds[i]]
-		start = idEnds[i]
-		ev.Key = m.Key
-		ev.Payload = m.Value
-		ev.Time = m.Time
-		mstart := len(meta)
-		meta = append(meta,
-			pipeline.MetaPair{Key: MetaTopic, Value: p.topic},
-			pipeline.MetaPair{Key: MetaPartition, Value: partitionStr},
-			pipeline.MetaPair{Key: MetaOffset, Value: ev.ID[len(p.idPrefix):]},
-		)
-		ev.Meta = meta[mstart:len(meta):len(meta)]
-		for _, h := range m.Headers {
-			ev.Meta = append(ev.Meta, pipeline.MetaPair{Key: MetaHeaderPrefix + h.Key, Value: string(h.Value)})
-		}
-		out[i] = ev
-	}
-	return out
 }

@@ -46,6 +46,7 @@ type Source struct {
 	metrics *metrics
 
 	batches *handoff.Queue
+	pool    *pool // acked batches for reuse (batch.go)
 	group   *kafkago.ConsumerGroup
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -69,7 +70,7 @@ func New(bc pipeline.BuildContext, c Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: c, conn: conn, log: log, metrics: m, batches: handoff.New(4)}
+	s := &Source{cfg: c, conn: conn, log: log, metrics: m, batches: handoff.New(4), pool: &pool{size: c.BatchSize}}
 	notYet := errors.New("not yet a member of group " + c.Group)
 	s.ready.Set(notYet)
 	return s, nil
