@@ -116,9 +116,11 @@ type Options struct {
 	// Start is where an object without a saved cursor begins.
 	Start    time.Time
 	StateKey string
-	Store    Store
-	Client   Client
-	Logger   *slog.Logger
+	// Store is handed over to the source: Close closes it, and so does
+	// New when it fails.
+	Store  Store
+	Client Client
+	Logger *slog.Logger
 	// Metrics registers the sluice_poller_* series; nil registers none.
 	Metrics prometheus.Registerer
 	Now     func() time.Time
@@ -164,8 +166,19 @@ type object struct {
 	due        time.Time
 }
 
-// New returns a source; Start (or the first Read) loads the cursors.
-func New(o Options) (*Source, error) {
+// New returns a source; Start (or the first Read) loads the cursors. It
+// takes o.Store over: when New fails it closes the store, so a failed
+// build leaves no client connected.
+func New(o Options) (_ *Source, err error) {
+	defer func() {
+		if err != nil && o.Store != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if cerr := o.Store.Close(ctx); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("close the cursor store: %w", cerr))
+			}
+		}
+	}()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
