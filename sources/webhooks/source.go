@@ -139,7 +139,9 @@ func New(bc pipeline.BuildContext, c Config, opts ...Option) (*Source, error) {
 		s.sesGuard = guard("ses", "SNS message", c.SES.ReplayConfig)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("webhooks source: %w", err)
+		// The stores built for the providers before the one that failed
+		// are open (a Redis client runs goroutines from the start).
+		return nil, errors.Join(fmt.Errorf("webhooks source: %w", err), s.closeGuards())
 	}
 	if len(c.Accounts) > 0 {
 		s.accounts = map[string]bool{}
