@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"slices"
 	"sort"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testenv"
-	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
@@ -33,30 +31,6 @@ func poison(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) 
 		return out, be
 	}
 	return out, nil
-}
-
-func runWithDeadLetter(t *testing.T, d *Dedupe, src *pipelinetest.Source, sink, dead *pipelinetest.Sink) error {
-	t.Helper()
-	reg := pipeline.NewRegistry()
-	pipeline.RegisterSource(reg, "mem", "", func(pipeline.BuildContext, *struct{}) (pipeline.Source, error) { return src, nil })
-	pipeline.RegisterTransform(reg, "poison", "", func(pipeline.BuildContext, *struct{}) (pipeline.Transform, error) {
-		return pipelinetest.TransformFunc(poison), nil
-	})
-	pipeline.RegisterTransform(reg, "dedupe", "", func(pipeline.BuildContext, *struct{}) (pipeline.Transform, error) { return keepOpen{d}, nil })
-	pipeline.RegisterSink(reg, "mem", "", func(pipeline.BuildContext, *struct{}) (pipeline.Sink, error) { return sink, nil })
-	pipeline.RegisterSink(reg, "dlq", "", func(pipeline.BuildContext, *struct{}) (pipeline.Sink, error) { return dead, nil })
-	doc := "name: t\nsource:\n  mem: {}\ntransforms:\n  - poison: {}\n  - dedupe: {}\nsinks:\n  - mem: {}\ndead_letter:\n  dlq: {}\nbatch: {max_events: 10, max_wait: 10ms}\n"
-	cfg, err := pipeline.Load("t.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := pipeline.Build(context.Background(), cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
-	defer cancel()
-	return p.Run(ctx)
 }
 
 // TestRedeliveredPoisonNotDeadLetteredTwice drives the real runner over
@@ -110,7 +84,7 @@ func TestRedeliveredPoisonNotDeadLetteredTwice(t *testing.T) {
 					}
 				}
 				src := pipelinetest.NewSource(batch(r.replayed))
-				err := runWithDeadLetter(t, d, src, sink, dead)
+				err := runOnce(t, d, src, sink, dead)
 				if (err != nil) != r.wantErr {
 					t.Fatalf("run %d (%s): err %v, want error %v", i, r.name, err, r.wantErr)
 				}
@@ -160,7 +134,7 @@ func TestDeadLettersWrittenWhenTheStoreCannotAnswer(t *testing.T) {
 		d.local = newMemoryStore(c.Capacity, c.Window.D(), time.Now) // a restart: only Redis would remember
 		sink, dead := &pipelinetest.Sink{}, &pipelinetest.Sink{}
 		src := pipelinetest.NewSource([]*pipeline.Event{ev("p1", "poison"), ev("p2", "poison")})
-		if err := runWithDeadLetter(t, d, src, sink, dead); err != nil {
+		if err := runOnce(t, d, src, sink, dead); err != nil {
 			t.Fatalf("delivery %d: %v", i, err)
 		}
 		if n := len(dead.Writes()); n != 2 {

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice/internal/testenv"
-	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
@@ -56,7 +55,7 @@ func TestRedeliveryAfterFailedWriteThroughRunner(t *testing.T) {
 					}
 				}
 				src := pipelinetest.NewSource(batch())
-				err := runOnce(t, d, src, sink)
+				err := runOnce(t, d, src, sink, nil)
 				if (err != nil) != r.wantErr {
 					t.Fatalf("run %d: err %v, want error %v", i, err, r.wantErr)
 				}
@@ -80,24 +79,22 @@ func TestRedeliveryAfterFailedWriteThroughRunner(t *testing.T) {
 	}
 }
 
-func runOnce(t *testing.T, d *Dedupe, src *pipelinetest.Source, sink *pipelinetest.Sink) error {
+// runOnce is one delivery of src through the real runner: mem source →
+// dedupe (d, kept open across deliveries) → mem sink. With dead set, a
+// poison step runs before dedupe and dead is the dead-letter sink.
+func runOnce(t *testing.T, d *Dedupe, src *pipelinetest.Source, sink, dead *pipelinetest.Sink) error {
 	t.Helper()
 	reg := pipeline.NewRegistry()
-	pipeline.RegisterSource(reg, "mem", "", func(pipeline.BuildContext, *struct{}) (pipeline.Source, error) { return src, nil })
+	pipelinetest.Register(reg, src, sink, dead)
+	pipeline.RegisterTransform(reg, "poison", "", func(pipeline.BuildContext, *struct{}) (pipeline.Transform, error) {
+		return pipelinetest.TransformFunc(poison), nil
+	})
 	pipeline.RegisterTransform(reg, "dedupe", "", func(pipeline.BuildContext, *struct{}) (pipeline.Transform, error) { return keepOpen{d}, nil })
-	pipeline.RegisterSink(reg, "mem", "", func(pipeline.BuildContext, *struct{}) (pipeline.Sink, error) { return sink, nil })
-	doc := "name: t\nsource:\n  mem: {}\ntransforms:\n  - dedupe: {}\nsinks:\n  - mem: {}\nbatch: {max_events: 10, max_wait: 10ms}\n"
-	cfg, err := pipeline.Load("t.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
+	doc := "name: t\nsource:\n  mem: {}\ntransforms:\n  - dedupe: {}\nsinks:\n  - mem: {index: 0}\nbatch: {max_events: 10, max_wait: 10ms}\n"
+	if dead != nil {
+		doc = strings.Replace(doc, "  - dedupe", "  - poison: {}\n  - dedupe", 1) + "dead_letter:\n  mem: {index: 1}\n"
 	}
-	p, err := pipeline.Build(context.Background(), cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
-	defer cancel()
-	return p.Run(ctx)
+	return pipelinetest.RunToEnd(t, "t.yaml", doc, reg)
 }
 
 // keepOpen shares one Dedupe across runs (as one across a process's

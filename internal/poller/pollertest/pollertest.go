@@ -7,10 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,13 +18,11 @@ import (
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
-// Run is one running pipeline: a source under test → Sink.
+// Run is one running pipeline: a source under test → Sink. Stop and Wait
+// are pipelinetest.Run's.
 type Run struct {
-	Sink   *pipelinetest.Sink
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
+	*pipelinetest.Run
+	Sink *pipelinetest.Sink
 }
 
 // Start builds `name: test, source: {<sourceYAML>}` with register's
@@ -47,51 +43,7 @@ batch: {max_events: 100, max_wait: 5ms}
 retry: {initial_interval: 5ms, max_interval: 20ms, max_attempts: 2}
 delivery: {shutdown_timeout: 5s}
 `, sourceYAML)
-	cfg, err := pipeline.Load("poller-test.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	r := &Run{Sink: sink, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- p.Run(ctx) }()
-	t.Cleanup(func() { r.Stop(t) })
-	return r
-}
-
-// Stop cancels the run and returns what Run returned.
-func (r *Run) Stop(t *testing.T) error {
-	t.Helper()
-	r.once.Do(func() {
-		r.cancel()
-		select {
-		case r.err = <-r.done:
-		case <-time.After(testwait.Bound()):
-			t.Errorf("pipeline did not stop; goroutines:\n%s", testwait.Goroutines())
-		}
-	})
-	return r.err
-}
-
-// Wait waits for the run to end on its own and returns its error; it
-// fails the test only on a hang (testwait.Bound).
-func (r *Run) Wait(t *testing.T) error {
-	t.Helper()
-	var err error
-	r.once.Do(func() {
-		select {
-		case r.err = <-r.done:
-		case <-time.After(testwait.Bound()):
-			testwait.Fail(t, "end of the pipeline run", nil)
-		}
-		r.cancel()
-	})
-	err = r.err
-	return err
+	return &Run{Run: pipelinetest.Start(t, "poller-test.yaml", doc, reg), Sink: sink}
 }
 
 // WaitFor polls cond until it holds, bounded only against a hang
