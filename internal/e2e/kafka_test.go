@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 	"github.com/sluicehq/sluice/sources/generate"
 )
@@ -46,20 +46,12 @@ func fill(t *testing.T, brokers []string, topic string, count int) {
 source: {generate: {count: %d, duplicates: 0, poison: 0, entities: 2000}}
 sinks: [{kafka: {brokers: [%q], topic: %s}}]
 `, count, strings.Join(brokers, ","), topic)
-	cfg, err := pipeline.Load("fill.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Bounded only against a hang: filling is slow on a busy machine.
-	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
-	defer cancel()
-	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
+	run := pipelinetest.Start(t, "fill.yaml", doc, reg)
+	if err := run.Wait(t); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	p := run.Pipeline
 	if st := p.Stats(); st.Written != int64(count) {
 		t.Fatalf("fill wrote %d of %d", st.Written, count)
 	}

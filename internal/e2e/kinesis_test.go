@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	filesink "github.com/sluicehq/sluice/sinks/file"
 	kinesissink "github.com/sluicehq/sluice/sinks/kinesis"
 	"github.com/sluicehq/sluice/sources/generate"
@@ -37,26 +36,18 @@ func TestKinesisSinkToSourceToFile(t *testing.T) {
 	creds := "credentials: {access_key_id: test, secret_access_key: test}"
 	run := func(name, doc string, until func() bool) *pipeline.Pipeline {
 		t.Helper()
-		cfg, err := pipeline.Load(name, []byte(doc), reg, func(string) (string, bool) { return "", false })
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
+		r := pipelinetest.Start(t, name, doc, reg)
+		var err error
 		if until != nil {
-			testwait.ForEvery(t, 50*time.Millisecond, name+" done", until, func() string { return fmt.Sprintf("stats %+v", p.Stats()) })
-			cancel()
+			testwait.ForEvery(t, 50*time.Millisecond, name+" done", until, func() string { return fmt.Sprintf("stats %+v", r.Pipeline.Stats()) })
+			err = r.Stop(t)
+		} else {
+			err = r.Wait(t)
 		}
-		if err := <-done; err != nil {
+		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		return p
+		return r.Pipeline
 	}
 	run("producer.yaml", fmt.Sprintf(`name: producer
 source: {generate: {count: %d, duplicates: 0, poison: 0, entities: 300}}

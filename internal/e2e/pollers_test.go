@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -20,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	kafkasink "github.com/sluicehq/sluice/sinks/kafka"
 	"github.com/sluicehq/sluice/sources/hubspot"
 )
@@ -93,17 +93,8 @@ source:
 sinks: [{kafka: {brokers: [%q], topic: crm.events}}]
 batch: {max_events: 200, max_wait: 20ms}
 `, srv.URL, mongoURI, db, strings.Join(brokers, ","))
-	cfg, err := pipeline.Load("e2e.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	run := pipelinetest.Start(t, "e2e.yaml", doc, reg)
+	p := run.Pipeline
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics("crm.events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -154,8 +145,7 @@ batch: {max_events: 200, max_wait: 20ms}
 	if !cur.Time.Equal(last) || !slices.Contains([]string{"50997", "50998", "50999"}, cur.ID) {
 		t.Fatalf("cursor %+v, want the last millisecond %s", cur, last)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := run.Stop(t); err != nil {
 		t.Fatal(err)
 	}
 }

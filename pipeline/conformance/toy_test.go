@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 
@@ -108,21 +105,8 @@ func TestToySink(t *testing.T) { conformance.TestSink(t, toyFactory(true)) }
 // batch for one poison event, in a child process, and expects the
 // partial-failure case to fail there.
 func TestSuiteCatchesBadSink(t *testing.T) {
-	if os.Getenv("CONFORMANCE_BAD_SINK") == "1" {
-		conformance.TestSink(t, toyFactory(false))
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSuiteCatchesBadSink$", "-test.v")
-	cmd.Env = append(os.Environ(), "CONFORMANCE_BAD_SINK=1")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("the suite passed a sink that fails whole batches for one poison event:\n%s", out)
-	}
-	for _, want := range []string{"--- FAIL: TestSuiteCatchesBadSink/PartialFailureMapsBack", "--- PASS: TestSuiteCatchesBadSink/IdempotentRewrite"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("child output lacks %q:\n%s", want, out)
-		}
-	}
+	suiteCatches(t, "CONFORMANCE_BAD_SINK", "a sink that fails whole batches for one poison event",
+		func(t *testing.T) { conformance.TestSink(t, toyFactory(false)) }, "PartialFailureMapsBack", "IdempotentRewrite")
 }
 
 // TestMemorySource runs the source table on pipelinetest's in-memory

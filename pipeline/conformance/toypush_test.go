@@ -3,9 +3,6 @@ package conformance_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,19 +109,6 @@ func TestToyPushSource(t *testing.T) { conformance.TestSource(t, toyPushFactory(
 // answers "taken" before the ack, in a child process, and expects the
 // error-ack case to fail there.
 func TestSuiteCatchesBadPushSource(t *testing.T) {
-	if os.Getenv("CONFORMANCE_BAD_PUSH") == "1" {
-		conformance.TestSource(t, toyPushFactory(true))
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSuiteCatchesBadPushSource$", "-test.v")
-	cmd.Env = append(os.Environ(), "CONFORMANCE_BAD_PUSH=1")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("the suite passed a push source that answers before the ack:\n%s", out)
-	}
-	for _, want := range []string{"--- FAIL: TestSuiteCatchesBadPushSource/NoCheckpointPastErrorAck", "--- PASS: TestSuiteCatchesBadPushSource/OneAckPerBatch"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("child output lacks %q:\n%s", want, out)
-		}
-	}
+	suiteCatches(t, "CONFORMANCE_BAD_PUSH", "a push source that answers before the ack",
+		func(t *testing.T) { conformance.TestSource(t, toyPushFactory(true)) }, "NoCheckpointPastErrorAck", "OneAckPerBatch")
 }

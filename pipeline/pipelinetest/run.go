@@ -3,7 +3,6 @@ package pipelinetest
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,11 +42,10 @@ func RunToEnd(t testing.TB, file, doc string, reg *pipeline.Registry, opts ...pi
 
 // Run is a pipeline running in the background, started by Start.
 type Run struct {
-	// Pipeline is the running pipeline (for Ready, Stats and the like).
+	// Pipeline is the running pipeline (for Readiness, Stats and the like).
 	Pipeline *pipeline.Pipeline
 	cancel   context.CancelFunc
-	done     chan error
-	once     sync.Once
+	ended    chan struct{} // closed once Run returned, after err is set
 	err      error
 }
 
@@ -58,22 +56,26 @@ func Start(t testing.TB, file, doc string, reg *pipeline.Registry, opts ...pipel
 	t.Helper()
 	p := Build(t, file, doc, reg, opts...)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Run{Pipeline: p, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- p.Run(ctx) }()
+	r := &Run{Pipeline: p, cancel: cancel, ended: make(chan struct{})}
+	go func() {
+		r.err = p.Run(ctx)
+		close(r.ended)
+	}()
 	t.Cleanup(func() { _ = r.Stop(t) })
 	return r
 }
 
+// Done is closed once the run has ended (Stop or Wait then return at
+// once): a test that expects the run to go on checks it is still open.
+func (r *Run) Done() <-chan struct{} { return r.ended }
+
 // Stop cancels the run (a graceful shutdown) and returns what Run
 // returned. It fails t with a goroutine dump if the run has not ended
-// within testwait.Bound(). Later calls return the first one's answer.
+// within testwait.Bound(). Calling it again returns the same answer.
 func (r *Run) Stop(t testing.TB) error {
 	t.Helper()
-	r.once.Do(func() {
-		r.cancel()
-		r.err = r.wait(t, "the pipeline's stop")
-	})
-	return r.err
+	r.cancel()
+	return r.wait(t, "stop of the pipeline run")
 }
 
 // Wait waits for the run to end on its own (a finite source's io.EOF, or
@@ -81,18 +83,16 @@ func (r *Run) Stop(t testing.TB) error {
 // dump if the run has not ended within testwait.Bound().
 func (r *Run) Wait(t testing.TB) error {
 	t.Helper()
-	r.once.Do(func() {
-		r.err = r.wait(t, "the end of the pipeline run")
-		r.cancel()
-	})
-	return r.err
+	err := r.wait(t, "end of the pipeline run")
+	r.cancel()
+	return err
 }
 
 func (r *Run) wait(t testing.TB, what string) error {
 	t.Helper()
 	select {
-	case err := <-r.done:
-		return err
+	case <-r.ended:
+		return r.err
 	case <-time.After(testwait.Bound()):
 		testwait.Fail(t, what, nil)
 		return nil

@@ -28,8 +28,8 @@ func TestRun(t *testing.T) {
 	refused := errors.New("store refused")
 	for _, tc := range []struct {
 		name    string
-		block   bool  // the source blocks at its end instead of io.EOF
-		failing bool  // the sink refuses every write for good
+		block   bool // the source blocks at its end instead of io.EOF
+		failing bool // the sink refuses every write for good
 		run     func(t *testing.T, reg *pipeline.Registry, src *pipelinetest.Source) error
 		wantErr error // nil: Run returned nil
 	}{
@@ -47,7 +47,17 @@ func TestRun(t *testing.T) {
 			if !src.WaitAcked(t.Context(), 2) {
 				t.Fatal("the batches were not acked before the test ended")
 			}
+			select {
+			case <-r.Done():
+				t.Fatal("Done closed while the source still blocks")
+			default:
+			}
 			err := r.Stop(t)
+			select {
+			case <-r.Done():
+			default:
+				t.Error("Done still open after Stop returned")
+			}
 			if again := r.Stop(t); again != err {
 				t.Errorf("a second Stop returned %v, the first %v", again, err)
 			}

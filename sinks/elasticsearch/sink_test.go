@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	essink "github.com/sluicehq/sluice/sinks/elasticsearch"
@@ -493,18 +491,7 @@ dead_letter: {mem: {index: 0}}
 batch: {max_events: %d, max_wait: 5ms}
 retry: {initial_interval: 10ms, max_interval: 50ms}
 `, proxy, per)
-	cfg, err := pipeline.Load("es.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
-	defer cancel()
-	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	run := pipelinetest.Start(t, "es.yaml", doc, reg)
 	time.Sleep(300 * time.Millisecond) // connections refused
 	if f.docCount() != 0 || src.Acks()[0].Acked {
 		t.Fatal("something was stored or acked while the cluster was unreachable")
@@ -515,7 +502,7 @@ retry: {initial_interval: 10ms, max_interval: 50ms}
 		t.Fatal("stored while the cluster answered 503")
 	}
 	phase.Store(1)
-	if err := <-done; err != nil {
+	if err := run.Wait(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	for i, a := range src.Acks() {
@@ -609,17 +596,7 @@ func TestBadCredentialsFailTheRun(t *testing.T) {
 	pipelinetest.Register(reg, src)
 	essink.Register(reg)
 	doc := fmt.Sprintf("name: es-auth\nsource: {mem: {}}\nsinks:\n  - elasticsearch: {urls: [%q], index: x, username: crm-writer, password: wrong-secret}\n", f.URL())
-	cfg, err := pipeline.Load("es.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
-	defer cancel()
-	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = p.Run(ctx)
+	err := pipelinetest.RunToEnd(t, "es.yaml", doc, reg)
 	if err == nil || !strings.Contains(err.Error(), "refused the credentials (401 security_exception") || !strings.Contains(err.Error(), `username ("crm-writer") and password`) {
 		t.Fatalf("Run: %v", err)
 	}

@@ -7,7 +7,6 @@ package kafka_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,19 +40,8 @@ batch: {max_events: 200, max_wait: 5ms}
 retry: {initial_interval: 5ms, max_interval: 50ms}
 delivery: {lanes: 4, max_in_flight: 8, shutdown_timeout: 10s}
 `, strings.Join(brokers, ","), topic, group)
-	cfg, err := pipeline.Load("kafka-broker-test.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
 	metrics := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)), pipeline.WithMetricsRegisterer(metrics))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	c := &consumer{p: p, sink: sink, cancel: cancel, done: make(chan error, 1)}
-	go func() { c.done <- p.Run(ctx) }()
+	c := &consumer{Run: pipelinetest.Start(t, "kafka-broker-test.yaml", doc, reg, pipeline.WithMetricsRegisterer(metrics)), sink: sink}
 	t.Cleanup(func() { c.stop(t) })
 	return &member{consumer: c, reg: metrics}
 }

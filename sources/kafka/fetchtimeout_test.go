@@ -72,20 +72,9 @@ func TestIdleFetchTimeoutIsNotAWarning(t *testing.T) {
 	kafkasource.Register(reg)
 	pipelinetest.Register(reg, pipelinetest.NewSource(), sink)
 	doc := fmt.Sprintf("name: idle\nsource: {kafka: {brokers: [%q], topic: %s, group: idle, fetch: {max_wait: 1s}}}\nsinks: [{mem: {index: 0}}]\n", brokers[0], topic)
-	cfg, err := pipeline.Load("idle.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(logs)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	run := pipelinetest.Start(t, "idle.yaml", doc, reg, pipeline.WithLogger(slog.New(logs)))
 	defer func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.Stop(t); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}()

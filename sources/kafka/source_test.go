@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,11 +63,8 @@ func produce(t *testing.T, brokers []string, topic string, from, n, keys int) []
 
 // consumer is one in-process pipeline: kafka source → memory sink.
 type consumer struct {
-	p        *pipeline.Pipeline
-	sink     *pipelinetest.Sink
-	cancel   context.CancelFunc
-	done     chan error
-	stopOnce sync.Once
+	*pipelinetest.Run
+	sink *pipelinetest.Sink
 }
 
 func startConsumer(t *testing.T, brokers []string, topic, group, extra string, sink *pipelinetest.Sink) *consumer {
@@ -98,34 +94,17 @@ batch: {max_events: 200, max_wait: 5ms}
 retry: {initial_interval: 5ms, max_interval: 50ms}
 delivery: {lanes: 8, max_in_flight: 16, shutdown_timeout: 10s}
 `, strings.Join(brokers, ","), topic, group, extra)
-	cfg, err := pipeline.Load("kafka-test.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &consumer{p: p, sink: sink, cancel: cancel, done: make(chan error, 1)}
-	go func() { c.done <- p.Run(ctx) }()
+	c := &consumer{Run: pipelinetest.Start(t, "kafka-test.yaml", doc, reg), sink: sink}
 	t.Cleanup(func() { c.stop(t) })
 	return c
 }
 
+// stop stops the consumer; Run's error fails the test.
 func (c *consumer) stop(t *testing.T) {
 	t.Helper()
-	c.stopOnce.Do(func() {
-		c.cancel()
-		select {
-		case err := <-c.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(testwait.Bound()):
-			t.Errorf("consumer did not stop within %s; goroutines:\n%s", testwait.Bound(), testwait.Goroutines())
-		}
-	})
+	if err := c.Stop(t); err != nil {
+		t.Errorf("Run: %v", err)
+	}
 }
 
 func bodyIDs(s *pipelinetest.Sink) map[string]int {
@@ -260,7 +239,7 @@ func TestConsumeEverythingInKeyOrderAndCommitToTheEnd(t *testing.T) {
 	waitFor(t, "offsets committed to the end", func() bool {
 		return committedToEnd(t, brokers, "g1", "crm.events", hwm)
 	}, progress(brokers, "g1", "crm.events", c.sink))
-	if err := c.p.Readiness(); err != nil {
+	if err := c.Pipeline.Readiness(); err != nil {
 		t.Fatalf("readiness: %v", err)
 	}
 }
@@ -398,13 +377,13 @@ func TestGroupMembersJoinAndLeaveWithoutLoss(t *testing.T) {
 func TestUnreachableBrokersAreNotReadyAndNotACrash(t *testing.T) {
 	c := startConsumer(t, []string{"127.0.0.1:1"}, "t", "g4", "", nil)
 	waitFor(t, "readiness to report the group", func() bool {
-		err := c.p.Readiness()
+		err := c.Pipeline.Readiness()
 		return err != nil && strings.Contains(err.Error(), "g4")
-	}, func() string { return fmt.Sprintf("readiness: %v", c.p.Readiness()) })
+	}, func() string { return fmt.Sprintf("readiness: %v", c.Pipeline.Readiness()) })
 	time.Sleep(500 * time.Millisecond)
 	select {
-	case err := <-c.done:
-		t.Fatalf("pipeline stopped on unreachable brokers: %v", err)
+	case <-c.Done():
+		t.Fatalf("pipeline stopped on unreachable brokers: %v", c.Stop(t))
 	default:
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"os"
 	"os/exec"
@@ -13,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -111,12 +109,10 @@ func (e *env) sourceYAML(extra string) string {
 %s`, e.stream, e.endpoint, e.mongo, e.db, extra)
 }
 
+// consumer is one in-process pipeline: kinesis source → memory sink.
 type consumer struct {
-	p      *pipeline.Pipeline
-	sink   *pipelinetest.Sink
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
+	*pipelinetest.Run
+	sink *pipelinetest.Sink
 }
 
 func (e *env) start(t *testing.T, register func(*pipeline.Registry)) *consumer {
@@ -130,33 +126,17 @@ func (e *env) start(t *testing.T, register func(*pipeline.Registry)) *consumer {
 	}
 	pipelinetest.Register(reg, pipelinetest.NewSource(), sink)
 	doc := "name: kinesis-test\nsource:\n" + e.sourceYAML("") + "sinks: [{mem: {index: 0}}]\nbatch: {max_events: 200, max_wait: 5ms}\nretry: {initial_interval: 5ms, max_interval: 50ms}\n"
-	cfg, err := pipeline.Load("k.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := pipeline.Build(ctx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &consumer{p: p, sink: sink, cancel: cancel, done: make(chan error, 1)}
-	go func() { c.done <- p.Run(ctx) }()
+	c := &consumer{Run: pipelinetest.Start(t, "k.yaml", doc, reg), sink: sink}
 	t.Cleanup(func() { c.stop(t) })
 	return c
 }
 
+// stop stops the consumer; Run's error fails the test.
 func (c *consumer) stop(t *testing.T) {
-	c.once.Do(func() {
-		c.cancel()
-		select {
-		case err := <-c.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(testwait.Bound()):
-			t.Errorf("consumer did not stop within %s; goroutines:\n%s", testwait.Bound(), testwait.Goroutines())
-		}
-	})
+	t.Helper()
+	if err := c.Stop(t); err != nil {
+		t.Errorf("Run: %v", err)
+	}
 }
 
 func ids(s *pipelinetest.Sink) map[string]int {
@@ -205,7 +185,7 @@ func TestConsumeEveryShardInKeyOrder(t *testing.T) {
 			t.Fatal("events carry no partition key")
 		}
 	}
-	if err := c.p.Readiness(); err != nil {
+	if err := c.Pipeline.Readiness(); err != nil {
 		t.Fatalf("readiness: %v", err)
 	}
 }
@@ -324,7 +304,7 @@ func TestCheckpointStoreUnreachableForAWhile(t *testing.T) {
 		t.Fatalf("checkpoints moved while the store was unreachable: %v → %v", before, now)
 	}
 	waitFor(t, "readiness to report the store", func() bool {
-		err := c.p.Readiness()
+		err := c.Pipeline.Readiness()
 		return err != nil && strings.Contains(err.Error(), "connection refused")
 	})
 	flaky.down.Store(false)
