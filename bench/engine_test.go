@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/generate"
 	"github.com/sluicehq/sluice/transforms/decode"
 )
@@ -33,14 +33,7 @@ sinks:
   - discard: {}
 batch: {max_events: 500, max_wait: 50ms}
 `, b.N)
-	cfg, err := pipeline.Load("bench.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := pipeline.Build(context.Background(), cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := pipelinetest.Build(b, "bench.yaml", doc, reg)
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpuBefore := processCPU()

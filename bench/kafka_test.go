@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/generate"
 	kafkasource "github.com/sluicehq/sluice/sources/kafka"
 	"github.com/sluicehq/sluice/transforms/decode"
@@ -45,16 +45,9 @@ source: {kafka: {brokers: [%q], topic: %s, group: %s}}
 transforms: [{decode: {format: json, id: id, time: occurred_at}}]
 sinks: [{discard: {}}]
 `, strings.Join(brokers, ","), topic, topic)
-	cfg, err := pipeline.Load("bench.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
-	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	p, err := pipeline.Build(runCtx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := pipelinetest.Build(b, "bench.yaml", doc, reg)
 	driveToSink(b, runCtx, stop, p, sink)
 }
 
@@ -93,16 +86,9 @@ func BenchmarkKafkaConsumeDiscard(b *testing.B) {
 source: {kafka: {brokers: [%q], topic: %s, group: %s}}
 sinks: [{discard: {}}]
 `, strings.Join(brokers, ","), topic, topic)
-	cfg, err := pipeline.Load("bench.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
-	}
 	runCtx, stop := context.WithCancel(context.Background())
 	defer stop()
-	p, err := pipeline.Build(runCtx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := pipelinetest.Build(b, "bench.yaml", doc, reg)
 	driveToSink(b, runCtx, stop, p, sink)
 }
 

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 	"github.com/sluicehq/sluice/sources/generate"
 	kinesissource "github.com/sluicehq/sluice/sources/kinesis"
 )
@@ -50,15 +50,8 @@ source:
             checkpoint: {mongodb: {uri: %q, database: bench_%s}}, poll: {limit: 10000, idle_wait: 50ms}}
 sinks: [{discard: {}}]
 `, stream, endpoint, mongoURI, stream[6:])
-	cfg, err := pipeline.Load("bench.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
-	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	p, err := pipeline.Build(runCtx, cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := pipelinetest.Build(b, "bench.yaml", doc, reg)
 	driveToSink(b, runCtx, stop, p, sink)
 }

@@ -3,11 +3,11 @@ package bench
 import (
 	"context"
 	"io"
-	"log/slog"
 	"strconv"
 	"testing"
 
 	"github.com/sluicehq/sluice/pipeline"
+	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // fixedSource returns the same prepared batches over and over until it
@@ -52,14 +52,7 @@ func BenchmarkRunnerDiscard(b *testing.B) {
 	pipeline.RegisterSource(reg, "fixed", "x", func(pipeline.BuildContext, *struct{}) (pipeline.Source, error) { return src, nil })
 	pipeline.RegisterSink(reg, "discard", "drops events", func(pipeline.BuildContext, *struct{}) (pipeline.Sink, error) { return sink, nil })
 	doc := "name: r\nsource: {fixed: {}}\nsinks: [{discard: {}}]\n"
-	cfg, err := pipeline.Load("bench.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := pipeline.Build(context.Background(), cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := pipelinetest.Build(b, "bench.yaml", doc, reg)
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpuBefore := processCPU()
