@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -39,17 +38,7 @@ batch: {max_events: 20, max_wait: 5ms}
 retry: {initial_interval: 50ms, max_interval: 500ms}
 delivery: {lanes: 4, max_in_flight: 8, shutdown_timeout: 30s}
 `
-	cfg, err := pipeline.Load("mongo-test.yaml", []byte(doc), r, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := pipeline.Build(context.Background(), cfg, r, pipeline.WithLogger(slog.New(slog.DiscardHandler)), pipeline.WithMetricsRegisterer(reg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testwait.Bound())
-	defer cancel()
-	return p.Run(ctx)
+	return pipelinetest.RunToEnd(t, "mongo-test.yaml", doc, r, pipeline.WithMetricsRegisterer(reg))
 }
 
 func TestOnlyTheInvalidDocumentIsDeadLettered(t *testing.T) {

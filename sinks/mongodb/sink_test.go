@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -363,19 +362,11 @@ func TestStartFailsClearly(t *testing.T) {
 		mongosink.Register(reg)
 		src := pipelinetest.NewSource([]*pipeline.Event{crmEvent(1, 1, "x", "y")})
 		pipelinetest.Register(reg, src)
-		cfg, err := pipeline.Load("m.yaml", []byte(`name: m
+		err := pipelinetest.RunToEnd(t, "m.yaml", `name: m
 source: {mem: {}}
 sinks:
   - mongodb: {uri: "mongodb://nobody:wrong@`+host+`/", database: d, collection: c, connect_timeout: 1s}
-`), reg, func(string) (string, bool) { return "", false })
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := pipeline.Build(context.Background(), cfg, reg, pipeline.WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = p.Run(context.Background())
+`, reg)
 		if err == nil || !strings.Contains(err.Error(), "start sinks[0].mongodb") || !strings.Contains(err.Error(), "AuthenticationFailed") {
 			t.Fatalf("Run: %v", err)
 		}
