@@ -3,14 +3,12 @@ package dedupe
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"slices"
 	"sort"
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/internal/testenv"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
@@ -40,16 +38,6 @@ func poison(_ context.Context, in []*pipeline.Event) ([]*pipeline.Event, error) 
 // remembered), and an event replayed from a dead letter that fails again
 // gets a dead letter of its own.
 func TestRedeliveredPoisonNotDeadLetteredTwice(t *testing.T) {
-	stores := []struct {
-		name  string
-		build func(t *testing.T) *Dedupe
-	}{
-		{"memory", func(t *testing.T) *Dedupe { d, _ := newMemory(t, Config{}); d.now = time.Now; return d }},
-		{"redis", func(t *testing.T) *Dedupe {
-			testenv.RedisAddr(t)
-			return newRedis(t, fmt.Sprintf("sluice-test-dl:%d:", time.Now().UnixNano()))
-		}},
-	}
 	batch := func(replayed bool) []*pipeline.Event {
 		evs := []*pipeline.Event{ev("p1", "poison"), ev("g1", ""), ev("p2", "poison")}
 		if replayed {
@@ -73,7 +61,7 @@ func TestRedeliveredPoisonNotDeadLetteredTwice(t *testing.T) {
 		{name: "replayed copies fail again", replayed: true, deadLetter: []string{"p1", "p2"}},
 		{name: "the replay run again", replayed: true, deadLetter: nil},
 	}
-	for _, st := range stores {
+	for _, st := range runnerStores("sluice-test-dl") {
 		t.Run(st.name, func(t *testing.T) {
 			d := st.build(t)
 			for i, r := range runs {

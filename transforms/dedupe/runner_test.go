@@ -22,17 +22,7 @@ import (
 // duplicates of themselves. A third delivery, after they were stored, is
 // dropped.
 func TestRedeliveryAfterFailedWriteThroughRunner(t *testing.T) {
-	stores := []struct {
-		name  string
-		build func(t *testing.T) *Dedupe
-	}{
-		{"memory", func(t *testing.T) *Dedupe { d, _ := newMemory(t, Config{}); d.now = time.Now; return d }},
-		{"redis", func(t *testing.T) *Dedupe {
-			testenv.RedisAddr(t)
-			return newRedis(t, fmt.Sprintf("sluice-test:%d:", time.Now().UnixNano()))
-		}},
-	}
-	for _, st := range stores {
+	for _, st := range runnerStores("sluice-test") {
 		t.Run(st.name, func(t *testing.T) {
 			d := st.build(t)
 			batch := func() []*pipeline.Event {
@@ -76,6 +66,24 @@ func TestRedeliveryAfterFailedWriteThroughRunner(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// runnerStores are the stores the runner tests drive dedupe over: memory,
+// and the test stack's Redis under a key prefix of the test's own.
+func runnerStores(prefix string) []struct {
+	name  string
+	build func(t *testing.T) *Dedupe
+} {
+	return []struct {
+		name  string
+		build func(t *testing.T) *Dedupe
+	}{
+		{"memory", func(t *testing.T) *Dedupe { d, _ := newMemory(t, Config{}); d.now = time.Now; return d }},
+		{"redis", func(t *testing.T) *Dedupe {
+			testenv.RedisAddr(t)
+			return newRedis(t, fmt.Sprintf("%s:%d:", prefix, time.Now().UnixNano()))
+		}},
 	}
 }
 
