@@ -85,6 +85,11 @@ func FuzzReadChecked(f *testing.F) {
 		`{"id":"e1","source":"hubspot","type":"contact.updated","account_id":"a1","occurred_at":"2026-11-18T14:03:11Z","key":"k1","data":{"properties":{"email":"a@b.c"}}}`,
 		`{"id":"a","id":"b","data":[[["x"]]],"source":"s","type":"t","account_id":"","occurred_at":"o","key":"late"}`,
 		`{"data":{"a":"\"(["}} [[[`, `{"id":1e5,"data":null}`, `{"data":{"a":[}}}`, ` {"k":"\\"} `,
+		// review1 seeds: escaped member names, a BOM, NUL and bad UTF-8,
+		// duplicate data, depth in a non-data member, numbers at the edges.
+		`{"d\u0061ta":{"a":1},"s\u006furce":"x"}`, "\ufeff{\"data\":{}}", `{"id":"\u0000","data":{"\u0000":1}}`,
+		"{\"id\":\"\xff\xfe\",\"data\":{}}", `{"data":{"a":1},"data":[[[[[[1]]]]]]}`, `{"key":[[[[[[[[[[]]]]]]]]]],"data":{}}`,
+		`{"id":-0,"occurred_at":1E+400,"data":{"n":-1.5e-10}}`, `{"data":{"a":"\ud800"}}`, `{"data":{}}x`, `{"data" : { } , "id" : "a" }`,
 	} {
 		f.Add(s, uint8(0))
 		f.Add(s, uint8(2))

@@ -28,12 +28,19 @@ type work struct {
 	errs   []error
 	groups [][]item
 	resp   bytes.Buffer
+	// bodies counts the bulk bodies (slices of buf) the transport has not
+	// closed yet: buf is reused only once it has closed them all.
+	bodies *bodyTrack
 }
 
 // Write sends the batch as bulk requests and maps every item back.
 func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 	w := s.work.Get()
 	defer s.putWork(w)
+	if w.bodies == nil {
+		w.bodies = new(bodyTrack)
+	}
+	ctx = withBodyTrack(ctx, w.bodies)
 	w.errs = slices.Grow(w.errs[:0], len(batch))[:len(batch)]
 	clear(w.errs)
 	s.encode(w, batch)
@@ -61,6 +68,11 @@ func (s *Sink) Write(ctx context.Context, batch []*pipeline.Event) error {
 func (s *Sink) putWork(w *work) {
 	if cap(w.buf) > 64<<20 {
 		w.buf = nil
+	}
+	if !w.bodies.done() {
+		// net/http still reads a body (answered before it was sent):
+		// leave the buffer to it and to the collector.
+		w.buf, w.bodies = nil, nil
 	}
 	clear(w.errs)
 	w.resp.Reset()

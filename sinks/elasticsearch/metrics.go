@@ -19,7 +19,7 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if req.ContentLength > 0 {
 		t.bytes.Add(float64(req.ContentLength))
 	}
-	return t.next.RoundTrip(req)
+	return t.next.RoundTrip(track(req))
 }
 
 type metrics struct {

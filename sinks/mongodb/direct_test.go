@@ -82,7 +82,12 @@ func TestEncodeDirectChecks(t *testing.T) {
 }
 
 func FuzzEncodeDirect(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":[1,2.5,"x",{"b":null}]}`, `{"$a":1}`, `{"a":"\"$"}`, `{"a":[[[[{}]]]]}`, `{"a":[[[[`, `{"s":"[[[[\"[[["}`, `{"a":"b"}}}}`} {
+	for _, s := range []string{`{}`, `{"a":[1,2.5,"x",{"b":null}]}`, `{"$a":1}`, `{"a":"\"$"}`, `{"a":[[[[{}]]]]}`, `{"a":[[[[`, `{"s":"[[[[\"[[["}`, `{"a":"b"}}}}`,
+		// review1 seeds: escaped '$', NUL in a key, numbers at int64/float
+		// edges, lone surrogates, duplicate keys, bad UTF-8.
+		`{"a":"\u0024x"}`, `{"\u0024a":1}`, `{"a\u0000b":1}`, `{"a":9223372036854775807,"b":9223372036854775808,"c":-9223372036854775809}`,
+		`{"a":1e400,"b":-0,"c":1.0,"d":1E-400}`, `{"a":"\ud800","b":"\udc00\ud800"}`, `{"a":1,"a":2}`, "{\"a\":\"\xff\"}", `{"_id":"x","a":1}`,
+		` {"a":1} `, `{"a":[]}`, `{"":""}`} {
 		f.Add([]byte(s), uint8(3))
 		f.Add([]byte(s), uint8(0))
 	}

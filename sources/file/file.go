@@ -107,6 +107,7 @@ type batch struct {
 	used   int      // chunks[:used] hold this batch's bytes
 	strs   []byte   // id and line-number text, one string at the end
 	offs   []strRef // per event: where its id and line number are in strs
+	acks   uint64   // acks taken (guarded by Source.mu): an ack settles only its own use of b
 }
 
 // newBatch returns an acked batch to reuse, emptied, or a new one.
@@ -133,10 +134,19 @@ func (s *Source) newBatch(n int) *batch {
 }
 
 // ack returns the function that settles b: once acked, its arrays are
-// kept for reuse.
+// kept for reuse. A repeated ack does nothing, even one that comes after
+// b was handed out again.
 func (s *Source) ack(b *batch) pipeline.AckFunc {
+	s.mu.Lock()
+	gen := b.acks
+	s.mu.Unlock()
 	return func(error) {
 		s.mu.Lock()
+		if b.acks != gen {
+			s.mu.Unlock()
+			return
+		}
+		b.acks++
 		if len(s.free) < maxFree {
 			s.free = append(s.free, b)
 		}

@@ -24,7 +24,9 @@ import (
 // (pipeline.AckFunc's contract), whatever the error: release clears the
 // arrays, so they keep no payload or id alive, and keeps up to maxFree of
 // them for a later batch of any partition. A batch is released once
-// however often its ack is called. A batch is never reused before its ack.
+// however often its ack is called, even when a repeated ack comes after
+// the batch was handed out again (handed). A batch is never reused before
+// its ack.
 
 // maxFree bounds the acked batches kept for reuse (each is batch_size
 // events, ~250 B an event without headers).
@@ -43,6 +45,10 @@ type batch struct {
 	hwm         int64 // the partition's high watermark with the last record
 
 	released atomic.Bool
+	// handed counts the batch's hand-overs: an ack settles only the
+	// hand-over it was made for, so a late repeated ack cannot release
+	// the batch while a later hand-over of it is in flight.
+	handed atomic.Uint64
 }
 
 // recRef is where a record's id is in text ([idStart, idEnd); the offset

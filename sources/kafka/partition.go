@@ -148,7 +148,11 @@ func (s *Source) handOver(ctx context.Context, p *partition, b *batch) {
 	n := b.len()
 	sp := p.tracker.Add(b.last+1, n)
 	events := b.finish(p)
+	gen := b.handed.Add(1)
 	ack := func(err error) {
+		if !b.handed.CompareAndSwap(gen, gen+1) {
+			return // acked already: b may be another hand-over's by now
+		}
 		s.pool.put(b)
 		p.tracker.Ack(sp, err)
 		select {
