@@ -34,13 +34,7 @@ sinks:
 batch: {max_events: 500, max_wait: 50ms}
 `, b.N)
 	p := pipelinetest.Build(b, "bench.yaml", doc, reg)
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpuBefore := processCPU()
-	if err := p.Run(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	cpu := processCPU() - cpuBefore
+	cpu := runTimed(b, p)
 	b.StopTimer()
 	if got := sink.events.Load(); got != int64(b.N) {
 		b.Fatalf("sink got %d events, want %d", got, b.N)
@@ -55,6 +49,19 @@ batch: {max_events: 500, max_wait: 50ms}
 func processCPU() time.Duration {
 	cpu, _ := rusage()
 	return cpu
+}
+
+// runTimed runs p to its end, timing only the run, and returns the CPU
+// time this process used meanwhile.
+func runTimed(b *testing.B, p *pipeline.Pipeline) time.Duration {
+	b.Helper()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpuBefore := processCPU()
+	if err := p.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return processCPU() - cpuBefore
 }
 
 // driveToSink runs p until sink has b.N events, timing only that, and

@@ -53,13 +53,7 @@ func BenchmarkRunnerDiscard(b *testing.B) {
 	pipeline.RegisterSink(reg, "discard", "drops events", func(pipeline.BuildContext, *struct{}) (pipeline.Sink, error) { return sink, nil })
 	doc := "name: r\nsource: {fixed: {}}\nsinks: [{discard: {}}]\n"
 	p := pipelinetest.Build(b, "bench.yaml", doc, reg)
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpuBefore := processCPU()
-	if err := p.Run(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	cpu := processCPU() - cpuBefore
+	cpu := runTimed(b, p)
 	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
 	if got := sink.events.Load(); got < int64(b.N) {
 		b.Fatalf("sink got %d events, want at least %d", got, b.N)

@@ -76,17 +76,7 @@ func TestEarlierBatchesStayIntact(t *testing.T) {
 // (its events are overwritten with the new lines, nothing of the old
 // event is left); a batch not acked yet is never reused.
 func TestAckedBatchReused(t *testing.T) {
-	var b strings.Builder
-	for i := range 12 {
-		fmt.Fprintf(&b, `{"id":"e-%d","n":%d}`+"\n", i, i)
-	}
-	c := config(writeFile(t, "in.jsonl", b.String()))
-	c.BatchSize = 4
-	s, err := New(pipelinetest.BuildContext(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
+	s := openTwelve(t)
 	first, ack1, err := s.Read(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -128,4 +118,22 @@ func TestAckedBatchReused(t *testing.T) {
 	}
 	ack2(nil)
 	ack3(nil)
+}
+
+// openTwelve opens a file source on twelve JSON lines ({"id":"e-N","n":N})
+// in batches of 4, closed when the test ends.
+func openTwelve(t *testing.T) *Source {
+	t.Helper()
+	var b strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&b, `{"id":"e-%d","n":%d}`+"\n", i, i)
+	}
+	c := config(writeFile(t, "in.jsonl", b.String()))
+	c.BatchSize = 4
+	s, err := New(pipelinetest.BuildContext(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
 }

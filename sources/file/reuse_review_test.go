@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
 
 // TestRepeatedAckKeepsBatchOnce: the file source puts a batch on its free
@@ -16,17 +14,7 @@ import (
 // flight — one batch's lines lost, the other's written twice. The Kafka
 // source's ack is guarded against a repeat; this one is not.
 func TestRepeatedAckKeepsBatchOnce(t *testing.T) {
-	var b strings.Builder
-	for i := range 12 {
-		fmt.Fprintf(&b, `{"id":"e-%d","n":%d}`+"\n", i, i)
-	}
-	c := config(writeFile(t, "in.jsonl", b.String()))
-	c.BatchSize = 4
-	s, err := New(pipelinetest.BuildContext(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(context.Background())
+	s := openTwelve(t)
 	ctx := context.Background()
 	_, ack, err := s.Read(ctx)
 	if err != nil {
