@@ -3,7 +3,6 @@ package handoff
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -60,71 +59,5 @@ func TestCloseAcksQueuedBatchesAtOnce(t *testing.T) {
 	}
 	if q.Put(ctx, Batch{Ack: ack}) {
 		t.Fatal("Put after Close succeeded")
-	}
-}
-
-// TestReserveBoundsGatheredAndQueued: reservations and queued batches
-// together never exceed the queue's size; a Read or an Unreserve makes
-// room again. A Reserve on a full queue with an ended context fails (the
-// only ready case), so no check depends on timing.
-func TestReserveBoundsGatheredAndQueued(t *testing.T) {
-	ended, cancel := context.WithCancel(context.Background())
-	cancel()
-	ctx := context.Background()
-	for _, size := range []int{1, 3} {
-		t.Run(fmt.Sprintf("size %d", size), func(t *testing.T) {
-			q := New(size)
-			for i := range size {
-				if !q.Reserve(ctx) {
-					t.Fatalf("reservation %d of %d refused", i+1, size)
-				}
-			}
-			if q.Reserve(ended) {
-				t.Fatal("Reserve beyond the queue's size succeeded")
-			}
-			q.Unreserve()
-			if !q.Reserve(ctx) {
-				t.Fatal("Reserve after Unreserve refused")
-			}
-			for i := range size {
-				if !q.PutReserved(Batch{Events: []*pipeline.Event{{ID: string(rune('a' + i))}}, Ack: func(error) {}}) {
-					t.Fatalf("PutReserved %d refused", i)
-				}
-			}
-			if q.Reserve(ended) || q.Put(ended, Batch{Ack: func(error) {}}) {
-				t.Fatal("Reserve or Put into a queue full of reserved batches succeeded")
-			}
-			evs, _, err := q.Read(ctx)
-			if err != nil || len(evs) != 1 || evs[0].ID != "a" {
-				t.Fatalf("Read = %v, %v; want batch a", evs, err)
-			}
-			if !q.Reserve(ctx) {
-				t.Fatal("Reserve after a Read refused")
-			}
-		})
-	}
-}
-
-// TestPutReservedAfterClose: a batch gathered under a reservation when the
-// queue closes is refused (its reader acks it) and nothing more is reserved.
-func TestPutReservedAfterClose(t *testing.T) {
-	q := New(2)
-	ctx := context.Background()
-	if !q.Reserve(ctx) || !q.Reserve(ctx) {
-		t.Fatal("Reserve on an empty queue refused")
-	}
-	var acked []error
-	if !q.PutReserved(Batch{Ack: func(err error) { acked = append(acked, err) }}) {
-		t.Fatal("PutReserved on an open queue refused")
-	}
-	q.Close(pipeline.ErrAbandoned)
-	if len(acked) != 1 || !errors.Is(acked[0], pipeline.ErrAbandoned) {
-		t.Fatalf("queued batch acked %v by Close, want ErrAbandoned once", acked)
-	}
-	if q.PutReserved(Batch{Ack: func(error) { t.Error("a refused batch acked by the queue") }}) {
-		t.Fatal("PutReserved after Close succeeded")
-	}
-	if q.Reserve(ctx) {
-		t.Fatal("Reserve after Close succeeded")
 	}
 }

@@ -2,14 +2,12 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
 	"github.com/sluicehq/sluice/pipeline/pipelinetest"
 )
@@ -227,63 +225,4 @@ func BenchmarkBatchPath(b *testing.B) {
 		n += len(evs)
 		ack(nil)
 	}
-}
-
-// TestFetchWaitsForRoomBeforeGathering: a partition whose hand-off is full
-// takes no more than the one record it waited for, instead of gathering a
-// whole batch to hold while the pipeline is busy (twelve partitions did,
-// so a consumer held twelve batches more than the hand-off's). The fetch
-// with an ended context sees a full queue as the only ready case, so the
-// check does not depend on timing; then a fetch that waits for room goes
-// on once a Read makes it.
-func TestFetchWaitsForRoomBeforeGathering(t *testing.T) {
-	const limit = 50
-	s, p := testSource(t, limit)
-	ctx := context.Background()
-	size := handoffBatches
-	feed := &fakeReader{recs: []kafkago.Message{{Value: []byte(`{}`)}}}
-	for range size {
-		b := s.pool.get()
-		if err := s.fetch(ctx, ctx, feed, p, b, limit); err != nil {
-			t.Fatal(err)
-		}
-		s.handOver(ctx, p, b)
-	}
-	if feed.i != size*limit {
-		t.Fatalf("%d records fetched into %d batches of %d", feed.i, size, limit)
-	}
-
-	ended, cancel := context.WithCancel(ctx)
-	cancel()
-	waiting := &fakeReader{recs: []kafkago.Message{{Value: []byte(`{}`)}}}
-	b := s.pool.get()
-	if err := s.fetch(ended, ended, waiting, p, b, limit); !errors.Is(err, errNoRoom) {
-		t.Fatalf("fetch with a full hand-off and an ended context = %v, want errNoRoom", err)
-	}
-	if b.len() != 0 || waiting.i != 1 {
-		t.Fatalf("with a full hand-off, fetch gathered %d records and read %d; want none gathered, 1 read", b.len(), waiting.i)
-	}
-
-	done := make(chan error, 1)
-	b2 := s.pool.get()
-	go func() { done <- s.fetch(ctx, ctx, waiting, p, b2, limit) }()
-	_, ack, err := s.Read(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack(nil)
-	bound, stop := context.WithTimeout(ctx, testwait.Bound())
-	defer stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-bound.Done():
-		t.Fatal("fetch still waiting for room after a Read made some")
-	}
-	if b2.len() != limit {
-		t.Fatalf("fetch after room was made gathered %d records, want %d", b2.len(), limit)
-	}
-	s.handOver(ctx, p, b2)
 }

@@ -79,9 +79,6 @@ func (s *Source) consume(ctx context.Context, p *partition) {
 		} else {
 			s.pool.put(b)
 		}
-		if errors.Is(err, errNoRoom) {
-			break // revoked, or the source is closing
-		}
 		if err != nil && ctx.Err() == nil {
 			wait := retry.Next()
 			s.log.Warn("kafka fetch failed, retrying", "topic", p.topic, "partition", p.id, "err", err, "in", wait)
@@ -113,27 +110,14 @@ type fetcher interface {
 	FetchMessage(ctx context.Context) (kafkago.Message, error)
 }
 
-// errNoRoom: the hand-off refused a reservation (ctx ended or the source
-// is closing); the record fetched was not taken.
-var errNoRoom = errors.New("kafka source: no room in the hand-off")
-
 // fetch adds up to limit records to b (batch_size, or less to stay within
-// max_in_flight_per_partition): it waits for the first, then for room in
-// the hand-off, then takes what arrives within a few milliseconds, mostly
-// what the reader prefetched. Waiting for room before gathering, not
-// after, keeps the records fetched ahead of the pipeline at kafka-go's
-// queues plus the hand-off's few batches: twelve partitions do not each
-// hold a full batch while the pipeline is busy (less live heap, less GC
-// work for everything). b holds records, and a reservation for handOver,
-// exactly when b.len() > 0, whatever the error. The window is a child of
-// gather, a child of ctx.
+// max_in_flight_per_partition): it waits for the first, then takes what
+// arrives within a few milliseconds, mostly what the reader prefetched.
+// The window is a child of gather, a child of ctx.
 func (s *Source) fetch(ctx, gather context.Context, r fetcher, p *partition, b *batch, limit int) error {
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
 		return err
-	}
-	if !s.batches.Reserve(ctx) {
-		return errNoRoom
 	}
 	b.add(p, &m)
 	more, cancel := context.WithTimeout(gather, 2*time.Millisecond)
@@ -151,8 +135,8 @@ func (s *Source) fetch(ctx, gather context.Context, r fetcher, p *partition, b *
 	return nil
 }
 
-// handOver queues b, fetched with a reservation, for Read; its ack
-// settles the records' offsets and gives b back to the pool.
+// handOver queues b for Read; its ack settles the records' offsets and
+// gives b back to the pool.
 func (s *Source) handOver(ctx context.Context, p *partition, b *batch) {
 	p.highWatermark.Store(b.hwm)
 	committed := p.committed.Load()
@@ -172,13 +156,7 @@ func (s *Source) handOver(ctx context.Context, p *partition, b *batch) {
 		default:
 		}
 	}
-	if ctx.Err() != nil {
-		// Revoked while gathering: the new owner reads these records.
-		s.batches.Unreserve()
-		ack(ErrRevoked)
-		return
-	}
-	if !s.batches.PutReserved(handoff.Batch{Events: events, Ack: ack, Stale: p.stale, StaleErr: ErrRevoked}) {
+	if !s.batches.Put(ctx, handoff.Batch{Events: events, Ack: ack, Stale: p.stale, StaleErr: ErrRevoked}) {
 		ack(ErrRevoked)
 	}
 }

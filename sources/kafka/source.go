@@ -38,12 +38,6 @@ func Register(r *pipeline.Registry) {
 	})
 }
 
-// handoffBatches is how many batches, across all partitions, may be
-// gathered or waiting for Read at once: a partition waits for room before
-// it gathers a batch (fetch), so the records held ahead of the pipeline do
-// not grow with the number of partitions.
-const handoffBatches = 4
-
 // Source is a consumer group member.
 type Source struct {
 	cfg     Config
@@ -76,7 +70,7 @@ func New(bc pipeline.BuildContext, c Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: c, conn: conn, log: log, metrics: m, batches: handoff.New(handoffBatches), pool: &pool{size: c.BatchSize}}
+	s := &Source{cfg: c, conn: conn, log: log, metrics: m, batches: handoff.New(4), pool: &pool{size: c.BatchSize}}
 	notYet := errors.New("not yet a member of group " + c.Group)
 	s.ready.Set(notYet)
 	return s, nil
