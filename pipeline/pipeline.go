@@ -105,10 +105,12 @@ func Build(ctx context.Context, cfg *Config, reg *Registry, opts ...Option) (p *
 			return nil, "", fmt.Errorf("%s:%d: %s: unknown %s %q", cfg.File, s.Line, s.Path, kind, s.Name)
 		}
 		label := s.Label()
-		c, err := r.build(NewBuildContext(cfg.Name, label,
+		bc := NewBuildContext(cfg.Name, label,
 			built.log.With("component", label),
 			prometheus.WrapRegistererWith(prometheus.Labels{"pipeline": cfg.Name, "component": label}, o.registry),
-		), s.Config)
+		)
+		bc.Lanes = cfg.Delivery.Lanes
+		c, err := r.build(bc, s.Config)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s:%d: build %s: %w", cfg.File, s.Line, label, err)
 		}

@@ -38,6 +38,10 @@ type BuildContext struct {
 	Logger *slog.Logger
 	// Metrics registers the component's own series (sluice_ prefixed).
 	Metrics prometheus.Registerer
+	// Lanes is how many batches the pipeline processes at once
+	// (delivery.lanes): a sink's Write may run that many times at once,
+	// so a sink that keeps per-Write buffers keeps that many. 0: unknown.
+	Lanes int
 }
 
 // NewBuildContext returns a BuildContext for the component labelled

@@ -23,12 +23,19 @@ import (
 // to the two on any input.
 func ReadChecked(body string, f *Fields, limit int) error {
 	if limit <= 0 {
-		limit = pipeline.DefaultMaxJSONDepth
+		limit = defaultLimit
 	}
 	c := checked{b: body, limit: limit}
-	if ok, err := c.read(f); ok {
+	if ok, err := c.read(f, nil); ok {
 		return err
 	}
+	return readSlow(body, f, limit)
+}
+
+const defaultLimit = pipeline.DefaultMaxJSONDepth
+
+// readSlow is what ReadChecked stands for: the depth check, then Read.
+func readSlow(body string, f *Fields, limit int) error {
 	if err := pipeline.CheckJSONDepth(unsafe.Slice(unsafe.StringData(body), len(body)), limit); err != nil {
 		return err
 	}
@@ -36,11 +43,39 @@ func ReadChecked(body string, f *Fields, limit int) error {
 	return nil
 }
 
-// checked is ReadChecked's scan: its position and the nesting depth there.
+// checked is ReadChecked's scan: its position and the nesting depth there;
+// for ReadPaths, how to pick the paths of data to read and whether it did
+// (the slots they fill are passed down apart: escape analysis would move
+// them to the heap with the body the results point into).
 type checked struct {
 	b            string
 	i            int
 	depth, limit int
+	pick         func(source, typ string) *PathNode
+	walked       bool
+}
+
+// key reads an object's key at c.i and the colon after it, up to the
+// value; false for a key with escapes (the readers match the unescaped
+// key) or anything malformed.
+func (c *checked) key() (string, bool) {
+	if c.i >= len(c.b) || c.b[c.i] != '"' {
+		return "", false
+	}
+	ks := c.i + 1
+	if !c.str() {
+		return "", false
+	}
+	key := c.b[ks : c.i-1]
+	if strings.IndexByte(key, '\\') >= 0 {
+		return "", false
+	}
+	if c.ws(); c.i >= len(c.b) || c.b[c.i] != ':' {
+		return "", false
+	}
+	c.i++
+	c.ws()
+	return key, true
 }
 
 // deep is the error for the bracket at c.i, which went over the limit.
@@ -51,7 +86,7 @@ func (c *checked) deep() error {
 // read scans the envelope. ok is false when the body is not one it can
 // vouch for (the caller then checks and reads it the slow way); with ok,
 // err is the depth error or nil, and f is filled as Read fills it.
-func (c *checked) read(f *Fields) (ok bool, err error) {
+func (c *checked) read(f *Fields, out []gjson.Result) (ok bool, err error) {
 	f.r = [nFields]gjson.Result{}
 	c.ws()
 	if c.i >= len(c.b) || c.b[c.i] != '{' {
@@ -67,29 +102,28 @@ func (c *checked) read(f *Fields) (ok bool, err error) {
 		return c.end(left)
 	}
 	for {
-		if c.i >= len(c.b) || c.b[c.i] != '"' {
+		key, ok := c.key()
+		if !ok {
 			return false, nil
 		}
-		ks := c.i + 1
-		if !c.str() {
-			return false, nil
-		}
-		key := c.b[ks : c.i-1]
-		if strings.IndexByte(key, '\\') >= 0 {
-			return false, nil // Read matches the unescaped key
-		}
-		if c.ws(); c.i >= len(c.b) || c.b[c.i] != ':' {
-			return false, nil
-		}
-		c.i++
-		c.ws()
 		vs := c.i
-		v, ok, err := c.value()
+		i := -1
+		if left > 0 {
+			i = fieldIndex(key)
+		}
+		var v gjson.Result
+		var err error
+		if i == iData && !f.r[iData].Exists() && c.walkable(f) {
+			ok, err = c.walkData(f, out)
+			v = gjson.Result{Type: gjson.JSON, Raw: c.b[vs:c.i]}
+		} else {
+			v, ok, err = c.value()
+		}
 		if !ok || err != nil {
 			return ok, err
 		}
-		if left > 0 {
-			if i := fieldIndex(key); i >= 0 && !f.r[i].Exists() {
+		if i >= 0 {
+			if !f.r[i].Exists() {
 				v.Index = vs
 				f.r[i] = v
 				if i < iSystemModifiedAt {

@@ -69,7 +69,7 @@ func TestReadChecked(t *testing.T) {
 		if c.limit <= 0 {
 			c.limit = pipeline.DefaultMaxJSONDepth
 		}
-		if fast, _ := c.read(&f); fast != tt.fast {
+		if fast, _ := c.read(&f, nil); fast != tt.fast {
 			t.Errorf("%.60q: one scan %v, want %v", tt.body, fast, tt.fast)
 		}
 		l := tt.limit

@@ -108,9 +108,10 @@ func New(bc pipeline.BuildContext, c Config) (*Sink, error) {
 	// Only what the item loop reads: ES drops the rest of each item
 	// (_index, _id, _version, _shards, …) before sending it.
 	s.filter = []string{"errors", "items.*.status", "items.*.result", "items.*.error.type", "items.*.error.reason", "items.*.error.caused_by.type", "items.*.error.caused_by.reason"}
-	// Kept across garbage collections: a sync.Pool dropped the batch's
-	// buffers between most batches.
-	s.work = reuse.New(2, func() *work { return &work{} })
+	// Kept across garbage collections (a sync.Pool dropped the batch's
+	// buffers between most batches): one per Write the pipeline's lanes
+	// may run at once, at least 2, at most 64.
+	s.work = reuse.New(min(max(bc.Lanes, 2), 64), func() *work { return &work{} })
 	return s, nil
 }
 

@@ -193,7 +193,10 @@ func (e *Enrich) read(ev *pipeline.Event, r *record) (ok bool, err error) {
 	// into the canonical body as they are: a deeply nested one would reach
 	// every recursive encoder after, so the body's depth is checked in the
 	// same scan.
-	if err := envelope.ReadChecked(unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body)), &r.env, pipeline.DefaultMaxJSONDepth); err != nil {
+	// The mapping's fields of data are read in the same scan when source
+	// and type come before data, as every envelope writer puts them.
+	walked, err := envelope.ReadPaths(unsafe.String(unsafe.SliceData(ev.Body), len(ev.Body)), &r.env, pipeline.DefaultMaxJSONDepth, pick, r.f[:])
+	if err != nil {
 		return false, fmt.Errorf("enrich: event %s: %w", ev.ID, err)
 	}
 	r.source = r.env.Source().Str
@@ -208,7 +211,7 @@ func (e *Enrich) read(ev *pipeline.Event, r *record) (ok bool, err error) {
 	if !data.IsObject() {
 		return false, fmt.Errorf("enrich: %s event %s has no data object", r.source, ev.ID)
 	}
-	r.m = v.read(r.env.Type().Str, data, &r.f)
+	r.m = v.read(r.env.Type().Str, data, &r.f, walked)
 	return true, nil
 }
 

@@ -3,6 +3,8 @@ package enrich
 import (
 	"strings"
 
+	"github.com/sluicehq/sluice/internal/envelope"
+
 	"github.com/tidwall/gjson"
 )
 
@@ -22,17 +24,17 @@ type typeMapping struct {
 
 // mapping is how one kind of vendor record maps to the canonical event.
 type mapping struct {
-	kind     string           // entity kind: contact, lead, account, deal, activity, candidate, application, job, message
-	entityID string           // path in data of the entity's id
-	role     string           // actor (a CRM or ATS record's person) or recipient (email)
-	email    string           // path in data of the person's address, for records about a person
-	time     string           // path in data of the vendor's own event time
-	domain   string           // path in data of the company's domain or web site, for company records
-	attrs    []attr           // vendor fields copied into attributes
-	mail     *mail            // email events: the vendor fields under `vendor`, read after attrs
-	is       guard            // for a type's mapping: which records are that type's object
-	paths    pathNode         // the paths read, as a tree of keys (index)
-	each     [maxSlots]string // per slot: the field of each element of an array to list ("a.#.f" paths)
+	kind     string            // entity kind: contact, lead, account, deal, activity, candidate, application, job, message
+	entityID string            // path in data of the entity's id
+	role     string            // actor (a CRM or ATS record's person) or recipient (email)
+	email    string            // path in data of the person's address, for records about a person
+	time     string            // path in data of the vendor's own event time
+	domain   string            // path in data of the company's domain or web site, for company records
+	attrs    []attr            // vendor fields copied into attributes
+	mail     *mail             // email events: the vendor fields under `vendor`, read after attrs
+	is       guard             // for a type's mapping: which records are that type's object
+	paths    envelope.PathNode // the paths read, as a tree of keys (index)
+	each     [maxSlots]string  // per slot: the field of each element of an array to list ("a.#.f" paths)
 }
 
 // attr is an attribute and the path in data it is copied from. A path
@@ -68,15 +70,29 @@ func (v *vendor) lookup(typ string) *mapping {
 	return v.def
 }
 
+// pick is the tree of paths envelope.ReadPaths reads from data for an
+// envelope of source and typ: their mapping's, nil for an unknown source.
+func pick(source, typ string) *envelope.PathNode {
+	v, ok := vendors[source]
+	if !ok {
+		return nil
+	}
+	return &v.lookup(typ).paths
+}
+
 // read maps data: with the mapping of typ, or the vendor's default when
-// that mapping's guard rejects data.
-func (v *vendor) read(typ string, data gjson.Result, out *[maxSlots]gjson.Result) *mapping {
+// that mapping's guard rejects data. walked says out already holds the
+// fields of typ's mapping (read in the envelope's scan).
+func (v *vendor) read(typ string, data gjson.Result, out *[maxSlots]gjson.Result, walked bool) *mapping {
 	m := v.lookup(typ)
-	if m.read(data, out) || m == v.def {
+	if !walked {
+		envelope.WalkPaths(&m.paths, data, out[:])
+	}
+	if m.admits(out) || m == v.def { // (no default mapping has a guard)
 		return m
 	}
 	*out = [maxSlots]gjson.Result{}
-	v.def.read(data, out)
+	envelope.WalkPaths(&v.def.paths, data, out[:])
 	return v.def
 }
 
@@ -91,26 +107,6 @@ const (
 	slotAttrs
 	maxSlots = 20
 )
-
-// ref is one lookup below a key: the slot it fills and the rest of the
-// path below that key.
-type ref struct {
-	slot int
-	rest string
-}
-
-// pathNode is one key of a mapping's paths: the slots whose path ends at
-// it, the keys below it, and (below) every path under it, relative to it,
-// for when its value is not an object. read walks data along these nodes,
-// every object once, instead of one gjson.Get per path, which walked an
-// object such as HubSpot's properties or Mailgun's event-data once per
-// field read from it.
-type pathNode struct {
-	slots []int
-	kids  map[string]int // key -> index in nodes
-	nodes []*pathNode
-	below []ref
-}
 
 // slotPaths lists the mapping's paths by slot: entity id, email, time,
 // domain, the guard's path, the attributes from slotAttrs on, then the
@@ -144,123 +140,46 @@ func (m *mapping) index() {
 		n := &m.paths
 		for {
 			key, rest, more := strings.Cut(p, ".")
-			n = n.kid(key)
+			n = kid(n, key)
 			if !more {
-				n.slots = append(n.slots, slot)
+				n.Slots = append(n.Slots, slot)
 				break
 			}
-			n.below = append(n.below, ref{slot: slot, rest: rest})
+			n.Below = append(n.Below, envelope.PathRef{Slot: slot, Rest: rest})
 			p = rest
 		}
 	}
 }
 
 // kid returns the node of key below n, adding it.
-func (n *pathNode) kid(key string) *pathNode {
-	if i, ok := n.kids[key]; ok {
-		return n.nodes[i]
+func kid(n *envelope.PathNode, key string) *envelope.PathNode {
+	if i, ok := n.Kids[key]; ok {
+		return n.Nodes[i]
 	}
-	if n.kids == nil {
-		n.kids = map[string]int{}
+	if n.Kids == nil {
+		n.Kids = map[string]int{}
 	}
-	if len(n.nodes) == 64 {
+	if len(n.Nodes) == 64 {
 		panic("enrich: more than 64 keys under one key of a mapping")
 	}
-	n.kids[key] = len(n.nodes)
-	k := &pathNode{}
-	n.nodes = append(n.nodes, k)
+	n.Kids[key] = len(n.Nodes)
+	k := &envelope.PathNode{}
+	n.Nodes = append(n.Nodes, k)
 	return k
 }
 
-// read fills out with the mapping's fields of data in one pass over it.
-// It reports whether the guard admits data, and stops as soon as it does
-// not.
-func (m *mapping) read(data gjson.Result, out *[maxSlots]gjson.Result) bool {
-	admitted := m.walk(&m.paths, data, out, true)
-	if admitted && m.is.path != "" && m.is.want == "" && !out[slotGuard].Exists() {
-		admitted = false
+// admits reports whether the guard admits the record whose fields are
+// out: a guard's field, when present, must equal want (if set); without
+// want it must be present.
+func (m *mapping) admits(out *[maxSlots]gjson.Result) bool {
+	if m.is.path == "" {
+		return true
 	}
-	return admitted
-}
-
-// walk fills the slots of the nodes below n from obj, an object, in one
-// pass over its keys, stopping once every key below n is read. It reads
-// as the per-path lookups it replaces did: of a top-level key given twice
-// the first counts (otherwise repeats of one key would end the pass before
-// the other keys, the guard among them); below the top, as gjson.Get
-// does, a path not found under the first of two equal keys is looked for
-// under the next. It returns false when the guard rejects the record.
-func (m *mapping) walk(n *pathNode, obj gjson.Result, out *[maxSlots]gjson.Result, top bool) bool {
-	left := len(n.nodes)
-	ok := true
-	var seen, done uint64
-	obj.ForEach(func(k, v gjson.Result) bool {
-		i, found := n.kids[k.Str]
-		bit := uint64(1) << i
-		if !found || done&bit != 0 || (top && seen&bit != 0) {
-			return true
-		}
-		seen |= bit
-		kid := n.nodes[i]
-		if ok = m.fill(kid, v, out); !ok {
-			return false
-		}
-		if top || kid.resolved(out) {
-			done |= bit
-			left--
-		}
-		return left > 0
-	})
-	return ok
-}
-
-// fill fills the slots of kid, and of the nodes below it, still empty from
-// v, kid's value.
-func (m *mapping) fill(kid *pathNode, v gjson.Result, out *[maxSlots]gjson.Result) bool {
-	for _, s := range kid.slots {
-		if !out[s].Exists() {
-			out[s] = v
-			if !m.admits(s, v) {
-				return false
-			}
-		}
+	g := out[slotGuard]
+	if !g.Exists() {
+		return m.is.want != ""
 	}
-	switch {
-	case len(kid.nodes) == 0:
-	case v.IsObject():
-		return m.walk(kid, v, out, false)
-	default: // an array ("0" of "emails.0") or a scalar: as gjson.Get reads it
-		for _, r := range kid.below {
-			if !out[r.slot].Exists() {
-				out[r.slot] = v.Get(r.rest)
-				if !m.admits(r.slot, out[r.slot]) {
-					return false
-				}
-			}
-		}
-	}
-	return true
-}
-
-// resolved reports whether every slot of n and below it is filled.
-func (n *pathNode) resolved(out *[maxSlots]gjson.Result) bool {
-	for _, s := range n.slots {
-		if !out[s].Exists() {
-			return false
-		}
-	}
-	for _, r := range n.below {
-		if !out[r.slot].Exists() {
-			return false
-		}
-	}
-	return true
-}
-
-// admits is false when slot is the guard's and v is present but not the
-// value the guard wants.
-func (m *mapping) admits(slot int, v gjson.Result) bool {
-	return slot != slotGuard || m.is.want == "" || !v.Exists() || v.Str == m.is.want
+	return m.is.want == "" || g.Str == m.is.want
 }
 
 func init() {
