@@ -1,8 +1,8 @@
 package pipeline
 
 import (
-	"bytes"
 	"fmt"
+	"strings"
 )
 
 // DefaultMaxJSONDepth is the nesting depth of arrays and objects that JSON
@@ -50,7 +50,7 @@ func CheckJSONDepth(b []byte, limit int) error {
 			// openers, so the count stays an upper bound.
 			depth = max(depth-1, 0)
 		case '"':
-			i = skipString(b, i+1)
+			i = SkipJSONString(bytesView(b), i+1)
 		}
 	}
 	return nil
@@ -59,18 +59,20 @@ func CheckJSONDepth(b []byte, limit int) error {
 // jsonStructural marks the bytes CheckJSONDepth stops at.
 var jsonStructural = [256]bool{'[': true, '{': true, ']': true, '}': true, '"': true}
 
-// skipString returns the index of the quote closing the string that starts
-// at i (just after its opening quote), or len(b) when it is not closed.
-func skipString(b []byte, i int) int {
+// SkipJSONString returns the index of the quote closing the JSON string
+// that starts at i (just after its opening quote), or len(s) when it is not
+// closed. It is the one string skipper of the JSON scanners (the depth
+// check here, the envelope's one-scan read).
+func SkipJSONString(s string, i int) int {
 	for {
-		j := bytes.IndexByte(b[i:], '"')
+		j := strings.IndexByte(s[i:], '"')
 		if j < 0 {
-			return len(b)
+			return len(s)
 		}
 		i += j
 		// The quote is escaped when an odd number of backslashes precede it.
 		n := 0
-		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
+		for k := i - 1; k >= 0 && s[k] == '\\'; k-- {
 			n++
 		}
 		if n%2 == 0 {

@@ -131,20 +131,33 @@ func (c *checked) read(f *Fields, out []gjson.Result) (ok bool, err error) {
 				}
 			}
 		}
-		if c.ws(); c.i >= len(c.b) {
+		more, ok := c.next()
+		if !ok {
 			return false, nil
 		}
-		switch c.b[c.i] {
-		case ',':
-			c.i++
-			c.ws()
-		case '}':
-			c.i++
+		if !more {
 			return c.end(left)
-		default:
-			return false, nil
 		}
 	}
+}
+
+// next reads what follows an object's member: a ',' and the whitespace
+// after it (more is true), or the closing '}' (more is false). ok is false
+// for anything else.
+func (c *checked) next() (more, ok bool) {
+	if c.ws(); c.i >= len(c.b) {
+		return false, false
+	}
+	switch c.b[c.i] {
+	case ',':
+		c.i++
+		c.ws()
+		return true, true
+	case '}':
+		c.i++
+		return false, true
+	}
+	return false, false
 }
 
 // end finishes after the envelope's closing brace: only whitespace may
@@ -174,30 +187,10 @@ func (c *checked) tail() error {
 		case ']', '}':
 			c.depth = max(c.depth-1, 0)
 		case '"':
-			c.i = skipString(c.b, c.i+1)
+			c.i = pipeline.SkipJSONString(c.b, c.i+1)
 		}
 	}
 	return nil
-}
-
-// skipString is pipeline's: the index of the quote closing the string
-// whose first byte is at i, or len(b).
-func skipString(b string, i int) int {
-	for {
-		j := strings.IndexByte(b[i:], '"')
-		if j < 0 {
-			return len(b)
-		}
-		i += j
-		n := 0
-		for k := i - 1; k >= 0 && b[k] == '\\'; k-- {
-			n++
-		}
-		if n%2 == 0 {
-			return i
-		}
-		i++
-	}
 }
 
 func fieldIndex(key string) int {

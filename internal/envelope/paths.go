@@ -149,19 +149,13 @@ func (c *checked) walk(n *PathNode, top bool, out []gjson.Result) (ok bool, err 
 				done |= bit
 			}
 		}
-		if c.ws(); c.i >= len(c.b) {
+		more, ok := c.next()
+		if !ok {
 			return false, nil
 		}
-		switch c.b[c.i] {
-		case ',':
-			c.i++
-			c.ws()
-		case '}':
-			c.i++
+		if !more {
 			c.depth--
 			return true, nil
-		default:
-			return false, nil
 		}
 	}
 }
