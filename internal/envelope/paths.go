@@ -1,6 +1,9 @@
 package envelope
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/tidwall/gjson"
 )
 
@@ -21,6 +24,34 @@ type PathNode struct {
 type PathRef struct {
 	Slot int
 	Rest string
+}
+
+// Add adds path (gjson's dotted form, e.g. "a.b.0") below n as the path
+// that fills slot. A node takes at most 64 keys (the walk keeps which it
+// has seen in one uint64): Add fails past that.
+func (n *PathNode) Add(path string, slot int) error {
+	for {
+		key, rest, more := strings.Cut(path, ".")
+		i, ok := n.Kids[key]
+		if !ok {
+			if len(n.Nodes) == 64 {
+				return fmt.Errorf("path %q: more than 64 keys under one key", path)
+			}
+			if n.Kids == nil {
+				n.Kids = map[string]int{}
+			}
+			i = len(n.Nodes)
+			n.Kids[key] = i
+			n.Nodes = append(n.Nodes, &PathNode{})
+		}
+		n = n.Nodes[i]
+		if !more {
+			n.Slots = append(n.Slots, slot)
+			return nil
+		}
+		n.Below = append(n.Below, PathRef{Slot: slot, Rest: rest})
+		path = rest
+	}
 }
 
 // Resolved reports whether every slot of n and below it is filled.

@@ -3,6 +3,7 @@ package envelope
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,29 +16,9 @@ import (
 // testTree reads "a", "a.b", "a.b.c", "d.0", "d.x", "e" into slots 0–5.
 func testTree() *PathNode {
 	root := &PathNode{}
-	add := func(n *PathNode, key string) *PathNode {
-		if n.Kids == nil {
-			n.Kids = map[string]int{}
-		}
-		if i, ok := n.Kids[key]; ok {
-			return n.Nodes[i]
-		}
-		n.Kids[key] = len(n.Nodes)
-		k := &PathNode{}
-		n.Nodes = append(n.Nodes, k)
-		return k
-	}
 	for slot, p := range []string{"a", "a.b", "a.b.c", "d.0", "d.x", "e"} {
-		n := root
-		for {
-			key, rest, more := strings.Cut(p, ".")
-			n = add(n, key)
-			if !more {
-				n.Slots = append(n.Slots, slot)
-				break
-			}
-			n.Below = append(n.Below, PathRef{Slot: slot, Rest: rest})
-			p = rest
+		if err := root.Add(p, slot); err != nil {
+			panic(err)
 		}
 	}
 	return root
@@ -154,4 +135,24 @@ func FuzzReadPaths(f *testing.F) {
 		}
 		checkReadPaths(t, body, l)
 	})
+}
+
+// TestPathNodeAddRefusesA65thKey: the walk keeps a node's keys seen in
+// one uint64, so Add refuses the 65th key under one node and takes 64.
+func TestPathNodeAddRefusesA65thKey(t *testing.T) {
+	for _, tc := range []struct {
+		keys    int
+		wantErr bool
+	}{{64, false}, {65, true}} {
+		root := &PathNode{}
+		var err error
+		for i := range tc.keys {
+			if err = root.Add(fmt.Sprintf("o.k%d", i), i); err != nil {
+				break
+			}
+		}
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%d keys under o: err %v, want error %v", tc.keys, err, tc.wantErr)
+		}
+	}
 }

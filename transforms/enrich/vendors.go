@@ -137,35 +137,10 @@ func (m *mapping) index() {
 		if arr, f, ok := strings.Cut(p, ".#."); ok {
 			p, m.each[slot] = arr, f
 		}
-		n := &m.paths
-		for {
-			key, rest, more := strings.Cut(p, ".")
-			n = kid(n, key)
-			if !more {
-				n.Slots = append(n.Slots, slot)
-				break
-			}
-			n.Below = append(n.Below, envelope.PathRef{Slot: slot, Rest: rest})
-			p = rest
+		if err := m.paths.Add(p, slot); err != nil {
+			panic("enrich: the " + m.kind + " mapping: " + err.Error())
 		}
 	}
-}
-
-// kid returns the node of key below n, adding it.
-func kid(n *envelope.PathNode, key string) *envelope.PathNode {
-	if i, ok := n.Kids[key]; ok {
-		return n.Nodes[i]
-	}
-	if n.Kids == nil {
-		n.Kids = map[string]int{}
-	}
-	if len(n.Nodes) == 64 {
-		panic("enrich: more than 64 keys under one key of a mapping")
-	}
-	n.Kids[key] = len(n.Nodes)
-	k := &envelope.PathNode{}
-	n.Nodes = append(n.Nodes, k)
-	return k
 }
 
 // admits reports whether the guard admits the record whose fields are
