@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // stageRetry describes one stage (a transform or a sink) to retryEvents,
@@ -51,6 +52,7 @@ func (p *Pipeline) retryEvents(ctx context.Context, s *stageRetry, events []*Eve
 		var retryable []int
 		var lastErr error
 		var be *BatchError
+		var settled []*Event // failed for good in this attempt
 		switch {
 		case errors.As(err, &be):
 			for _, f := range be.Failures {
@@ -59,6 +61,7 @@ func (p *Pipeline) retryEvents(ctx context.Context, s *stageRetry, events []*Eve
 				}
 				if IsPermanent(f.Err) {
 					failures = append(failures, s.fail(pending[f.Index], f.Err, retry.tries+1))
+					settled = append(settled, pending[f.Index])
 				} else {
 					retryable = append(retryable, f.Index)
 					lastErr = f.Err
@@ -106,9 +109,20 @@ func (p *Pipeline) retryEvents(ctx context.Context, s *stageRetry, events []*Eve
 			}
 			return nil, err
 		}
-		pending = s.next(pending, retryable)
+		pending = withoutSettled(s.next(pending, retryable), settled)
 	}
 	return failures, nil
+}
+
+// withoutSettled returns next without the events of settled. A sink's
+// retry takes a failed event's later events of the same key; one that
+// failed for good in the same attempt is settled, not resent (it would
+// fail again and be dead-lettered twice).
+func withoutSettled(next, settled []*Event) []*Event {
+	if len(settled) == 0 {
+		return next
+	}
+	return slices.DeleteFunc(slices.Clone(next), func(ev *Event) bool { return slices.Contains(settled, ev) })
 }
 
 // fail is the failure of ev in this stage.

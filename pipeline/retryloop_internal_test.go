@@ -90,3 +90,56 @@ func TestRetryEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestSinkRetryLeavesOutWhatFailedForGood: a sink retry resends a failed
+// event's later events of the same key, but not one that failed for good
+// in the same attempt. It used to be resent with its key's earlier
+// retryable event, failed for good again and was dead-lettered twice
+// (seen once in the Elasticsearch runner test on a loaded machine: the
+// 400-rejected document dead-lettered at attempts 14 and 15).
+func TestSinkRetryLeavesOutWhatFailedForGood(t *testing.T) {
+	m, err := newMetrics(prometheus.NewRegistry(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Pipeline{log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		cfg: &Config{Retry: RetryConfig{InitialInterval: Duration(time.Millisecond), MaxInterval: Duration(time.Millisecond), MaxAttempts: 5}}}
+	// e0 and e2 share key k with e1 between them: e0 is throttled once,
+	// e1 is rejected for good, e2 (written) must follow e0 again.
+	events := []*Event{{ID: "e0", Key: []byte("k")}, {ID: "e1", Key: []byte("k")}, {ID: "e2", Key: []byte("k")}}
+	var tries []string
+	failures, err := p.retryEvents(context.Background(), &stageRetry{
+		label: "x", m: m.stage("x"), retryMsg: "retrying", sink: true, next: withKeySuccessors,
+		try: func(pending []*Event) error {
+			var ids []string
+			be := NewBatchError()
+			for i, ev := range pending {
+				ids = append(ids, ev.ID)
+				switch {
+				case ev.ID == "e1":
+					be.Fail(i, Permanent(errors.New("rejected")))
+				case ev.ID == "e0" && len(tries) == 0:
+					be.Fail(i, errors.New("throttled"))
+				}
+			}
+			tries = append(tries, strings.Join(ids, " "))
+			if len(be.Failures) == 0 {
+				return nil
+			}
+			return be
+		},
+	}, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(tries, "|"), "e0 e1 e2|e0 e2"; got != want {
+		t.Errorf("attempts %q, want %q", got, want)
+	}
+	if len(failures) != 1 || failures[0].event.ID != "e1" {
+		var ids []string
+		for _, f := range failures {
+			ids = append(ids, f.event.ID)
+		}
+		t.Errorf("failures %q, want e1 once", ids)
+	}
+}
