@@ -239,3 +239,21 @@ func removeLeftovers(t *testing.T, brokers []string, db *mongo.Database, esURL s
 		}
 	}
 }
+
+// checkDeleted fails unless the run's cleanup deleted every one of names
+// and failed on nothing.
+func checkDeleted(t *testing.T, res *Result, names ...string) {
+	t.Helper()
+	if res.Stamp == "" || res.Cleanup == nil || len(res.Cleanup.Failed) > 0 {
+		t.Fatalf("stamp %q, %s", res.Stamp, res.Cleanup.Line())
+	}
+	deleted := map[string]bool{}
+	for _, d := range res.Cleanup.Deleted {
+		deleted[d] = true
+	}
+	for _, n := range names {
+		if !deleted[n] {
+			t.Fatalf("the run did not delete %s: %s", n, res.Cleanup.Line())
+		}
+	}
+}
