@@ -58,14 +58,15 @@ type auditor struct {
 }
 
 // openAuditor opens the read-back of every sink and the dead letter of
-// cfg and empties them for the run.
+// cfg and empties them for the run. When it fails, the auditor it returns
+// (nil, or the stores it opened) is what the run's cleanup deletes.
 func openAuditor(ctx context.Context, cfg *pipeline.Config) (*auditor, error) {
 	a, err := newAuditor(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return a, err
 	}
 	if err := a.reset(ctx); err != nil {
-		return nil, err
+		return a, err
 	}
 	return a, nil
 }
@@ -75,14 +76,14 @@ func newAuditor(ctx context.Context, cfg *pipeline.Config) (*auditor, error) {
 	for _, s := range cfg.Sinks {
 		st, err := storeFor(ctx, &s.Spec)
 		if err != nil {
-			return nil, err
+			return a, err
 		}
 		a.stores = append(a.stores, st)
 	}
 	if cfg.DeadLetter != nil {
 		st, err := storeFor(ctx, &cfg.DeadLetter.Spec)
 		if err != nil {
-			return nil, err
+			return a, err
 		}
 		a.dead = st
 	}

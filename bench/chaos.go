@@ -84,12 +84,14 @@ type chaosRun struct {
 // stream's end, then audits the stores (and, on Kinesis, the per-key
 // order across shard splits). The result's Faults are the timeline; a run
 // that did not drain returns an error.
-func RunChaos(ctx context.Context, o ChaosOptions) (*Result, error) {
-	o, err := o.withDefaults()
+func RunChaos(ctx context.Context, o ChaosOptions) (res *Result, err error) {
+	o, err = o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	vars := chaosVars(o, strconv.FormatInt(time.Now().UnixNano(), 36))
+	cl := newCleaner(o.Options, strconv.FormatInt(time.Now().UnixNano(), 36))
+	defer func() { res = cl.finish(ctx, o.Options, res) }()
+	vars := chaosVars(o, cl.stamp)
 	vars["BENCH_OUT"] = filepath.Join(o.OutDir, "consumers", "*")
 	cfg, childFile, err := chaosConfig(o, vars)
 	if err != nil {
@@ -108,11 +110,13 @@ func RunChaos(ctx context.Context, o ChaosOptions) (*Result, error) {
 	for _, s := range p.skipped {
 		fmt.Fprintln(o.Progress, "chaos: "+s)
 	}
+	cl.consumer(o.Options, cfg)
 	audit, err := openAuditor(ctx, cfg)
+	cl.auditor(audit)
 	if err != nil {
 		return nil, err
 	}
-	stream, err := openChaosStream(ctx, o, cfg, brokers)
+	stream, err := openChaosStream(ctx, o, cfg, brokers, cl)
 	if err != nil {
 		return nil, err
 	}

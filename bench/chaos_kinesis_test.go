@@ -88,6 +88,8 @@ func TestChaosKinesis(t *testing.T) {
 	if a.Sent != 3200 || a.Lost != 0 || a.Duplicated != 0 || a.DeadLettered != a.Poison || a.Poison == 0 {
 		t.Fatalf("%s (poison %d)", a.Line(), a.Poison)
 	}
+	checkDeleted(t, res, "collection bench_chaos.bench-chaos-"+res.Stamp, "kinesis stream bench-chaos-"+res.Stamp,
+		"leases of group bench-chaos-"+res.Stamp+" on bench-chaos-"+res.Stamp+" in bench_chaos.kinesis_leases")
 	o := a.Order
 	if o == nil || o.Skipped != "" || o.Pairs < 2 || o.Keys == 0 || o.Violations != 0 || len(o.Regressions) != 0 {
 		t.Fatalf("order audit %+v", o)

@@ -33,6 +33,7 @@ func WriteChaos(w io.Writer, r *Result) {
 	for _, s := range r.Skipped {
 		fmt.Fprintln(w, "  skipped  "+s)
 	}
+	fmt.Fprintln(w, r.Cleanup.Line())
 	if r.Audit.Sent == 0 {
 		fmt.Fprintln(w, "audit: not run: the run did not finish (see the error)")
 		return

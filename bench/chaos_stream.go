@@ -65,7 +65,8 @@ func checkChaosSource(o ChaosOptions, name string, cfg *pipeline.Config) error {
 
 // openChaosStream creates the run's topic or stream and the reader of the
 // group's progress on it.
-func openChaosStream(ctx context.Context, o ChaosOptions, cfg *pipeline.Config, brokers int) (*chaosStream, error) {
+// The cleaner notes what it made.
+func openChaosStream(ctx context.Context, o ChaosOptions, cfg *pipeline.Config, brokers int, cl *cleaner) (*chaosStream, error) {
 	if c, ok := cfg.Source.Spec.Config.(*kinesissource.Config); ok {
 		endpoint := o.KinesisEndpoint
 		if c.Endpoint != "" {
@@ -74,6 +75,7 @@ func openChaosStream(ctx context.Context, o ChaosOptions, cfg *pipeline.Config, 
 		if err := createStream(ctx, endpoint, c.Stream, 4); err != nil {
 			return nil, err
 		}
+		cl.kinesisEndpoint, cl.stream = endpoint, c.Stream
 		tail, err := newKinesisTail(ctx, o.KinesisEndpoint, c)
 		if err != nil {
 			return nil, err
@@ -93,6 +95,7 @@ func openChaosStream(ctx context.Context, o ChaosOptions, cfg *pipeline.Config, 
 	if err := createTopicReplicated(ctx, o.Brokers, topic, 12, brokers); err != nil {
 		return nil, err
 	}
+	cl.brokers, cl.topic = strings.Split(o.Brokers, ","), topic
 	ends := map[int]int64{} // the highest end offset seen per partition
 	return &chaosStream{drainedBy: "kafka committed offsets", close: func() {},
 		progress: func(ctx context.Context) (streamProgress, error) {

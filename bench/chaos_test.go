@@ -85,6 +85,7 @@ func TestChaosConsumerFaults(t *testing.T) {
 	if a.Sent != 3000 || a.Lost != 0 || a.Duplicated != 0 || a.DeadLettered != a.Poison || a.Poison == 0 {
 		t.Fatalf("%s (poison %d)", a.Line(), a.Poison)
 	}
+	checkDeleted(t, res, "collection bench_chaos.bench-chaos-"+res.Stamp, "consumer group bench-chaos-"+res.Stamp, "topic bench.chaos."+res.Stamp)
 	seen := map[string]bool{}
 	for _, f := range res.Faults {
 		if f.Err != "" || f.Class == "crash" {

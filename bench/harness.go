@@ -62,6 +62,11 @@ type Options struct {
 	Drain    time.Duration
 	Progress io.Writer
 	Logger   *slog.Logger
+	// Keep keeps what the run made for itself — the topic or stream, the
+	// consumer group (Kinesis: its leases), the per-run collections and
+	// indices — for inspection. By default the run deletes them when it
+	// ends, however it ends; Result.Cleanup says what it deleted or kept.
+	Keep bool
 }
 
 // Second is one second of the run.
@@ -102,17 +107,24 @@ type Result struct {
 	Skipped   []string      `json:"skipped_faults,omitempty"`
 	Consumers []SlotStats   `json:"consumers,omitempty"`
 	Reread    int64         `json:"events_reread,omitempty"`
+	// Stamp is the run's own mark, in every name it made for itself
+	// (bench.<profile>.<stamp>, bench-<stamp>, events_bench-<stamp>).
+	Stamp string `json:"stamp"`
+	// Cleanup is what the run deleted or kept when it ended.
+	Cleanup *Cleanup `json:"cleanup,omitempty"`
 }
 
 // Run drives one profile end to end: a fresh topic, the consumer in this
 // process, the producer, the measurements, and the audit. Each step is
 // one of the functions below, in this order.
-func Run(ctx context.Context, o Options) (*Result, error) {
-	o, err := o.withDefaults()
+func Run(ctx context.Context, o Options) (res *Result, err error) {
+	o, err = o.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	producer, vars, err := prepareStream(ctx, o)
+	cl := newCleaner(o, strconv.FormatInt(time.Now().UnixNano(), 36))
+	defer func() { res = cl.finish(ctx, o, res) }()
+	producer, vars, err := prepareStream(ctx, o, cl)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +132,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	cl.consumer(o, cfg)
 	audit, err := openAuditor(ctx, cfg)
+	cl.auditor(audit)
 	if err != nil {
 		return nil, err
 	}
@@ -130,22 +144,35 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	total := o.Profile.Events()
 	drained := newDrainCheck(o, cfg, c.p, audit.expectedSettled(total))
-	res := &Result{Profile: o.Profile.Name, Machine: machine(), Started: time.Now(), ProducerInProc: o.Binary == "", DrainedBy: drained.By}
+	res = &Result{Profile: o.Profile.Name, Machine: machine(), Started: time.Now(), ProducerInProc: o.Binary == "", DrainedBy: drained.By}
 	cpu0, _ := rusage()
 	consumerCtx, stopConsumer := context.WithCancel(ctx)
 	defer stopConsumer()
-	consumerDone := make(chan error, 1)
-	go func() { consumerDone <- c.p.Run(consumerCtx) }()
-	produced, producerDone := runPhases(ctx, o, producer, vars)
+	// consumerExited closes when the consumer's Run returned consumerErr:
+	// measure may see it end (a consumer that failed) and Run still waits
+	// for it, so it is a close, not one value to receive.
+	var consumerErr error
+	consumerExited := make(chan struct{})
+	go func() { defer close(consumerExited); consumerErr = c.p.Run(consumerCtx) }()
+	producerCtx, stopProducer := context.WithCancel(ctx)
+	defer stopProducer()
+	produced, producerDone, producerExited := runPhases(producerCtx, o, producer, vars)
 
 	start := time.Now()
-	runErr := c.measure(ctx, o, res, drained, produced, producerDone, consumerDone, total)
+	runErr := c.measure(ctx, o, res, drained, produced, producerDone, consumerExited, total)
 	fmt.Fprintln(o.Progress)
 	elapsed := time.Since(start)
 	cpu1, rss := rusage()
+	stopProducer() // a producer still writing (the run failed or was cut short) ends here
+	<-producerExited
 	stopConsumer()
-	if err := <-consumerDone; err != nil && runErr == nil {
-		runErr = err
+	<-consumerExited
+	switch {
+	case consumerErr == nil:
+	case runErr == nil:
+		runErr = consumerErr
+	case errors.Is(runErr, errConsumerStopped):
+		runErr = fmt.Errorf("%w: %w", runErr, consumerErr)
 	}
 	c.summarize(res, o, elapsed, produced(), cpu1-cpu0, rss)
 	a, err := audit.run(ctx, o, total)
@@ -155,6 +182,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.Audit = a
 	return res, runErr
 }
+
+// errConsumerStopped is measure's error when the consumer ended on its own.
+var errConsumerStopped = errors.New("consumer stopped before it drained the stream")
 
 // withDefaults checks the stream and fills the unset options.
 func (o Options) withDefaults() (Options, error) {
@@ -188,8 +218,8 @@ func (o *Options) fillUnset() {
 
 // prepareStream creates the run's topic (or Kinesis stream) and returns
 // the producer config and the ${BENCH_*} variables of both pipelines.
-func prepareStream(ctx context.Context, o Options) ([]byte, map[string]string, error) {
-	stamp := strconv.FormatInt(time.Now().UnixNano(), 36)
+func prepareStream(ctx context.Context, o Options, cl *cleaner) ([]byte, map[string]string, error) {
+	stamp := cl.stamp
 	topic, group := "bench."+o.Profile.Name+"."+stamp, "bench-"+stamp
 	producer := producerYAML
 	if o.Stream == "kinesis" {
@@ -197,8 +227,12 @@ func prepareStream(ctx context.Context, o Options) ([]byte, map[string]string, e
 		if err := createStream(ctx, o.KinesisEndpoint, topic, 4); err != nil {
 			return nil, nil, err
 		}
-	} else if err := createTopic(ctx, o.Brokers, topic, 12); err != nil {
-		return nil, nil, err
+		cl.kinesisEndpoint, cl.stream = o.KinesisEndpoint, topic
+	} else {
+		if err := createTopic(ctx, o.Brokers, topic, 12); err != nil {
+			return nil, nil, err
+		}
+		cl.brokers, cl.topic = strings.Split(o.Brokers, ","), topic
 	}
 	return producer, map[string]string{"SLUICE_KAFKA_BROKERS": o.Brokers, "SLUICE_KINESIS_ENDPOINT": o.KinesisEndpoint, "BENCH_TOPIC": topic, "BENCH_GROUP": group, "BENCH_OUT": o.OutDir}, nil
 }
@@ -272,7 +306,7 @@ func (c *inProcConsumer) observe(events []*pipeline.Event, err error) {
 // consumer drained (or the drain bound, the consumer's end or ctx came
 // first, which it returns as the error).
 func (c *inProcConsumer) measure(ctx context.Context, o Options, res *Result, drained drainCheck, produced func() int64,
-	producerDone, consumerDone <-chan error, total int64) error {
+	producerDone <-chan error, consumerExited <-chan struct{}, total int64) error {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -285,8 +319,8 @@ func (c *inProcConsumer) measure(ctx context.Context, o Options, res *Result, dr
 				return err
 			}
 			drainDeadline = time.Now().Add(o.Drain)
-		case err := <-consumerDone:
-			return fmt.Errorf("consumer stopped: %w", err)
+		case <-consumerExited:
+			return errConsumerStopped
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:

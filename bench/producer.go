@@ -16,13 +16,16 @@ import (
 
 // runPhases runs the producer, one run per phase, each with its own seed
 // so ids differ. It returns a live count of what was produced and a
-// channel that receives the producer's end.
-func runPhases(ctx context.Context, o Options, producer []byte, vars map[string]string) (func() int64, <-chan error) {
+// channel that receives the producer's end, and one closed once the
+// producer is gone (after ctx ends, the run waits on it before it deletes
+// the topic the producer writes to).
+func runPhases(ctx context.Context, o Options, producer []byte, vars map[string]string) (func() int64, <-chan error, <-chan struct{}) {
 	var mu sync.Mutex
 	var before int64
 	var current func() int64
-	done := make(chan error, 1)
+	done, exited := make(chan error, 1), make(chan struct{})
 	go func() {
+		defer close(exited)
 		for i, ph := range o.Profile.Phases {
 			count := ph.Count
 			if ph.Rate > 0 {
@@ -55,7 +58,7 @@ func runPhases(ctx context.Context, o Options, producer []byte, vars map[string]
 			n += current()
 		}
 		return n
-	}, done
+	}, done, exited
 }
 
 // startProducer runs one phase's producer and returns a live count of what

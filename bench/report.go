@@ -41,6 +41,7 @@ func WriteTable(w io.Writer, r *Result) {
 		parts = append(parts, fmt.Sprintf("%s %.1fs", n, r.StageSeconds[n]))
 	}
 	row("time per stage (bottleneck first)", strings.Join(parts, ", "))
+	fmt.Fprintln(w, r.Cleanup.Line())
 	fmt.Fprintln(w, r.Audit.Line())
 }
 

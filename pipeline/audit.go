@@ -30,3 +30,18 @@ type StoreAudit interface {
 	// it was written (a document store), or once per write (a log).
 	Idempotent() bool
 }
+
+// Cleaner is implemented by a StoreAudit whose store the bench deletes
+// after a run (the mongodb and elasticsearch sinks' audits). The bench
+// passes the run's stamp, which every name it made for the run contains
+// (${BENCH_GROUP}, ${BENCH_TOPIC}); a store whose configured name lacks it
+// is a user's fixed collection or index and is never dropped.
+type Cleaner interface {
+	// Target names the store's data for the report, e.g. "collection
+	// bench.events_bench-x" or "indices bench-x-*". It holds no secret.
+	Target() string
+	// Drop deletes the store's data when its configured name contains
+	// stamp and reports whether it did; a name without stamp is left
+	// alone (false, nil). What was already gone counts as dropped.
+	Drop(ctx context.Context, stamp string) (bool, error)
+}

@@ -25,6 +25,7 @@ type benchFlags struct {
 	count                int64
 	duplicates, poison   float64
 	seed                 uint64
+	keep                 bool
 	chaos                chaosFlags
 }
 
@@ -40,7 +41,12 @@ func benchCmd(g *globalFlags, stderr io.Writer) *cobra.Command {
 throughput, end-to-end latency (HDR histogram, event time to acked), consumer
 lag, CPU seconds per million events and peak RSS of the consumer, time per stage.
 Every run ends with an audit read back from the stores; lost or duplicated
-events make it exit 1. Writes results.json and chart.html to --out.
+events make it exit 1. Writes results.json and chart.html to --out. When the
+run ends (also on failure or Ctrl-C) it deletes what it made for itself: the
+topic or stream, the consumer group (Kinesis: its leases), and the collections
+and indices the audit read whose names hold the run's stamp (${BENCH_GROUP});
+a fixed collection or index of a --config is never deleted. --keep keeps them
+all; the report's cleanup line names what was deleted or kept.
 
 Profiles: peak (200k events/min for --duration), burst (1M events/min for 60s,
 then 200k/min for --duration while lag recovers), max (--count events as fast as
@@ -74,6 +80,7 @@ duplicated or out-of-order event or when it did not drain.`,
 	f.Float64Var(&o.poison, "poison", 0.001, "share of malformed events (must be dead-lettered)")
 	f.Uint64Var(&o.seed, "seed", 1, "workload seed")
 	f.DurationVar(&o.drain, "drain", 5*time.Minute, "how long the consumer may take to catch up after the load ends")
+	f.BoolVar(&o.keep, "keep", false, "keep the run's topic or stream, consumer group (Kinesis: its leases) and per-run collections and indices for inspection; by default they are deleted when the run ends")
 	o.chaos.register(cmd)
 	return cmd
 }
@@ -101,7 +108,7 @@ func (o *benchFlags) run(cmd *cobra.Command, g *globalFlags, stderr io.Writer) e
 		Registry: registry, Stream: o.stream,
 		Brokers: os.Getenv("SLUICE_KAFKA_BROKERS"), KinesisEndpoint: os.Getenv("SLUICE_KINESIS_ENDPOINT"),
 		OutDir: o.out, Duplicates: o.duplicates, Poison: o.poison, Seed: o.seed, Drain: o.drain,
-		Progress: stderr, Logger: log,
+		Progress: stderr, Logger: log, Keep: o.keep,
 	}
 	if o.profile == "chaos" {
 		return runChaos(ctx, cmd, o.chaos, opts, o.config, o.duration)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -181,4 +182,67 @@ func (e *esAudit) settledTotal(ctx context.Context) (int, error) {
 		}
 	}
 	return last, nil
+}
+
+var _ pipeline.Cleaner = (*esAudit)(nil)
+
+// Target is the index pattern the audit reads.
+func (e *esAudit) Target() string { return "indices " + e.pattern }
+
+// Drop deletes the indices of the pattern when the pattern contains stamp
+// (the bench's per-run indices). It resolves the pattern to index names
+// first and deletes those by name, each of which must contain stamp too:
+// Elasticsearch refuses wildcard deletes by default
+// (action.destructive_requires_name).
+func (e *esAudit) Drop(ctx context.Context, stamp string) (bool, error) {
+	if stamp == "" || !strings.Contains(e.pattern, stamp) {
+		return false, nil
+	}
+	names, err := e.indices(ctx)
+	if err != nil {
+		return false, err
+	}
+	var del []string
+	for _, n := range names {
+		if strings.Contains(n, stamp) {
+			del = append(del, url.PathEscape(n))
+		}
+	}
+	if len(del) == 0 {
+		return true, nil
+	}
+	resp, err := e.do(ctx, http.MethodDelete, "/"+strings.Join(del, ","), "")
+	if err != nil {
+		return false, fmt.Errorf("delete %s: %w", e.Target(), err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
+		return false, fmt.Errorf("delete %s: %s: %.200s", e.Target(), resp.Status, data)
+	}
+	return true, nil
+}
+
+// indices lists the names of the indices the pattern matches.
+func (e *esAudit) indices(ctx context.Context) ([]string, error) {
+	resp, err := e.do(ctx, http.MethodGet, "/_cat/indices/"+e.pattern+"?format=json&h=index&expand_wildcards=all", "")
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", e.Target(), err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", e.Target(), err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("list %s: %s: %.200s", e.Target(), resp.Status, data)
+	}
+	var names []string
+	for _, r := range gjson.ParseBytes(data).Array() {
+		names = append(names, r.Get("index").String())
+	}
+	return names, nil
 }

@@ -3,6 +3,7 @@ package mongodb
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -55,4 +56,24 @@ func (m *mongoAudit) Counts(ctx context.Context, _ map[string]int) (map[string]i
 		out[fmt.Sprint(doc.ID)]++
 	}
 	return out, cur.Err()
+}
+
+var _ pipeline.Cleaner = (*mongoAudit)(nil)
+
+// Target is the database and collection the audit reads.
+func (m *mongoAudit) Target() string {
+	return "collection " + m.coll.Database().Name() + "." + m.coll.Name()
+}
+
+// Drop drops the collection when its name contains stamp (the bench's
+// per-run collection), then disconnects the audit's client.
+func (m *mongoAudit) Drop(ctx context.Context, stamp string) (bool, error) {
+	defer m.coll.Database().Client().Disconnect(context.WithoutCancel(ctx)) //nolint:errcheck // the drop's error is the one that matters
+	if stamp == "" || !strings.Contains(m.coll.Name(), stamp) {
+		return false, nil
+	}
+	if err := m.coll.Drop(ctx); err != nil {
+		return false, fmt.Errorf("drop %s: %w", m.Target(), err)
+	}
+	return true, nil
 }

@@ -178,3 +178,24 @@ func (m *MongoLeases) ownedUpdate(ctx context.Context, shard, owner string, set 
 }
 
 var errLeaseLost = errors.New("lease lost to another consumer")
+
+// Delete removes every lease of the group and stream (the bench deletes
+// its run's leases with its stream) and returns how many it removed.
+func (m *MongoLeases) Delete(ctx context.Context) (int64, error) {
+	res, err := m.coll.DeleteMany(ctx, bson.D{{Key: "group", Value: m.group}, {Key: "stream", Value: m.stream}})
+	if err != nil {
+		return 0, fmt.Errorf("delete the leases of %s: %w", m.prefix, err)
+	}
+	return res.DeletedCount, nil
+}
+
+// Collection is the database and collection the leases are in.
+func (m *MongoLeases) Collection() string { return m.coll.Database().Name() + "." + m.coll.Name() }
+
+// DropCollection drops the whole lease collection.
+func (m *MongoLeases) DropCollection(ctx context.Context) error {
+	if err := m.coll.Drop(ctx); err != nil {
+		return fmt.Errorf("drop the lease collection %s: %w", m.Collection(), err)
+	}
+	return nil
+}
