@@ -46,13 +46,8 @@ func TestMetricsServerCapsConnections(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	idle[0].Close()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(testwait.Bound()):
-		t.Fatal("scrape not answered after a connection closed")
+	if err := testwait.Recv(t, done, "scrape answer after a connection closed", nil); err != nil {
+		t.Fatal(err)
 	}
 }
 

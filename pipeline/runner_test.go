@@ -96,24 +96,15 @@ func (h *harness) run() {
 	cancel := h.cancel
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case <-h.done:
-		case <-time.After(testwait.Bound()):
-			t.Errorf("Run did not return after cancel; goroutines:\n%s", testwait.Goroutines())
-		}
+		testwait.Recv(t, h.done, "return from Run after cancel", nil)
 	})
 }
 
 func (h *harness) wait() error {
 	h.t.Helper()
-	select {
-	case err := <-h.done:
-		h.done <- err // let Cleanup see it too
-		return err
-	case <-time.After(testwait.Bound()):
-		testwait.Fail(h.t, "return from Run", nil)
-		return nil
-	}
+	err := testwait.Recv(h.t, h.done, "return from Run", nil)
+	h.done <- err // let Cleanup see it too
+	return err
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -196,13 +196,8 @@ func TestSIGTERMShutdownLosesNothing(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-waited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(testwait.Bound()):
-		testwait.Fail(t, "exit after SIGTERM", hung)
+	if err := testwait.Recv(t, waited, "exit after SIGTERM", hung); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\nstderr:\n%s", err, stderr.String())
 	}
 	m := regexp.MustCompile(`(\d+) events read .*: (\d+) written, (\d+) dropped, (\d+) dead-lettered, (\d+) abandoned`).FindStringSubmatch(stdout.String())
 	if m == nil {

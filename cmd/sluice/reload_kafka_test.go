@@ -156,13 +156,8 @@ batch: {max_events: 50, max_wait: 5ms}
 		return fmt.Sprintf("%d of %d ids stored; %s\nsummaries:\n%s", len(stored()), total, progress(), summary.String())
 	})
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(testwait.Bound()):
-		t.Fatalf("run did not stop\n%s", testwait.Goroutines())
+	if err := testwait.Recv(t, done, "run stop after cancel", nil); err != nil {
+		t.Fatalf("run: %v", err)
 	}
 
 	sums := summaryLine.FindAllStringSubmatch(summary.String(), -1)

@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/sluicehq/sluice/internal/testwait"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 )
 
 // waitFor polls cond; the bound only catches a hang.
@@ -77,13 +78,8 @@ func TestReload(t *testing.T) {
 		t.Fatal("the old pipeline still writes after the reload")
 	}
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(testwait.Bound()):
-		t.Fatal("run did not stop")
+	if err := testwait.Recv(t, done, "run stop after cancel", nil); err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	if strings.Count(summary.String(), " events read in ") != 2 {
 		t.Fatalf("want two summaries, got:\n%s", summary.String())
@@ -111,12 +107,7 @@ func TestWatchFileOffersReloadsOnContentChange(t *testing.T) {
 	if err := os.WriteFile(file, []byte("b"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case why := <-reloads:
-		if why != "file changed" {
-			t.Fatalf("reason %q", why)
-		}
-	case <-time.After(testwait.Bound()):
-		t.Fatal("no reload after the file changed")
+	if why := testwait.Recv(t, reloads, "reload after the file changed", nil); why != "file changed" {
+		t.Fatalf("reason %q", why)
 	}
 }

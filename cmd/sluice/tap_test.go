@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/sluicehq/sluice/internal/testwait"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/internal/testwait"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -162,13 +163,8 @@ func TestTapEndsWhenThePipelineStops(t *testing.T) {
 	var out, errOut bytes.Buffer
 	done := make(chan int, 1)
 	go func() { done <- execute([]string{"tap", url, "--component", "sinks[0]"}, &out, &errOut) }()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, errOut.String())
-		}
-	case <-time.After(testwait.Bound()):
-		t.Fatal("tap still streaming a minute after its pipeline was exhausted")
+	if code := testwait.Recv(t, done, "tap exit after its pipeline was exhausted", nil); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 }
 

@@ -161,15 +161,18 @@ func runUntil(t *testing.T, cfg *pipeline.Config, reg *pipeline.Registry, done f
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- p.Run(ctx) }()
-	deadline := time.After(testwait.Bound()) // a hang-catcher, not a speed test
-	for !done(p.Stats()) {
+	var ended error
+	testwait.For(t, "pipeline progress to the expected state", func() bool {
 		select {
 		case err := <-errc:
-			t.Fatalf("pipeline ended early: %v (stats %+v)", err, p.Stats())
-		case <-deadline:
-			t.Fatalf("pipeline made no progress to the expected state: %+v", p.Stats())
-		case <-time.After(20 * time.Millisecond):
+			ended = err
+			return true
+		default:
+			return done(p.Stats())
 		}
+	}, func() string { return fmt.Sprintf("stats %+v", p.Stats()) })
+	if !done(p.Stats()) {
+		t.Fatalf("pipeline ended early: %v (stats %+v)", ended, p.Stats())
 	}
 	cancel()
 	if err := <-errc; err != nil {

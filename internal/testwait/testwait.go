@@ -46,6 +46,25 @@ func ForEvery(t testing.TB, every time.Duration, what string, cond func() bool, 
 	}
 }
 
+// Recv waits for a value from ch: the progress a test waits on (a run's
+// end, an answer, a child's exit). If Bound passes first, it fails the test
+// as a hang, naming what and state() (may be nil), with every goroutine's
+// stack. It is For for a channel: the one place a test's wait on a channel
+// is bounded.
+func Recv[T any](t testing.TB, ch <-chan T, what string, state func() string) T {
+	t.Helper()
+	hang := time.NewTimer(Bound())
+	defer hang.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-hang.C:
+		Fail(t, what, state)
+		var zero T
+		return zero
+	}
+}
+
 // Until polls cond every Poll until it holds (true) or d passes (false).
 func Until(d time.Duration, cond func() bool) bool { return until(d, Poll, cond) }
 

@@ -62,3 +62,24 @@ func TestBound(t *testing.T) {
 		t.Fatalf("a bad SLUICE_TEST_HANG must be ignored; Bound() = %s", Bound())
 	}
 }
+
+// TestRecv: a value sent is returned; a channel nothing is sent on fails
+// as a hang once the bound (here SLUICE_TEST_HANG=50ms) passes, with what
+// was awaited and the caller's state.
+func TestRecv(t *testing.T) {
+	ch := make(chan int, 1)
+	ch <- 7
+	if got := Recv(t, ch, "a value", nil); got != 7 {
+		t.Fatalf("Recv = %d, want 7", got)
+	}
+	t.Setenv("SLUICE_TEST_HANG", "50ms")
+	r := &recorder{TB: t}
+	if got := Recv(r, make(chan int), "an answer", func() string { return "asked twice" }); got != 0 {
+		t.Fatalf("Recv after a hang = %d, want the zero value", got)
+	}
+	for _, want := range []string{"hung: no an answer within 50ms", "asked twice"} {
+		if !strings.Contains(r.fatal, want) {
+			t.Fatalf("failure message lacks %q:\n%.500s", want, r.fatal)
+		}
+	}
+}

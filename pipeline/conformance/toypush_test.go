@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
@@ -82,14 +81,9 @@ func (p *toyPush) answer(t *testing.T, id string) bool {
 	p.mu.Lock()
 	ch := p.answers[id]
 	p.mu.Unlock()
-	select {
-	case taken := <-ch:
-		ch <- taken // for the request's other events
-		return taken
-	case <-time.After(testwait.Bound()):
-		t.Fatalf("the request carrying %s was not answered", id)
-		return false
-	}
+	taken := testwait.Recv(t, ch, "answer to the request carrying "+id, nil)
+	ch <- taken // for the request's other events
+	return taken
 }
 
 func toyPushFactory(answersEarly bool) conformance.SourceFactory {

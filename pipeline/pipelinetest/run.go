@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice/internal/testwait"
 	"github.com/sluicehq/sluice/pipeline"
@@ -90,11 +89,6 @@ func (r *Run) Wait(t testing.TB) error {
 
 func (r *Run) wait(t testing.TB, what string) error {
 	t.Helper()
-	select {
-	case <-r.ended:
-		return r.err
-	case <-time.After(testwait.Bound()):
-		testwait.Fail(t, what, nil)
-		return nil
-	}
+	testwait.Recv(t, r.ended, what, nil)
+	return r.err
 }

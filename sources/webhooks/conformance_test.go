@@ -38,14 +38,9 @@ func TestConformance(t *testing.T) {
 				if ch == nil {
 					t.Fatalf("no request carried %s", id)
 				}
-				select {
-				case status := <-ch:
-					ch <- status // for the request's other events
-					return status >= 200 && status < 300
-				case <-time.After(testwait.Bound()):
-					t.Fatalf("the request carrying %s was not answered", id)
-					return false
-				}
+				status := testwait.Recv(t, ch, "answer to the request carrying "+id, nil)
+				ch <- status // for the request's other events
+				return status >= 200 && status < 300
 			},
 		}
 	})

@@ -301,13 +301,8 @@ delivery: {lanes: 2, max_in_flight: 4, shutdown_timeout: 2s}
 	go func() { h.done <- p.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case err := <-h.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(testwait.Bound()):
-			t.Errorf("pipeline did not stop; goroutines:\n%s", testwait.Goroutines())
+		if err := testwait.Recv(t, h.done, "pipeline stop after cancel", nil); err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	})
 	testwait.ForEvery(t, 2*time.Millisecond, "the webhook server to listen", func() bool { return h.src.Addr() != nil }, nil)
