@@ -143,6 +143,64 @@ func BenchmarkKafkaRaw(b *testing.B) {
 	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
 }
 
+// BenchmarkKafkaRawBatch reads the same kind of topic with kafka-go's
+// lower-level API, the one the kafka source uses since it stopped using a
+// Reader: per partition one connection to the leader and one fetch at a
+// time (Conn.ReadBatchWith with the source's default fetch settings), every
+// record read with Batch.ReadMessage and dropped. No group, no commits, no
+// events: the floor for a consumer built on kafka-go's Conn, as
+// BenchmarkKafkaRaw is the floor for one built on its Reader.
+func BenchmarkKafkaRawBatch(b *testing.B) {
+	brokers := testenv.KafkaBrokers(b)
+	topic := kafkaBenchTopic(b, brokers)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	runtime.GC()
+	b.ResetTimer()
+	stopProfile := timedCPUProfile(b)
+	allocs := countAllocs()
+	cpuBefore := processCPU()
+	for part := range kafkaBenchPartitions {
+		conn, err := kafkago.DialLeader(ctx, "tcp", brokers[0], topic, part)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			for ctx.Err() == nil {
+				_ = conn.SetReadDeadline(time.Now().Add(11 * time.Second))
+				batch := conn.ReadBatchWith(kafkago.ReadBatchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: time.Second})
+				for {
+					if _, err := batch.ReadMessage(); err != nil {
+						break
+					}
+					got.Add(1)
+				}
+				if err := batch.Close(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	for got.Load() < int64(b.N) {
+		time.Sleep(time.Millisecond) // the same polling as driveToSink
+	}
+	cpu := processCPU() - cpuBefore
+	mallocs := allocs()
+	stopProfile()
+	b.StopTimer()
+	stop()
+	wg.Wait()
+	b.ReportMetric(float64(mallocs)/float64(b.N), "allocs/event")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
+}
+
 const kafkaBenchPartitions = 12
 
 // kafkaBenchTopic creates a fresh topic of kafkaBenchPartitions

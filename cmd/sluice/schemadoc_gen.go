@@ -144,7 +144,7 @@ var schemaDocs = map[string]string{
 	"github.com/sluicehq/sluice/sources/kafka.Config.Start":                      "Start is where a partition without a committed offset begins: earliest (default) or latest.",
 	"github.com/sluicehq/sluice/sources/kafka.Config.Topic":                      "Topic, or Topics for several, all read by one group.",
 	"github.com/sluicehq/sluice/sources/kafka.FetchConfig":                       "FetchConfig tunes fetch requests.",
-	"github.com/sluicehq/sluice/sources/kafka.FetchConfig.MaxWait":               "MaxWait is how long the broker holds a fetch when no data is there. kafka-go sets its read deadline from it: keep it at 1s or more.",
+	"github.com/sluicehq/sluice/sources/kafka.FetchConfig.MaxWait":               "MaxWait is how long the broker holds a fetch when no data is there; the fetch's read deadline is MaxWait plus 10s.",
 	"github.com/sluicehq/sluice/sources/kinesis.CheckpointConfig":                "CheckpointConfig says where leases and checkpoints live.",
 	"github.com/sluicehq/sluice/sources/kinesis.Config":                          "Config is the `kinesis` source's YAML.",
 	"github.com/sluicehq/sluice/sources/kinesis.Config.CheckpointInterval":       "CheckpointInterval is how often acked positions are checkpointed.",

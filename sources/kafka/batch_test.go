@@ -20,7 +20,7 @@ type fakeReader struct {
 	next int64
 }
 
-func (f *fakeReader) FetchMessage(context.Context) (kafkago.Message, error) {
+func (f *fakeReader) ReadMessage() (kafkago.Message, error) {
 	m := f.recs[f.i%len(f.recs)]
 	f.i++
 	m.Offset, m.HighWaterMark = f.next, f.next+1000
@@ -50,13 +50,13 @@ func testSource(t testing.TB, batchSize int) (*Source, *partition) {
 	return s, p
 }
 
-// readBatch fetches up to limit records from r and returns them as Read does.
-func readBatch(t *testing.T, s *Source, p *partition, r fetcher, limit int) ([]*pipeline.Event, pipeline.AckFunc) {
+// readBatch fills a batch of limit records from r and returns them as Read does.
+func readBatch(t *testing.T, s *Source, p *partition, r messageReader, limit int) ([]*pipeline.Event, pipeline.AckFunc) {
 	t.Helper()
 	ctx := context.Background()
 	b := s.pool.get()
-	if err := s.fetch(ctx, ctx, r, p, b, limit); err != nil {
-		t.Fatal(err)
+	if end, err := s.fill(p, r, b, limit); end || err != nil {
+		t.Fatalf("fill: end %v, err %v; want a full batch", end, err)
 	}
 	s.handOver(ctx, p, b)
 	evs, ack, err := s.Read(ctx)
@@ -109,8 +109,7 @@ func TestBatchEvents(t *testing.T) {
 
 // TestBatchAllocatesPerBatchNotPerRecord: fetching, handing over, reading
 // and acking a batch of 500 records with two headers each costs a handful
-// of allocations (8 measured: the gathering window's context and timer,
-// the batch's one string, its ack and ack span), not one or more per
+// of allocations (the batch's one string, its ack and ack span), not one or more per
 // record or header, and not the batch's arrays (reused once acked; made
 // anew for every batch they cost 46). kafka-go's own copies of key and
 // value are made by its reader and are not counted here.
@@ -214,7 +213,7 @@ func BenchmarkBatchPath(b *testing.B) {
 	b.ReportAllocs()
 	for n := 0; n < b.N; {
 		bt := s.pool.get()
-		if err := s.fetch(ctx, ctx, r, p, bt, min(500, b.N-n)); err != nil {
+		if _, err := s.fill(p, r, bt, min(500, b.N-n)); err != nil {
 			b.Fatal(err)
 		}
 		s.handOver(ctx, p, bt)

@@ -46,8 +46,8 @@ type Config struct {
 type FetchConfig struct {
 	MinBytes pipeline.ByteSize `yaml:"min_bytes"`
 	MaxBytes pipeline.ByteSize `yaml:"max_bytes"`
-	// MaxWait is how long the broker holds a fetch when no data is there.
-	// kafka-go sets its read deadline from it: keep it at 1s or more.
+	// MaxWait is how long the broker holds a fetch when no data is there;
+	// the fetch's read deadline is MaxWait plus 10s.
 	MaxWait pipeline.Duration `yaml:"max_wait"`
 }
 
@@ -87,7 +87,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, pipeline.FieldErrorf("batch_size", "must be at least 1"))
 	}
 	if c.Fetch.MaxWait.D() < time.Second {
-		errs = append(errs, pipeline.FieldErrorf("fetch.max_wait", "must be at least 1s (kafka-go uses it as the read deadline)"))
+		errs = append(errs, pipeline.FieldErrorf("fetch.max_wait", "must be at least 1s (shorter long polls only add fetch requests on idle partitions)"))
 	}
 	if c.Fetch.MaxBytes < c.Fetch.MinBytes || c.Fetch.MaxBytes <= 0 {
 		errs = append(errs, pipeline.FieldErrorf("fetch.max_bytes", "must be positive and at least fetch.min_bytes"))

@@ -20,7 +20,7 @@ import (
 	kafkasource "github.com/sluicehq/sluice/sources/kafka"
 )
 
-// logRecorder keeps every log record's level and text.
+// logRecorder keeps every log record's level, text and attributes.
 type logRecorder struct {
 	mu    sync.Mutex
 	lines []string
@@ -32,7 +32,12 @@ func (r *logRecorder) WithGroup(string) slog.Handler            { return r }
 func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.lines = append(r.lines, rec.Level.String()+" "+rec.Message)
+	line := rec.Level.String() + " " + rec.Message
+	rec.Attrs(func(a slog.Attr) bool {
+		line += " " + a.String()
+		return true
+	})
+	r.lines = append(r.lines, line)
 	return nil
 }
 
@@ -48,21 +53,27 @@ func (r *logRecorder) matching(level, text string) []string {
 	return out
 }
 
-// A fetch on a partition read to its end that the broker answers after
-// kafka-go's read deadline (here: held 1.5s, past fetch.max_wait 1s) is the
-// long poll running out, not an unknown error: logged at debug, and the
-// source goes on reading.
+// A fetch on a partition read to its end that the broker holds past
+// fetch.max_wait (here: 1.5s against 1s, a busy broker) is still the long
+// poll, not an error: the source's read deadline is max_wait plus 10s, so
+// nothing is logged as a warning, no connection is dropped, and the source
+// goes on reading. (With kafka-go's Reader the deadline was max_wait itself:
+// such a fetch timed out and was reported as "an unknown error".)
 func TestIdleFetchTimeoutIsNotAWarning(t *testing.T) {
 	const topic = "idle.events"
 	c := testenv.StartKafkaCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
 	brokers := c.ListenAddrs()
 	produce(t, brokers, topic, 0, 10, 2)
 	var caughtUp atomic.Bool
-	var held atomic.Int32
+	var held, after atomic.Int32
 	c.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
-		if caughtUp.Load() && held.Add(1) <= 2 {
-			c.SleepControl(func() { time.Sleep(1500 * time.Millisecond) })
+		if caughtUp.Load() {
+			if held.Add(1) <= 2 {
+				c.SleepControl(func() { time.Sleep(1500 * time.Millisecond) })
+			} else {
+				after.Add(1)
+			}
 		}
 		return nil, nil, false // then the broker answers as usual
 	})
@@ -80,14 +91,16 @@ func TestIdleFetchTimeoutIsNotAWarning(t *testing.T) {
 	}()
 	testwait.For(t, "the 10 records", func() bool { return len(bodyIDs(sink)) == 10 }, nil)
 	caughtUp.Store(true)
-	// Whichever way it is logged, a held fetch times out on the client.
-	testwait.For(t, "a fetch past its read deadline on the idle partition", func() bool {
-		return len(logs.matching("DEBUG", "long poll outlived the read deadline"))+len(logs.matching("WARN", "i/o timeout")) > 0
-	}, func() string { return fmt.Sprintf("%d fetches held; logs: %q", held.Load(), logs.matching("", "")) })
-	if warns := logs.matching("WARN", "i/o timeout"); len(warns) > 0 {
-		t.Fatalf("an idle fetch's timeout logged as a warning: %q", warns)
+	// Two fetches held past max_wait, then two more fetches: the held
+	// ones were answered and the partition fetched on.
+	testwait.For(t, "two held fetches and two after them", func() bool { return after.Load() >= 2 },
+		func() string {
+			return fmt.Sprintf("%d fetches held, %d after; logs: %q", held.Load(), after.Load(), logs.matching("", ""))
+		})
+	if warns := logs.matching("WARN", ""); len(warns) > 0 {
+		t.Fatalf("a long poll held past max_wait logged warnings: %q", warns)
 	}
 	// Still reading: a record produced now arrives.
 	produce(t, brokers, topic, 10, 1, 2)
-	testwait.For(t, "a record produced after the timeouts", func() bool { return len(bodyIDs(sink)) == 11 }, nil)
+	testwait.For(t, "a record produced after the held fetches", func() bool { return len(bodyIDs(sink)) == 11 }, nil)
 }
