@@ -102,45 +102,19 @@ sinks: [{discard: {}}]
 func BenchmarkKafkaRaw(b *testing.B) {
 	brokers := testenv.KafkaBrokers(b)
 	topic := kafkaBenchTopic(b, brokers)
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	var got atomic.Int64
-	var wg sync.WaitGroup
-	b.ReportAllocs()
-	runtime.GC() // the fill's garbage is not the run's (as in driveToSink)
-	b.ResetTimer()
-	stopProfile := timedCPUProfile(b)
-	allocs := countAllocs()
-	cpuBefore := processCPU()
-	for part := range kafkaBenchPartitions {
+	measureRaw(b, func(ctx context.Context, part int, got *atomic.Int64) {
 		r := kafkago.NewReader(kafkago.ReaderConfig{
 			Brokers: brokers, Topic: topic, Partition: part,
 			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: time.Second, QueueCapacity: 500,
 		})
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer r.Close()
-			for {
-				if _, err := r.FetchMessage(ctx); err != nil {
-					return
-				}
-				got.Add(1)
+		defer r.Close()
+		for {
+			if _, err := r.FetchMessage(ctx); err != nil {
+				return
 			}
-		}()
-	}
-	for got.Load() < int64(b.N) {
-		time.Sleep(time.Millisecond) // the same polling as driveToSink
-	}
-	cpu := processCPU() - cpuBefore
-	mallocs := allocs()
-	stopProfile()
-	b.StopTimer()
-	stop()
-	wg.Wait()
-	b.ReportMetric(float64(mallocs)/float64(b.N), "allocs/event")
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(cpu.Seconds()/float64(b.N)*1e6, "cpu-s/Mevents")
+			got.Add(1)
+		}
+	})
 }
 
 // BenchmarkKafkaRawBatch reads the same kind of topic with kafka-go's
@@ -153,41 +127,51 @@ func BenchmarkKafkaRaw(b *testing.B) {
 func BenchmarkKafkaRawBatch(b *testing.B) {
 	brokers := testenv.KafkaBrokers(b)
 	topic := kafkaBenchTopic(b, brokers)
+	measureRaw(b, func(ctx context.Context, part int, got *atomic.Int64) {
+		conn, err := kafkago.DialLeader(ctx, "tcp", brokers[0], topic, part)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer conn.Close()
+		for ctx.Err() == nil {
+			_ = conn.SetReadDeadline(time.Now().Add(11 * time.Second))
+			batch := conn.ReadBatchWith(kafkago.ReadBatchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: time.Second})
+			for {
+				if _, err := batch.ReadMessage(); err != nil {
+					break
+				}
+				got.Add(1)
+			}
+			if err := batch.Close(); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// measureRaw times reading b.N records with read running for each of the
+// kafkaBenchPartitions partitions until ctx ends, counting into got, and
+// reports allocs/event, events/s and cpu-s/Mevents as driveToSink does.
+func measureRaw(b *testing.B, read func(ctx context.Context, part int, got *atomic.Int64)) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var got atomic.Int64
 	var wg sync.WaitGroup
 	b.ReportAllocs()
-	runtime.GC()
+	runtime.GC() // the fill's garbage is not the run's (as in driveToSink)
 	b.ResetTimer()
 	stopProfile := timedCPUProfile(b)
 	allocs := countAllocs()
 	cpuBefore := processCPU()
 	for part := range kafkaBenchPartitions {
-		conn, err := kafkago.DialLeader(ctx, "tcp", brokers[0], topic, part)
-		if err != nil {
-			b.Fatal(err)
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer conn.Close()
-			for ctx.Err() == nil {
-				_ = conn.SetReadDeadline(time.Now().Add(11 * time.Second))
-				batch := conn.ReadBatchWith(kafkago.ReadBatchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: time.Second})
-				for {
-					if _, err := batch.ReadMessage(); err != nil {
-						break
-					}
-					got.Add(1)
-				}
-				if err := batch.Close(); err != nil {
-					return
-				}
-			}
+			read(ctx, part, &got)
 		}()
 	}
-	for got.Load() < int64(b.N) {
+	for got.Load() < int64(b.N) && !b.Failed() {
 		time.Sleep(time.Millisecond) // the same polling as driveToSink
 	}
 	cpu := processCPU() - cpuBefore
