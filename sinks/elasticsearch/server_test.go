@@ -74,6 +74,25 @@ func waitTotal(t *testing.T, url, user, pass, index string, want int) []string {
 	}
 }
 
+// deleteIndexAfter deletes index when the test ends: a long-lived stack
+// otherwise keeps every run's indices.
+func deleteIndexAfter(t *testing.T, url, user, pass, index string) {
+	t.Cleanup(func() {
+		req, _ := http.NewRequest(http.MethodDelete, url+"/"+index, nil)
+		req.SetBasicAuth(user, pass)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("delete index %s: %v", index, err)
+			return
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNotFound {
+			body, _ := io.ReadAll(res.Body)
+			t.Errorf("delete index %s: %d %s", index, res.StatusCode, body)
+		}
+	})
+}
+
 func TestServerIndexReindexNoDuplicatesDatedIndices(t *testing.T) {
 	url, user, pass := testenv.ElasticsearchURL(t)
 	prefix := "sluice-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -87,6 +106,9 @@ func TestServerIndexReindexNoDuplicatesDatedIndices(t *testing.T) {
 		t.Fatal(err)
 	}
 	days := []time.Time{day, day.Add(24 * time.Hour)}
+	for _, ts := range days {
+		deleteIndexAfter(t, url, user, pass, prefix+"-"+ts.Format("2006.01.02"))
+	}
 	const per = 100
 	var batch []*pipeline.Event
 	for i := range 2 * per {
