@@ -77,6 +77,9 @@ func (f *fetcher) fetchOnce(ctx context.Context) error {
 		MaxBytes: int(f.s.cfg.Fetch.MaxBytes),
 		MaxWait:  maxWait,
 	})
+	// A response whose header was read is consumed to its end by kafka-go
+	// whatever its records do; one that failed before may be half read.
+	headerRead := resp.Err() == nil
 	next, readErr := f.s.drainFetch(ctx, f.p, resp, f.offset, func() {
 		_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
 	})
@@ -85,23 +88,29 @@ func (f *fetcher) fetchOnce(ctx context.Context) error {
 	if readErr != nil {
 		err = readErr // the same error, or ctx's
 	}
-	return f.handle(ctx, err)
+	return f.handle(ctx, err, headerRead)
 }
 
 // handle sorts a fetch's error: nil for what needs no retry, the error
-// otherwise. Every error closes the connection: after a fetch the broker
-// refused, kafka-go's Conn may have left the rest of the response unread
-// (the next request on it then fails), so the next fetch dials the leader
-// again and resolves the offset against the log's range (connect).
-func (f *fetcher) handle(ctx context.Context, err error) error {
+// otherwise. Every error but an idle long poll closes the connection: after
+// a fetch the broker refused, kafka-go's Conn may have left the rest of the
+// response unread (the next request on it then fails), so the next fetch
+// dials the leader again and resolves the offset against the log's range
+// (connect). kafka-go reports RequestTimedOut for a response read to its
+// end that held no record (the partition is read to its end: fetch.max_wait
+// passed) or that was read past its deadline; the connection is then
+// sound and the next fetch uses it, as kafka-go's Reader does.
+func (f *fetcher) handle(ctx context.Context, err error, headerRead bool) error {
 	switch {
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err() // revoked or closing: the closed connection's error is not news
 	case errors.Is(err, kafkago.RequestTimedOut):
-		f.close()
-		return nil // the broker's own timeout: fetch again
+		if !headerRead {
+			f.close()
+		}
+		return nil // an idle long poll, or the broker's own timeout: fetch again
 	default:
 		// A lost leader, an offset out of the log's range, a refusal
 		// (e.g. not authorized), a network error.
