@@ -83,8 +83,12 @@ func (f *fetcher) fetchOnce(ctx context.Context) error {
 	next, readErr := f.s.drainFetch(ctx, f.p, resp, f.offset, func() {
 		_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
 	})
-	f.offset = next
 	err := resp.Close() // the response's error, nil at its end
+	// At a response's end kafka-go moves past the last offset of a record
+	// batch whose last records the log cleaner removed; fetching after the
+	// last record read instead would get that batch again, with nothing in
+	// it to read. Every record it moved over was read, so handed over.
+	f.offset = max(next, resp.Offset())
 	if readErr != nil {
 		err = readErr // the same error, or ctx's
 	}

@@ -2,6 +2,9 @@ package kafka
 
 import (
 	"context"
+	"fmt"
+	"hash/crc32"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -83,5 +86,82 @@ func produceTo11(t *testing.T, c *kfake.Cluster, values ...string) {
 		if err != nil {
 			t.Fatalf("produce %s: %v", v, err)
 		}
+	}
+}
+
+// compactedBatch is a record batch of offsets first..first+span-1 of which
+// only the first kept records remain, as Kafka's log cleaner leaves a batch
+// whose last records it removed: the batch keeps its last offset.
+func compactedBatch(first int64, span, kept int) []byte {
+	var recs []byte
+	for i := range kept {
+		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte{'v', byte('0' + i)}}
+		body := r.AppendTo(nil)
+		r.Length = int32(len(body) - 1) // a one-byte varint 0 stood for Length
+		recs = r.AppendTo(recs)
+	}
+	b := kmsg.RecordBatch{
+		FirstOffset: first, Magic: 2, LastOffsetDelta: int32(span - 1),
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		NumRecords: int32(kept), Records: recs,
+	}
+	enc := b.AppendTo(nil)
+	b.Length = int32(len(enc) - 12)
+	b.CRC = int32(crc32.Checksum(enc[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b.AppendTo(nil)
+}
+
+// TestFetchSkipsACompactedBatchTail: a batch whose last records the log
+// cleaner removed (offsets 0–4, records 0–2 kept) is read up to its last
+// offset: the next fetch asks for offset 5, not 3 — which the broker would
+// answer with the same batch again, read to its end without a record, and
+// the partition would fetch it again at once, forever (until new records
+// came), not moving its offset.
+func TestFetchSkipsACompactedBatchTail(t *testing.T) {
+	f, c := fetcherOn(t)
+	var mu sync.Mutex
+	var fetchedAt []int64
+	c.ControlKey(int16(kmsg.Fetch), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kreq.(*kmsg.FetchRequest)
+		at := req.Topics[0].Partitions[0].FetchOffset
+		mu.Lock()
+		fetchedAt = append(fetchedAt, at)
+		mu.Unlock()
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic, rt.TopicID = req.Topics[0].Topic, req.Topics[0].TopicID
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = 11, 5, 5, 0
+		rp.RecordBatches = []byte{} // at 5: the partition is read to its end
+		if at < 5 {
+			rp.RecordBatches = compactedBatch(0, 5, 3)
+		}
+		rt.Partitions = append(rt.Partitions, rp)
+		resp.Topics = append(resp.Topics, rt)
+		return resp, nil, true
+	})
+	ctx := context.Background()
+	for range 2 {
+		if err := f.fetchOnce(ctx); err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+	}
+	evs, ack, err := f.s.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ack(nil)
+	var ids []string
+	for _, ev := range evs {
+		ids = append(ids, ev.ID)
+	}
+	if fmt.Sprint(ids) != "[crm/11/0 crm/11/1 crm/11/2]" {
+		t.Errorf("read %v, want crm/11/0 to 2", ids)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(fetchedAt) != "[0 5]" || f.offset != 5 {
+		t.Errorf("fetched at offsets %v, offset now %d; want [0 5] and 5: the batch's removed tail (3, 4) is to be skipped", fetchedAt, f.offset)
 	}
 }
