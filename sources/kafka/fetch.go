@@ -30,8 +30,8 @@ import (
 // A fetch error closes the connection; the partition dials its leader
 // again, with backoff, and checks its offset against the log's range: an
 // offset before the log's start (retention deleted it) skips to the start,
-// one past the end is reset as `start` says (Kafka's auto.offset.reset),
-// both with a warning. A broker-side timeout fetches again at once.
+// one past the end that the leader refused to fetch at is reset as `start`
+// says (Kafka's auto.offset.reset), both with a warning. A broker-side timeout fetches again at once.
 
 // readTimeout is how long a fetch may take beyond fetch.max_wait, and how
 // long reading the rest of a response may stall, before the connection is
@@ -55,6 +55,9 @@ type fetcher struct {
 	// offset is the next offset to read; kafkago.FirstOffset or
 	// kafkago.LastOffset until a connection resolved it.
 	offset int64
+	// outOfRange is set when the broker refused a fetch at offset as out
+	// of the log's range: only then is an offset past the log's end reset.
+	outOfRange bool
 }
 
 // fetchOnce reads one fetch response into batches handed to Read,
@@ -118,6 +121,7 @@ func (f *fetcher) handle(ctx context.Context, err error, headerRead bool) error 
 	default:
 		// A lost leader, an offset out of the log's range, a refusal
 		// (e.g. not authorized), a network error.
+		f.outOfRange = errors.Is(err, kafkago.OffsetOutOfRange)
 		return f.broken(fmt.Errorf("fetch at offset %d: %w", f.offset, err))
 	}
 }
@@ -127,7 +131,10 @@ func (f *fetcher) handle(ctx context.Context, err error, headerRead bool) error 
 // auto.offset.reset does: an offset before the log's start (retention
 // deleted records before they were read: logged, they are gone) moves to
 // the start; one past the end (the topic was deleted and made again, or
-// its log truncated) moves to the start or the end, as `start` says.
+// its log truncated) moves to the start or the end, as `start` says — once
+// the leader refused to fetch at it. The end read here is the leader's high
+// watermark, which a leader just elected may report below records already
+// read for a moment; that is no reason to read the partition again.
 func (f *fetcher) connect(ctx context.Context) error {
 	var err error
 	for _, broker := range f.s.conn.Brokers {
@@ -144,6 +151,7 @@ func (f *fetcher) connect(ctx context.Context) error {
 			continue
 		}
 		f.resolve(first, last)
+		f.outOfRange = false
 		return nil
 	}
 	return fmt.Errorf("connecting to the leader of partition %d of %s: %w", f.p.id, f.p.topic, err)
@@ -160,7 +168,7 @@ func (f *fetcher) resolve(first, last int64) {
 	case f.offset < first:
 		log.Warn("kafka partition: records were deleted by retention before they were read; reading from the log's start", "skipped", first-f.offset)
 		f.offset = first
-	case f.offset > last:
+	case f.offset > last && f.outOfRange:
 		to := first
 		if f.s.cfg.Start == "latest" {
 			to = last

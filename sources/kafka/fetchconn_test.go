@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"sync"
@@ -163,5 +164,74 @@ func TestFetchSkipsACompactedBatchTail(t *testing.T) {
 	defer mu.Unlock()
 	if fmt.Sprint(fetchedAt) != "[0 5]" || f.offset != 5 {
 		t.Errorf("fetched at offsets %v, offset now %d; want [0 5] and 5: the batch's removed tail (3, 4) is to be skipped", fetchedAt, f.offset)
+	}
+}
+
+// TestLeaderChangeKeepsTheOffset: after a leader change, the new leader's
+// high watermark may lag the records already read for a moment (ListOffsets
+// v1, which kafka-go sends, answers it without OFFSET_NOT_AVAILABLE). The
+// partition's offset is then past the end the new leader reports, but not
+// out of its log: reading goes on from it, rather than resetting to the
+// log's start (every record read again) as `start: earliest` says for an
+// offset the broker refused as out of range.
+func TestLeaderChangeKeepsTheOffset(t *testing.T) {
+	f, c := fetcherOn(t)
+	produceTo11(t, c, "a", "b", "c")
+	ctx := context.Background()
+	if err := f.fetchOnce(ctx); err != nil || f.offset != 3 {
+		t.Fatalf("first fetch: offset %d, %v; want 3", f.offset, err)
+	}
+	_, ack, err := f.s.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack(nil)
+	// The leader moves: one fetch refused, then a ListOffsets for the end
+	// answered with the new leader's lagging high watermark.
+	c.ControlKey(int16(kmsg.Fetch), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		req := kreq.(*kmsg.FetchRequest)
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic, rt.TopicID = req.Topics[0].Topic, req.Topics[0].TopicID
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition, rp.ErrorCode, rp.HighWatermark = 11, int16(kafkago.NotLeaderForPartition), -1
+		rt.Partitions = append(rt.Partitions, rp)
+		resp.Topics = append(resp.Topics, rt)
+		return resp, nil, true
+	})
+	c.ControlKey(int16(kmsg.ListOffsets), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kreq.(*kmsg.ListOffsetsRequest)
+		if req.Topics[0].Partitions[0].Timestamp != -1 {
+			return nil, nil, false
+		}
+		c.DropControl()
+		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = req.Topics[0].Topic
+		rp := kmsg.NewListOffsetsResponseTopicPartition()
+		rp.Partition, rp.Offset = 11, 1
+		rt.Partitions = append(rt.Partitions, rp)
+		resp.Topics = append(resp.Topics, rt)
+		return resp, nil, true
+	})
+	if err := f.fetchOnce(ctx); !errors.Is(err, kafkago.NotLeaderForPartition) {
+		t.Fatalf("fetch on the old leader: %v, want NotLeaderForPartition", err)
+	}
+	produceTo11(t, c, "d")
+	if err := f.fetchOnce(ctx); err != nil {
+		t.Fatalf("fetch on the new leader: %v", err)
+	}
+	evs, ack, err := f.s.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ack(nil)
+	if len(evs) != 1 || evs[0].ID != "crm/11/3" {
+		var ids []string
+		for _, ev := range evs {
+			ids = append(ids, ev.ID)
+		}
+		t.Fatalf("read %v after the leader change, want only crm/11/3: the records already read were read again", ids)
 	}
 }
