@@ -106,21 +106,19 @@ func (f *fetcher) fetchOnce(ctx context.Context) error {
 // (connect). kafka-go reports RequestTimedOut for a response read to its
 // end that held no record (the partition is read to its end: fetch.max_wait
 // passed) or that was read past its deadline; the connection is then
-// sound and the next fetch uses it, as kafka-go's Reader does.
+// sound and the next fetch uses it at once, as kafka-go's Reader does. A
+// broker's REQUEST_TIMED_OUT for the partition is an error like the others.
 func (f *fetcher) handle(ctx context.Context, err error, headerRead bool) error {
 	switch {
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err() // revoked or closing: the closed connection's error is not news
-	case errors.Is(err, kafkago.RequestTimedOut):
-		if !headerRead {
-			f.close()
-		}
-		return nil // an idle long poll, or the broker's own timeout: fetch again
+	case errors.Is(err, kafkago.RequestTimedOut) && headerRead:
+		return nil // an idle long poll: fetch again
 	default:
 		// A lost leader, an offset out of the log's range, a refusal
-		// (e.g. not authorized), a network error.
+		// (e.g. not authorized), the broker's own timeout, a network error.
 		f.outOfRange = errors.Is(err, kafkago.OffsetOutOfRange)
 		return f.broken(fmt.Errorf("fetch at offset %d: %w", f.offset, err))
 	}

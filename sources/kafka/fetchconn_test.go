@@ -235,3 +235,28 @@ func TestLeaderChangeKeepsTheOffset(t *testing.T) {
 		t.Fatalf("read %v after the leader change, want only crm/11/3: the records already read were read again", ids)
 	}
 }
+
+// TestBrokerTimeoutBacksOff: a fetch the broker answers at once with
+// REQUEST_TIMED_OUT for the partition is an error to retry with backoff
+// (and a new connection: the rest of that answer is unread), not an idle
+// long poll to repeat at once — which, answered so again and again, would
+// dial the leader in a loop without pause.
+func TestBrokerTimeoutBacksOff(t *testing.T) {
+	f, c := fetcherOn(t)
+	c.ControlKey(int16(kmsg.Fetch), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := kreq.(*kmsg.FetchRequest)
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic, rt.TopicID = req.Topics[0].Topic, req.Topics[0].TopicID
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition, rp.ErrorCode, rp.HighWatermark = 11, int16(kafkago.RequestTimedOut), -1
+		rt.Partitions = append(rt.Partitions, rp)
+		resp.Topics = append(resp.Topics, rt)
+		return resp, nil, true
+	})
+	err := f.fetchOnce(context.Background())
+	if !errors.Is(err, kafkago.RequestTimedOut) || f.conn != nil {
+		t.Fatalf("fetch answered REQUEST_TIMED_OUT: %v, connection %p; want the error (retried with backoff) and the connection closed", err, f.conn)
+	}
+}
