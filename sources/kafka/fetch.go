@@ -30,8 +30,8 @@ import (
 // A fetch error closes the connection; the partition dials its leader
 // again, with backoff, and checks its offset against the log's range: an
 // offset before the log's start (retention deleted it) skips to the start,
-// one past the end is reset as `start` says (Kafka's auto.offset.reset),
-// both with a warning. A broker-side timeout fetches again at once.
+// one past the end that the leader refused to fetch at is reset as `start`
+// says (Kafka's auto.offset.reset), both with a warning. A broker-side timeout fetches again at once.
 
 // readTimeout is how long a fetch may take beyond fetch.max_wait, and how
 // long reading the rest of a response may stall, before the connection is
@@ -55,6 +55,9 @@ type fetcher struct {
 	// offset is the next offset to read; kafkago.FirstOffset or
 	// kafkago.LastOffset until a connection resolved it.
 	offset int64
+	// outOfRange is set when the broker refused a fetch at offset as out
+	// of the log's range: only then is an offset past the log's end reset.
+	outOfRange bool
 }
 
 // fetchOnce reads one fetch response into batches handed to Read,
@@ -77,34 +80,46 @@ func (f *fetcher) fetchOnce(ctx context.Context) error {
 		MaxBytes: int(f.s.cfg.Fetch.MaxBytes),
 		MaxWait:  maxWait,
 	})
+	// A response whose header was read is consumed to its end by kafka-go
+	// whatever its records do; one that failed before may be half read.
+	headerRead := resp.Err() == nil
 	next, readErr := f.s.drainFetch(ctx, f.p, resp, f.offset, func() {
 		_ = conn.SetReadDeadline(time.Now().Add(readTimeout))
 	})
-	f.offset = next
 	err := resp.Close() // the response's error, nil at its end
+	// At a response's end kafka-go moves past the last offset of a record
+	// batch whose last records the log cleaner removed; fetching after the
+	// last record read instead would get that batch again, with nothing in
+	// it to read. Every record it moved over was read, so handed over.
+	f.offset = max(next, resp.Offset())
 	if readErr != nil {
 		err = readErr // the same error, or ctx's
 	}
-	return f.handle(ctx, err)
+	return f.handle(ctx, err, headerRead)
 }
 
 // handle sorts a fetch's error: nil for what needs no retry, the error
-// otherwise. Every error closes the connection: after a fetch the broker
-// refused, kafka-go's Conn may have left the rest of the response unread
-// (the next request on it then fails), so the next fetch dials the leader
-// again and resolves the offset against the log's range (connect).
-func (f *fetcher) handle(ctx context.Context, err error) error {
+// otherwise. Every error but an idle long poll closes the connection: after
+// a fetch the broker refused, kafka-go's Conn may have left the rest of the
+// response unread (the next request on it then fails), so the next fetch
+// dials the leader again and resolves the offset against the log's range
+// (connect). kafka-go reports RequestTimedOut for a response read to its
+// end that held no record (the partition is read to its end: fetch.max_wait
+// passed) or that was read past its deadline; the connection is then
+// sound and the next fetch uses it at once, as kafka-go's Reader does. A
+// broker's REQUEST_TIMED_OUT for the partition is an error like the others.
+func (f *fetcher) handle(ctx context.Context, err error, headerRead bool) error {
 	switch {
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err() // revoked or closing: the closed connection's error is not news
-	case errors.Is(err, kafkago.RequestTimedOut):
-		f.close()
-		return nil // the broker's own timeout: fetch again
+	case errors.Is(err, kafkago.RequestTimedOut) && headerRead:
+		return nil // an idle long poll: fetch again
 	default:
 		// A lost leader, an offset out of the log's range, a refusal
-		// (e.g. not authorized), a network error.
+		// (e.g. not authorized), the broker's own timeout, a network error.
+		f.outOfRange = errors.Is(err, kafkago.OffsetOutOfRange)
 		return f.broken(fmt.Errorf("fetch at offset %d: %w", f.offset, err))
 	}
 }
@@ -114,7 +129,10 @@ func (f *fetcher) handle(ctx context.Context, err error) error {
 // auto.offset.reset does: an offset before the log's start (retention
 // deleted records before they were read: logged, they are gone) moves to
 // the start; one past the end (the topic was deleted and made again, or
-// its log truncated) moves to the start or the end, as `start` says.
+// its log truncated) moves to the start or the end, as `start` says — once
+// the leader refused to fetch at it. The end read here is the leader's high
+// watermark, which a leader just elected may report below records already
+// read for a moment; that is no reason to read the partition again.
 func (f *fetcher) connect(ctx context.Context) error {
 	var err error
 	for _, broker := range f.s.conn.Brokers {
@@ -131,6 +149,7 @@ func (f *fetcher) connect(ctx context.Context) error {
 			continue
 		}
 		f.resolve(first, last)
+		f.outOfRange = false
 		return nil
 	}
 	return fmt.Errorf("connecting to the leader of partition %d of %s: %w", f.p.id, f.p.topic, err)
@@ -147,7 +166,7 @@ func (f *fetcher) resolve(first, last int64) {
 	case f.offset < first:
 		log.Warn("kafka partition: records were deleted by retention before they were read; reading from the log's start", "skipped", first-f.offset)
 		f.offset = first
-	case f.offset > last:
+	case f.offset > last && f.outOfRange:
 		to := first
 		if f.s.cfg.Start == "latest" {
 			to = last
