@@ -31,7 +31,9 @@ import (
 // again, with backoff, and checks its offset against the log's range: an
 // offset before the log's start (retention deleted it) skips to the start,
 // one past the end that the leader refused to fetch at is reset as `start`
-// says (Kafka's auto.offset.reset), both with a warning. A broker-side timeout fetches again at once.
+// says (Kafka's auto.offset.reset), both with a warning. An idle long poll
+// (kafka-go's RequestTimedOut for an empty response read to its end) keeps
+// the connection and fetches again at once.
 
 // readTimeout is how long a fetch may take beyond fetch.max_wait, and how
 // long reading the rest of a response may stall, before the connection is
