@@ -49,6 +49,7 @@ func (s *Source) consume(ctx context.Context, p *partition) {
 			break
 		}
 		wait := retry.Next()
+		s.metrics.fetchErrors.WithLabelValues(p.topic).Inc()
 		s.log.Warn("kafka fetch failed, retrying", "topic", p.topic, "partition", p.id, "offset", f.offset, "err", err, "in", wait)
 		_ = pipeline.Sleep(ctx, wait) // ends early only when ctx does, which the loop checks
 	}
