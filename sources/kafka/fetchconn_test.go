@@ -129,18 +129,13 @@ func TestFetchSkipsACompactedBatchTail(t *testing.T) {
 		mu.Lock()
 		fetchedAt = append(fetchedAt, at)
 		mu.Unlock()
-		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		rt := kmsg.NewFetchResponseTopic()
-		rt.Topic, rt.TopicID = req.Topics[0].Topic, req.Topics[0].TopicID
-		rp := kmsg.NewFetchResponseTopicPartition()
-		rp.Partition, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = 11, 5, 5, 0
-		rp.RecordBatches = []byte{} // at 5: the partition is read to its end
-		if at < 5 {
-			rp.RecordBatches = compactedBatch(0, 5, 3)
-		}
-		rt.Partitions = append(rt.Partitions, rp)
-		resp.Topics = append(resp.Topics, rt)
-		return resp, nil, true
+		return testenv.KfakeFetchAnswer(kreq, func(rp *kmsg.FetchResponseTopicPartition) {
+			rp.Partition, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = 11, 5, 5, 0
+			rp.RecordBatches = []byte{} // at 5: the partition is read to its end
+			if at < 5 {
+				rp.RecordBatches = compactedBatch(0, 5, 3)
+			}
+		}), nil, true
 	})
 	ctx := context.Background()
 	for range 2 {
@@ -189,15 +184,9 @@ func TestLeaderChangeKeepsTheOffset(t *testing.T) {
 	// The leader moves: one fetch refused, then a ListOffsets for the end
 	// answered with the new leader's lagging high watermark.
 	c.ControlKey(int16(kmsg.Fetch), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
-		req := kreq.(*kmsg.FetchRequest)
-		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		rt := kmsg.NewFetchResponseTopic()
-		rt.Topic, rt.TopicID = req.Topics[0].Topic, req.Topics[0].TopicID
-		rp := kmsg.NewFetchResponseTopicPartition()
-		rp.Partition, rp.ErrorCode, rp.HighWatermark = 11, int16(kafkago.NotLeaderForPartition), -1
-		rt.Partitions = append(rt.Partitions, rp)
-		resp.Topics = append(resp.Topics, rt)
-		return resp, nil, true
+		return testenv.KfakeFetchAnswer(kreq, func(rp *kmsg.FetchResponseTopicPartition) {
+			rp.Partition, rp.ErrorCode = 11, int16(kafkago.NotLeaderForPartition)
+		}), nil, true
 	})
 	c.ControlKey(int16(kmsg.ListOffsets), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
@@ -245,15 +234,9 @@ func TestBrokerTimeoutBacksOff(t *testing.T) {
 	f, c := fetcherOn(t)
 	c.ControlKey(int16(kmsg.Fetch), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
-		req := kreq.(*kmsg.FetchRequest)
-		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		rt := kmsg.NewFetchResponseTopic()
-		rt.Topic, rt.TopicID = req.Topics[0].Topic, req.Topics[0].TopicID
-		rp := kmsg.NewFetchResponseTopicPartition()
-		rp.Partition, rp.ErrorCode, rp.HighWatermark = 11, int16(kafkago.RequestTimedOut), -1
-		rt.Partitions = append(rt.Partitions, rp)
-		resp.Topics = append(resp.Topics, rt)
-		return resp, nil, true
+		return testenv.KfakeFetchAnswer(kreq, func(rp *kmsg.FetchResponseTopicPartition) {
+			rp.Partition, rp.ErrorCode = 11, int16(kafkago.RequestTimedOut)
+		}), nil, true
 	})
 	err := f.fetchOnce(context.Background())
 	if !errors.Is(err, kafkago.RequestTimedOut) || f.conn != nil {

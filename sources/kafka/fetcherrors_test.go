@@ -32,15 +32,9 @@ func TestFetchErrorsAreCountedAndRetried(t *testing.T) {
 			return nil, nil, false // the broker answers as usual from now on
 		}
 		c.KeepControl()
-		req := kreq.(*kmsg.FetchRequest)
-		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		rt := kmsg.NewFetchResponseTopic()
-		rt.Topic, rt.TopicID = req.Topics[0].Topic, req.Topics[0].TopicID
-		rp := kmsg.NewFetchResponseTopicPartition()
-		rp.Partition, rp.ErrorCode, rp.HighWatermark = 0, 6, -1 // NOT_LEADER_OR_FOLLOWER
-		rt.Partitions = append(rt.Partitions, rp)
-		resp.Topics = append(resp.Topics, rt)
-		return resp, nil, true
+		return testenv.KfakeFetchAnswer(kreq, func(rp *kmsg.FetchResponseTopicPartition) {
+			rp.ErrorCode = 6 // NOT_LEADER_OR_FOLLOWER
+		}), nil, true
 	})
 	logs := &logRecorder{}
 	metrics := prometheus.NewRegistry()
