@@ -52,7 +52,8 @@ type buildOptions struct {
 }
 
 // WithSettleObserver calls fn when each batch is settled, with its events
-// (written, dropped or dead-lettered when err is nil; abandoned otherwise),
+// that were written or dead-lettered when err is nil (not those a transform
+// dropped), or with all of them, abandoned, otherwise,
 // from the lane goroutine, just before their sources are acked (after an
 // ack a source may reuse an event): fn must be quick and keep no event. The bench harness measures
 // end-to-end latency with it.

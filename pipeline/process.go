@@ -49,6 +49,13 @@ func (p *Pipeline) process(ctx context.Context, b *batch) (Stats, error) {
 			return Stats{}, err
 		}
 	}
+	b.delivered = events
+	if transformFailures > 0 {
+		b.delivered = slices.Clip(events) // appending must not write into the transforms' slice
+		for _, f := range failures[:transformFailures] {
+			b.delivered = append(b.delivered, f.event)
+		}
+	}
 	return Stats{
 		Read:         int64(len(b.events)),
 		Written:      int64(len(events) - (len(failures) - transformFailures)),

@@ -57,6 +57,10 @@ type batch struct {
 	bytes   int
 	started time.Time
 	passed  []passedOn // what each Settler transform passed on
+	// delivered is what process wrote to the sinks or dead-lettered: the
+	// events, not those a transform dropped on purpose (filtered,
+	// deduplicated), whose end-to-end latency is measured.
+	delivered []*Event
 }
 
 type passedOn struct {
@@ -369,7 +373,11 @@ func (r *run) work(in <-chan *batch) {
 		// The observer sees the events before the settle acks their
 		// source batches: after an ack a source may reuse them.
 		if r.p.observer != nil {
-			r.p.observer(b.events, err)
+			if err == nil {
+				r.p.observer(b.delivered, nil)
+			} else {
+				r.p.observer(b.events, err)
+			}
 		}
 		b.settle(err)
 		r.p.metrics.inFlight.Dec()
@@ -378,6 +386,9 @@ func (r *run) work(in <-chan *batch) {
 	}
 }
 
+// observeLatency measures the events delivered (written or dead-lettered):
+// one a transform dropped reached no store, and its time may be far older
+// than its delivery (a redelivered duplicate carries its original's).
 func (p *Pipeline) observeLatency(b *batch) {
-	p.metrics.endToEnd.observeBatch(time.Now(), b.events)
+	p.metrics.endToEnd.observeBatch(time.Now(), b.delivered)
 }
