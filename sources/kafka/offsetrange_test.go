@@ -97,7 +97,7 @@ func TestCommittedOffsetOutsideTheLog(t *testing.T) {
 // the test ends.
 func createOnePartitionTopic(t *testing.T, brokers []string, topic string) {
 	t.Helper()
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 30 * time.Second}
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: testwait.Bound()}
 	resp, err := c.CreateTopics(context.Background(), &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}})
 	if err == nil {
 		err = resp.Errors[topic]
@@ -129,7 +129,7 @@ func produceTo(t *testing.T, brokers []string, topic string, i int) string {
 // (a simple commit: generation -1), as a tool resetting offsets does.
 func commitOffset(t *testing.T, brokers []string, group, topic string, offset int64) {
 	t.Helper()
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 30 * time.Second}
+	c := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: testwait.Bound()}
 	resp, err := c.OffsetCommit(context.Background(), &kafkago.OffsetCommitRequest{
 		GroupID: group, GenerationID: -1,
 		Topics: map[string][]kafkago.OffsetCommit{topic: {{Partition: 0, Offset: offset}}},
@@ -157,7 +157,7 @@ func deleteRecords(t *testing.T, brokers []string, topic string, before int64) {
 	}
 	defer cl.Close()
 	req := kmsg.NewPtrDeleteRecordsRequest()
-	req.TimeoutMillis = 30000
+	req.TimeoutMillis = int32(testwait.Bound().Milliseconds())
 	rt := kmsg.NewDeleteRecordsRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
