@@ -51,6 +51,9 @@ type FetchConfig struct {
 	MaxWait pipeline.Duration `yaml:"max_wait"`
 }
 
+// maxFetchBytes bounds fetch.max_bytes (and so fetch.min_bytes).
+const maxFetchBytes = 1 << 30
+
 // SetDefaults fills the documented defaults.
 func (c *Config) SetDefaults() {
 	c.Start = "earliest"
@@ -89,7 +92,12 @@ func (c *Config) Validate() error {
 	if c.Fetch.MaxWait.D() < time.Second {
 		errs = append(errs, pipeline.FieldErrorf("fetch.max_wait", "must be at least 1s (shorter long polls only add fetch requests on idle partitions)"))
 	}
-	if c.Fetch.MaxBytes < c.Fetch.MinBytes || c.Fetch.MaxBytes <= 0 {
+	switch {
+	case c.Fetch.MaxBytes > maxFetchBytes:
+		// A fetch request carries it as a 32-bit size; kafka-go refuses
+		// more at every fetch, which would only show as retried warnings.
+		errs = append(errs, pipeline.FieldErrorf("fetch.max_bytes", "must be at most 1GiB; got %d bytes", c.Fetch.MaxBytes))
+	case c.Fetch.MaxBytes < c.Fetch.MinBytes || c.Fetch.MaxBytes <= 0:
 		errs = append(errs, pipeline.FieldErrorf("fetch.max_bytes", "must be positive and at least fetch.min_bytes"))
 	}
 	if c.CommitInterval <= 0 {

@@ -400,6 +400,8 @@ func TestConfigErrors(t *testing.T) {
 		{"{brokers: [a:9092], topic: t, group: g, sasl: {mechanism: gssapi, username: u, password: p}}", "source.kafka.sasl.mechanism: must be plain, scram-sha-256 or scram-sha-512"},
 		{"{brokers: [a:9092], topic: t, group: g, start: middle}", "source.kafka.start: must be earliest or latest"},
 		{"{brokers: [a:9092], topic: t, group: g, fetch: {max_wait: 100ms}}", "source.kafka.fetch.max_wait: must be at least 1s"},
+		{"{brokers: [a:9092], topic: t, group: g, fetch: {max_bytes: 3GiB}}", "source.kafka.fetch.max_bytes: must be at most 1GiB"},
+		{"{brokers: [a:9092], topic: t, group: g, fetch: {min_bytes: 2GiB, max_bytes: 3GiB}}", "source.kafka.fetch.max_bytes: must be at most 1GiB"},
 	} {
 		doc := "name: x\nsource:\n  kafka: " + tc.kafka + "\nsinks: [{mem: {}}]\n"
 		_, err := pipeline.Load("k.yaml", []byte(doc), reg, func(string) (string, bool) { return "", false })
