@@ -18,8 +18,8 @@ import (
 // batch_size, handed to Read as they fill. There is no kafka-go Reader in
 // between: a Reader runs a goroutine per partition that passes every record
 // through a channel and resets the connection's read deadline for every
-// record, which cost the source 5–8% of its CPU against the bare Reader it
-// was measured against (bench/RESULTS.md, "sixth round").
+// record; without it (and with readbuf.go's buffer) the source costs a
+// third less CPU per record (bench/RESULTS.md, "sixth round").
 //
 // Prefetch is the hand-off queue: while the pipeline works on a batch the
 // partition goes on reading the response, and fetches the next one, until
@@ -139,7 +139,7 @@ func (f *fetcher) connect(ctx context.Context) error {
 	var err error
 	for _, broker := range f.s.conn.Brokers {
 		var conn *kafkago.Conn
-		conn, err = fetchDialer(f.s.conn.Dialer()).DialLeader(ctx, "tcp", broker, f.p.topic, f.p.id)
+		conn, err = f.s.fetchDialer.DialLeader(ctx, "tcp", broker, f.p.topic, f.p.id)
 		if err != nil {
 			continue
 		}

@@ -40,10 +40,12 @@ func Register(r *pipeline.Registry) {
 
 // Source is a consumer group member.
 type Source struct {
-	cfg     Config
-	conn    *kafkaconn.Conn
-	log     *slog.Logger
-	metrics *metrics
+	cfg  Config
+	conn *kafkaconn.Conn
+	// fetchDialer dials the partitions' fetch connections (readbuf.go).
+	fetchDialer *kafkago.Dialer
+	log         *slog.Logger
+	metrics     *metrics
 
 	batches *handoff.Queue
 	pool    *pool // acked batches for reuse (batch.go)
@@ -70,7 +72,7 @@ func New(bc pipeline.BuildContext, c Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: c, conn: conn, log: log, metrics: m, batches: handoff.New(4), pool: &pool{size: c.BatchSize}}
+	s := &Source{cfg: c, conn: conn, fetchDialer: fetchDialer(conn.Dialer()), log: log, metrics: m, batches: handoff.New(4), pool: &pool{size: c.BatchSize}}
 	notYet := errors.New("not yet a member of group " + c.Group)
 	s.ready.Set(notYet)
 	return s, nil
